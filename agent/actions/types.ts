@@ -1,0 +1,65 @@
+// The contract every action keeps: read the world, compute changes purely, apply them; undo at shutdown.
+import type { AwsClients } from "../aws";
+import type { Clock } from "../clock";
+import type { Config } from "../config/schema";
+import type { InstanceFacts } from "../facts";
+import type { Logger } from "../log";
+import type { Deadline } from "../retry";
+
+export type ActionName = "elastic_ip" | "load_balancer" | "dns" | "peers" | "files";
+
+/** One change an action would make (plan) or made (run), in words a person reads. */
+export interface Change {
+  /** What kind of change: "create", "update", "delete", "associate", "register", "write"... */
+  kind: string;
+  /** What it is about: "web.example.internal. A", "eipalloc-0abc", "/etc/hosts". */
+  target: string;
+  /** Details: "10.0.0.5 (was 10.0.0.4)". */
+  detail?: string;
+}
+
+/** What the actions that ran before (the ones this one depends on) produced, by name. */
+export type Upstream = Partial<Record<ActionName, unknown>>;
+
+export interface ActionContext {
+  config: Config;
+  instance: InstanceFacts;
+  aws: AwsClients;
+  clock: Clock;
+  deadline: Deadline;
+  log: Logger;
+  /** Every file path is taken under this folder ("/" in production). */
+  root: string;
+  /** Results of the actions this one depends on (only those that succeeded). */
+  upstream: Upstream;
+  /** State recorded by the previous run for this action, if any. */
+  previous: unknown;
+}
+
+export interface Plan<P = unknown> {
+  changes: Change[];
+  /** Action-specific data carried from plan() to apply(). */
+  data: P;
+}
+
+export interface Outcome {
+  changes: Change[];
+  /** Saved in state.json under the action's name: what stop() will need. */
+  state?: unknown;
+  /** Handed to dependent actions as upstream[name]. */
+  output?: unknown;
+}
+
+export interface Action<P = unknown> {
+  name: ActionName;
+  /** Whether the configuration asks for this action at all. */
+  enabled(config: Config): boolean;
+  /** Actions that must finish first in this configuration (e.g. dns after elastic_ip when a record uses it). */
+  dependsOn(config: Config): ActionName[];
+  /** Reads the world and computes the changes; changes nothing. */
+  plan(ctx: ActionContext): Promise<Plan<P>>;
+  /** Makes the planned changes (and waits for them as configured). */
+  apply(ctx: ActionContext, plan: Plan<P>): Promise<Outcome>;
+  /** Undoes at shutdown what should not outlive the instance, from the state the last run saved. */
+  stop?(ctx: ActionContext, saved: unknown): Promise<Outcome>;
+}

@@ -1,0 +1,279 @@
+// The one schema of bootlace's configuration document: types, defaults, and the text of docs/configuration.md.
+import Mustache from "mustache";
+import { z } from "zod";
+import { isDnsName, isIPv4, isIPv6 } from "../validate";
+
+const tagKey = z.string().min(1).max(128);
+const tagValue = z.string().max(256);
+
+const tagFilter = z
+  .record(tagKey, tagValue)
+  .refine((tags) => Object.keys(tags).length > 0, "needs at least one tag")
+  .describe("tag key → value; values may use templates such as {{tags.Env}}");
+
+const template = z.string().superRefine((text, ctx) => {
+  try {
+    Mustache.parse(text);
+  } catch (error) {
+    ctx.addIssue({ code: "custom", message: `not a valid template: ${(error as Error).message}` });
+  }
+});
+
+const dnsName = z.string().refine(isDnsName, { error: (i) => `not a DNS name: ${JSON.stringify(i.input)}` });
+
+const port = z.number().int().min(1).max(65535);
+
+const elasticIp = z
+  .strictObject({
+    allocation_id: z
+      .string()
+      .regex(/^eipalloc-[0-9a-f]{8,17}$/, "expected an allocation id like eipalloc-0abc1234")
+      .optional()
+      .describe("A fixed Elastic IP by allocation id."),
+    pool: z
+      .strictObject({ tags: tagFilter })
+      .optional()
+      .describe("Claim a free Elastic IP carrying these tags (only unassociated addresses are candidates)."),
+    allow_reassociation: z
+      .boolean()
+      .default(false)
+      .describe("true: take the address even if it is associated with another instance."),
+    private_ip: z
+      .string()
+      .refine(isIPv4, "expected an IPv4 address")
+      .optional()
+      .describe("Private IPv4 of the primary interface to associate with (default: the primary private IP)."),
+  })
+  .describe("Associate an Elastic IP with this instance.");
+
+const targetGroup = z
+  .strictObject({
+    arn: z
+      .string()
+      .regex(/^arn:aws[a-z-]*:elasticloadbalancing:[a-z0-9-]+:\d{12}:targetgroup\/[A-Za-z0-9-]{1,32}\/[0-9a-f]+$/, {
+        error: "expected a target group ARN (arn:aws:elasticloadbalancing:REGION:ACCOUNT:targetgroup/NAME/ID)",
+      })
+      .optional()
+      .describe("Target group ARN."),
+    name: z
+      .string()
+      .regex(/^[A-Za-z0-9-]{1,32}$/, "expected a target group name (1-32 letters, digits, hyphens)")
+      .optional()
+      .describe("Target group name (looked up in the instance's region)."),
+    port: port.optional().describe("Port to register; default: the target group's port."),
+  })
+  .describe("One target group, by arn or name.");
+
+const loadBalancer = z
+  .strictObject({
+    target_groups: z.array(targetGroup).default([]).describe("Target groups to register this instance in."),
+    wait_healthy: z
+      .number()
+      .int()
+      .min(0)
+      .max(3600)
+      .default(300)
+      .describe("Seconds to wait for 'healthy' after registering; 0 = do not wait."),
+    deregister_on_shutdown: z
+      .boolean()
+      .default(true)
+      .describe("`bootlace stop` deregisters and waits while the target drains."),
+  })
+  .describe("Register this instance in ELBv2 target groups.");
+
+export const recordValueKeywords = ["private_ipv4", "public_ipv4", "elastic_ip"] as const;
+
+const record = z
+  .strictObject({
+    zone: dnsName.optional().describe("Hosted zone by name."),
+    zone_id: z
+      .string()
+      .regex(/^(\/hostedzone\/)?Z[A-Z0-9]{1,32}$/, "expected a hosted zone id like Z0123456789ABC")
+      .optional()
+      .describe("Hosted zone by id (instead of zone)."),
+    private: z
+      .boolean()
+      .optional()
+      .describe("Choose the private (true) or public (false) zone when both share the name."),
+    name: template.describe("Record name; a template, e.g. {{instance.id}}.example.internal."),
+    type: z.enum(["A", "AAAA"]).default("A").describe("Record type."),
+    value: z.string().default("private_ipv4").describe("private_ipv4 | public_ipv4 | elastic_ip | a literal address."),
+    ttl: z.number().int().min(0).max(2147483647).default(60).describe("TTL in seconds."),
+    delete_on_shutdown: z
+      .boolean()
+      .default(false)
+      .describe("`bootlace stop` deletes the record, if it still holds this instance's value."),
+    takeover: z.boolean().default(false).describe("Overwrite a record that exists and is not bootlace's (failover)."),
+  })
+  .describe("One Route 53 record.");
+
+const dns = z
+  .strictObject({
+    wait: z.enum(["insync", "none"]).default("insync").describe("Wait until Route 53 reports the change INSYNC."),
+    owner_id: z
+      .string()
+      .regex(/^[A-Za-z0-9_.-]{1,64}$/, "expected 1-64 letters, digits, '.', '_' or '-'")
+      .default("bootlace")
+      .describe(
+        "Owner written in the ownership TXT record; bootlace updates only records with the same owner (or takeover).",
+      ),
+    records: z.array(record).default([]).describe("Records to upsert."),
+  })
+  .describe("Route 53 records for this instance.");
+
+const peerSet = z
+  .strictObject({
+    tags: tagFilter.describe("Running instances in the same VPC with these tags (templates allowed)."),
+    min: z.number().int().min(0).default(0).describe("Wait until at least this many peers exist..."),
+    timeout: z.number().int().min(0).max(3600).default(300).describe("...for at most this many seconds."),
+  })
+  .describe("A set of peers discovered by tags.");
+
+const replaceEdit = z.strictObject({
+  match: z.string().superRefine((source, ctx) => {
+    try {
+      new RegExp(source);
+    } catch (error) {
+      ctx.addIssue({ code: "custom", message: `not a valid regular expression: ${(error as Error).message}` });
+    }
+  }),
+  with: template,
+});
+
+const file = z
+  .strictObject({
+    path: z
+      .string()
+      .regex(/^\/[^\0]*$/, "expected an absolute path")
+      .describe("The file to manage (under --root when given)."),
+    block: template.optional().describe("A managed block between marker lines; the rest of the file is kept."),
+    position: z.enum(["top", "bottom"]).optional().describe("Where a new block goes (default bottom)."),
+    replace: z
+      .array(replaceEdit)
+      .min(1)
+      .optional()
+      .describe("Regex line edits: each `match` is replaced by the rendered `with`."),
+    template: z
+      .string()
+      .regex(/^\/[^\0]*$/, "expected an absolute path to a Mustache template")
+      .optional()
+      .describe("Path of a Mustache template rendered as the whole file."),
+    mode: z
+      .string()
+      .regex(/^0?[0-7]{3}$/, 'expected an octal mode like "0640"')
+      .optional()
+      .describe("File mode; default: kept from the existing file, else 0644."),
+    owner: z
+      .string()
+      .regex(/^([a-z_][a-z0-9_-]*\$?|\d+)$/, "expected a user name or uid")
+      .optional()
+      .describe("Owner; default: kept from the existing file."),
+    group: z
+      .string()
+      .regex(/^([a-z_][a-z0-9_-]*\$?|\d+)$/, "expected a group name or gid")
+      .optional()
+      .describe("Group; default: kept from the existing file."),
+    check: template
+      .optional()
+      .describe("Command run on the staged file ({{staged}}) before it replaces the real one; non-zero refuses."),
+    on_change: z
+      .string()
+      .min(1)
+      .optional()
+      .describe("Command run once after all files are written, when this file changed."),
+    backup: z.boolean().default(true).describe("Keep the previous content as PATH.bootlace-bak."),
+    follow_symlinks: z.boolean().default(false).describe("Write through a symlink instead of refusing it."),
+  })
+  .describe("A file bootlace keeps in step with the instance and its peers.");
+
+const watch = z
+  .strictObject({
+    interval: z.number().int().min(5).max(86400).default(60).describe("Seconds between peer discoveries."),
+  })
+  .describe("`bootlace watch` settings.");
+
+/** The sections a profile may set (everything but version/profile/profiles). */
+const sections = {
+  elastic_ip: elasticIp.optional(),
+  load_balancer: loadBalancer.optional(),
+  dns: dns.optional(),
+  peers: z
+    .record(z.string().regex(/^[a-z][a-z0-9_]*$/, "peer set names are lower-case identifiers"), peerSet)
+    .optional()
+    .describe("Peer sets, by name: peers.<name> in templates."),
+  files: z.array(file).optional().describe("Files to keep in step."),
+  watch: watch.optional(),
+};
+
+export const profileSchema = z.strictObject(sections).describe("A named set of settings merged over the top level.");
+
+export const documentShape = z.strictObject({
+  version: z.literal(1).default(1).describe("Configuration format version."),
+  profile: z
+    .string()
+    .regex(/^[A-Za-z0-9_.-]+$/, "expected a profile name")
+    .optional()
+    .describe("Selects profiles.<name>, merged over the top level."),
+  profiles: z.record(z.string(), profileSchema).optional().describe("Named profiles (usually in the baked file)."),
+  ...sections,
+});
+
+/** The effective configuration, after merging: cross-field rules apply here, not to partial sources. */
+export const configSchema = documentShape.superRefine((doc, ctx) => {
+  const eip = doc.elastic_ip;
+  if (eip && (eip.allocation_id === undefined) === (eip.pool === undefined)) {
+    ctx.addIssue({ code: "custom", path: ["elastic_ip"], message: "set exactly one of allocation_id or pool" });
+  }
+  doc.load_balancer?.target_groups.forEach((tg, i) => {
+    if ((tg.arn === undefined) === (tg.name === undefined)) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["load_balancer", "target_groups", i],
+        message: "set exactly one of arn or name",
+      });
+    }
+  });
+  doc.dns?.records.forEach((r, i) => {
+    const at = ["dns", "records", i];
+    if ((r.zone === undefined) === (r.zone_id === undefined)) {
+      ctx.addIssue({ code: "custom", path: at, message: "set exactly one of zone or zone_id" });
+    }
+    const keyword = (recordValueKeywords as readonly string[]).includes(r.value);
+    if (r.type === "AAAA" && keyword) {
+      ctx.addIssue({
+        code: "custom",
+        path: [...at, "value"],
+        message: `${r.value} is IPv4; an AAAA record needs an IPv6 address`,
+      });
+    } else if (!keyword && !(r.type === "A" ? isIPv4(r.value) : isIPv6(r.value))) {
+      ctx.addIssue({
+        code: "custom",
+        path: [...at, "value"],
+        message: `expected private_ipv4, public_ipv4, elastic_ip or an ${r.type === "A" ? "IPv4" : "IPv6"} address, got ${JSON.stringify(r.value)}`,
+      });
+    }
+  });
+  doc.files?.forEach((f, i) => {
+    const kinds = [f.block, f.replace, f.template].filter((k) => k !== undefined).length;
+    if (kinds !== 1) {
+      ctx.addIssue({ code: "custom", path: ["files", i], message: "set exactly one of block, replace or template" });
+    }
+    if (f.position !== undefined && f.block === undefined) {
+      ctx.addIssue({ code: "custom", path: ["files", i, "position"], message: "position applies to block only" });
+    }
+  });
+  if (doc.profile !== undefined && doc.profiles?.[doc.profile] === undefined) {
+    const known = Object.keys(doc.profiles ?? {});
+    ctx.addIssue({
+      code: "custom",
+      path: ["profile"],
+      message: `no profile named ${JSON.stringify(doc.profile)} (known: ${known.length ? known.join(", ") : "none"})`,
+    });
+  }
+});
+
+export type Config = z.output<typeof configSchema>;
+export type RecordConfig = NonNullable<Config["dns"]>["records"][number];
+export type FileConfig = NonNullable<Config["files"]>[number];
+export type PeerSetConfig = NonNullable<Config["peers"]>[string];
+export type TargetGroupConfig = NonNullable<Config["load_balancer"]>["target_groups"][number];

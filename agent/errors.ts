@@ -1,0 +1,79 @@
+// Named errors: each carries what the user needs to fix it, and maps to one exit code.
+
+/** Where a piece of configuration came from: "user-data part 2 (text/x-bootlace)", "/etc/bootlace/bootlace.yaml". */
+export interface SourceRef {
+  source: string;
+  line?: number;
+}
+
+/** Bad configuration or usage: exit 2, nothing changed. */
+export class ConfigError extends Error {
+  override readonly name = "ConfigError";
+  constructor(
+    message: string,
+    readonly where?: SourceRef,
+    readonly keyPath?: string,
+    options?: { cause?: unknown },
+  ) {
+    super(ConfigError.format(message, where, keyPath), options);
+  }
+
+  private static format(message: string, where?: SourceRef, keyPath?: string): string {
+    const at = where ? `${where.source}${where.line !== undefined ? `, line ${where.line}` : ""}: ` : "";
+    const key = keyPath ? `${keyPath}: ` : "";
+    return `${at}${key}${message}`;
+  }
+}
+
+/** Several configuration errors reported together, so one boot shows every mistake at once. */
+export class ConfigErrors extends Error {
+  override readonly name = "ConfigErrors";
+  constructor(readonly errors: ConfigError[]) {
+    super(errors.map((e) => e.message).join("\n"));
+  }
+}
+
+/** The instance metadata service did not answer usably within the deadline: exit 3. */
+export class MetadataUnavailableError extends Error {
+  override readonly name = "MetadataUnavailableError";
+}
+
+/** An AWS call failed; names the operation and the resource it was about. */
+export class AwsCallError extends Error {
+  override readonly name = "AwsCallError";
+  constructor(
+    readonly operation: string,
+    readonly resource: string,
+    cause: unknown,
+  ) {
+    super(`${operation} ${resource}: ${describeCause(cause)}`, { cause });
+  }
+
+  /** The AWS error code (e.g. "InvalidChangeBatch"), when the cause carries one. */
+  get code(): string | undefined {
+    return errorCode(this.cause);
+  }
+}
+
+/** The run's deadline passed while waiting. */
+export class DeadlineError extends Error {
+  override readonly name = "DeadlineError";
+}
+
+export function errorCode(error: unknown): string | undefined {
+  if (error && typeof error === "object") {
+    const e = error as { name?: unknown; Code?: unknown; code?: unknown };
+    if (typeof e.Code === "string") return e.Code;
+    if (typeof e.name === "string" && e.name !== "Error") return e.name;
+    if (typeof e.code === "string") return e.code;
+  }
+  return undefined;
+}
+
+export function describeCause(error: unknown): string {
+  if (error instanceof Error) {
+    const code = errorCode(error);
+    return code && !error.message.startsWith(code) ? `${code}: ${error.message}` : error.message;
+  }
+  return String(error);
+}

@@ -1,0 +1,39 @@
+// Bundles the agent into the single file dist/bootlace.js, and the developer tools (demo, emulators, docs generator)
+// beside it. The agent bundle needs nothing installed next to it: every dependency is inside.
+import { build } from "esbuild";
+import { chmodSync, mkdirSync, statSync } from "node:fs";
+
+const common = {
+  bundle: true,
+  platform: "node",
+  target: "node18",
+  format: "cjs",
+  logLevel: "warning",
+  legalComments: "none",
+};
+
+mkdirSync("dist", { recursive: true });
+
+await build({
+  ...common,
+  entryPoints: ["agent/main.ts"],
+  outfile: "dist/bootlace.js",
+  minify: true,
+  banner: { js: "#!/usr/bin/env node" },
+  metafile: false,
+});
+chmodSync("dist/bootlace.js", 0o755);
+
+await build({
+  ...common,
+  entryPoints: {
+    demo: "scripts/demo.ts",
+    emulators: "scripts/emulators.ts",
+    "gen-docs": "scripts/gen-docs.ts",
+  },
+  outdir: "dist",
+  sourcemap: "inline",
+});
+
+const kib = (statSync("dist/bootlace.js").size / 1024).toFixed(0);
+console.log(`built dist/bootlace.js (${kib} KiB)`);
