@@ -62,6 +62,11 @@ const targetGroup = z
       .describe("Target group name (looked up in the instance's region)."),
     port: port.optional().describe("Port to register; default: the target group's port."),
   })
+  .superRefine((tg, ctx) => {
+    if ((tg.arn === undefined) === (tg.name === undefined)) {
+      ctx.addIssue({ code: "custom", message: "set exactly one of arn or name" });
+    }
+  })
   .describe("One target group, by arn or name.");
 
 const loadBalancer = z
@@ -105,6 +110,25 @@ const record = z
       .describe("`bootlace stop` deletes the record, if it still holds this instance's value."),
     takeover: z.boolean().default(false).describe("Overwrite a record that exists and is not bootlace's (failover)."),
   })
+  .superRefine((r, ctx) => {
+    if ((r.zone === undefined) === (r.zone_id === undefined)) {
+      ctx.addIssue({ code: "custom", message: "set exactly one of zone or zone_id" });
+    }
+    const keyword = (recordValueKeywords as readonly string[]).includes(r.value);
+    if (r.type === "AAAA" && keyword) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["value"],
+        message: `${r.value} is IPv4; an AAAA record needs an IPv6 address`,
+      });
+    } else if (!keyword && !(r.type === "A" ? isIPv4(r.value) : isIPv6(r.value))) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["value"],
+        message: `expected private_ipv4, public_ipv4, elastic_ip or an ${r.type === "A" ? "IPv4" : "IPv6"} address, got ${JSON.stringify(r.value)}`,
+      });
+    }
+  })
   .describe("One Route 53 record.");
 
 const dns = z
@@ -129,16 +153,21 @@ const peerSet = z
   })
   .describe("A set of peers discovered by tags.");
 
-const replaceEdit = z.strictObject({
-  match: z.string().superRefine((source, ctx) => {
-    try {
-      new RegExp(source);
-    } catch (error) {
-      ctx.addIssue({ code: "custom", message: `not a valid regular expression: ${(error as Error).message}` });
-    }
-  }),
-  with: template,
-});
+const replaceEdit = z
+  .strictObject({
+    match: z
+      .string()
+      .superRefine((source, ctx) => {
+        try {
+          new RegExp(source);
+        } catch (error) {
+          ctx.addIssue({ code: "custom", message: `not a valid regular expression: ${(error as Error).message}` });
+        }
+      })
+      .describe("A regular expression (JavaScript syntax) matched against each line."),
+    with: template.describe("The replacement, a template rendered before it is substituted."),
+  })
+  .describe("One line edit.");
 
 const file = z
   .strictObject({
@@ -184,6 +213,13 @@ const file = z
     backup: z.boolean().default(true).describe("Keep the previous content as PATH.bootlace-bak."),
     follow_symlinks: z.boolean().default(false).describe("Write through a symlink instead of refusing it."),
   })
+  .superRefine((f, ctx) => {
+    const kinds = [f.block, f.replace, f.template].filter((k) => k !== undefined).length;
+    if (kinds !== 1) ctx.addIssue({ code: "custom", message: "set exactly one of block, replace or template" });
+    if (f.position !== undefined && f.block === undefined) {
+      ctx.addIssue({ code: "custom", path: ["position"], message: "position applies to block only" });
+    }
+  })
   .describe("A file bootlace keeps in step with the instance and its peers.");
 
 const watch = z
@@ -214,52 +250,35 @@ export const documentShape = z.strictObject({
     .regex(/^[A-Za-z0-9_.-]+$/, "expected a profile name")
     .optional()
     .describe("Selects profiles.<name>, merged over the top level."),
-  profiles: z.record(z.string(), profileSchema).optional().describe("Named profiles (usually in the baked file)."),
+  profiles: z
+    .record(z.string().regex(/^[A-Za-z0-9_.-]+$/, "profile names are letters, digits, '.', '_' or '-'"), profileSchema)
+    .optional()
+    .describe("Named profiles (usually in the baked file)."),
   ...sections,
 });
 
-/** The effective configuration, after merging: cross-field rules apply here, not to partial sources. */
+/**
+ * The effective configuration, after merging. Rules within one list item (a record, a file, a target group) live on
+ * the item's schema, because lists replace whole so an item is complete wherever it is written, and zod then reports
+ * them alongside other sections' mistakes. Rules that span keys of a map that merges across sources (elastic_ip) apply
+ * here, to the merged result, not to partial sources.
+ */
 export const configSchema = documentShape.superRefine((doc, ctx) => {
   const eip = doc.elastic_ip;
   if (eip && (eip.allocation_id === undefined) === (eip.pool === undefined)) {
     ctx.addIssue({ code: "custom", path: ["elastic_ip"], message: "set exactly one of allocation_id or pool" });
   }
-  doc.load_balancer?.target_groups.forEach((tg, i) => {
-    if ((tg.arn === undefined) === (tg.name === undefined)) {
-      ctx.addIssue({
-        code: "custom",
-        path: ["load_balancer", "target_groups", i],
-        message: "set exactly one of arn or name",
-      });
-    }
-  });
-  doc.dns?.records.forEach((r, i) => {
-    const at = ["dns", "records", i];
-    if ((r.zone === undefined) === (r.zone_id === undefined)) {
-      ctx.addIssue({ code: "custom", path: at, message: "set exactly one of zone or zone_id" });
-    }
-    const keyword = (recordValueKeywords as readonly string[]).includes(r.value);
-    if (r.type === "AAAA" && keyword) {
-      ctx.addIssue({
-        code: "custom",
-        path: [...at, "value"],
-        message: `${r.value} is IPv4; an AAAA record needs an IPv6 address`,
-      });
-    } else if (!keyword && !(r.type === "A" ? isIPv4(r.value) : isIPv6(r.value))) {
-      ctx.addIssue({
-        code: "custom",
-        path: [...at, "value"],
-        message: `expected private_ipv4, public_ipv4, elastic_ip or an ${r.type === "A" ? "IPv4" : "IPv6"} address, got ${JSON.stringify(r.value)}`,
-      });
-    }
-  });
+  const paths = new Map<string, number>();
   doc.files?.forEach((f, i) => {
-    const kinds = [f.block, f.replace, f.template].filter((k) => k !== undefined).length;
-    if (kinds !== 1) {
-      ctx.addIssue({ code: "custom", path: ["files", i], message: "set exactly one of block, replace or template" });
-    }
-    if (f.position !== undefined && f.block === undefined) {
-      ctx.addIssue({ code: "custom", path: ["files", i, "position"], message: "position applies to block only" });
+    const first = paths.get(f.path);
+    if (first !== undefined) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["files", i, "path"],
+        message: `${f.path} is already managed by files.${first}; two entries for one file would fight`,
+      });
+    } else {
+      paths.set(f.path, i);
     }
   });
   if (doc.profile !== undefined && doc.profiles?.[doc.profile] === undefined) {
