@@ -1,2 +1,173 @@
-// placeholder replaced below
-export interface AwsClients {}
+// The one place AWS clients are made: region, credentials, endpoints, retries. A client — and its SDK package — is
+// loaded only when an action first asks for it, so --help, validate and a files-only run load no AWS SDK at all.
+import type { EC2Client } from "@aws-sdk/client-ec2";
+import type { ElasticLoadBalancingV2Client } from "@aws-sdk/client-elastic-load-balancing-v2";
+import type { Route53Client } from "@aws-sdk/client-route-53";
+import type { AwsCredentialIdentityProvider, RetryErrorInfo, RetryStrategyV2, RetryToken } from "@smithy/types";
+import type { Clock } from "./clock";
+import { AwsCallError } from "./errors";
+import type { Logger } from "./log";
+import type { Deadline } from "./retry";
+
+export type Env = Record<string, string | undefined>;
+
+type Ec2Sdk = typeof import("@aws-sdk/client-ec2");
+type Route53Sdk = typeof import("@aws-sdk/client-route-53");
+type Elbv2Sdk = typeof import("@aws-sdk/client-elastic-load-balancing-v2");
+
+export interface Service<C, S> {
+  client: C;
+  sdk: S;
+}
+
+export interface AwsClients {
+  region: string;
+  ec2(): Promise<Service<EC2Client, Ec2Sdk>>;
+  route53(): Promise<Service<Route53Client, Route53Sdk>>;
+  elbv2(): Promise<Service<ElasticLoadBalancingV2Client, Elbv2Sdk>>;
+  /** SDK packages loaded so far, for the debug log and tests. */
+  loaded(): string[];
+  destroy(): void;
+}
+
+export interface AwsClientsOptions {
+  /** From IMDS; AWS_REGION in env overrides it. */
+  region: string;
+  env: Env;
+  clock: Clock;
+  deadline: Deadline;
+  log: Logger;
+  /** Injected credentials (in-process tests); default: the SDK's default chain (on EC2, the instance profile). */
+  credentials?: AwsCredentialIdentityProvider;
+  /** Attempts per call, counting the first; boot storms throttle, so more than the SDK's 3. */
+  maxAttempts?: number;
+  userAgent?: string;
+}
+
+/** The SDK's service ids, as used in AWS_ENDPOINT_URL_<ID>. */
+const endpointVariable = { ec2: "EC2", route53: "ROUTE_53", elbv2: "ELASTIC_LOAD_BALANCING_V2" } as const;
+
+/**
+ * The endpoint a client should use, from the standard variables of the given environment (which in a test may not
+ * be process.env, so the SDK's own lookup cannot be relied on): service-specific first, then AWS_ENDPOINT_URL.
+ */
+export function endpointFor(service: keyof typeof endpointVariable, env: Env): string | undefined {
+  if (env.AWS_IGNORE_CONFIGURED_ENDPOINT_URLS === "true") return undefined;
+  return env[`AWS_ENDPOINT_URL_${endpointVariable[service]}`] || env.AWS_ENDPOINT_URL || undefined;
+}
+
+export function regionFrom(imdsRegion: string, env: Env): string {
+  return env.AWS_REGION || env.AWS_DEFAULT_REGION || imdsRegion;
+}
+
+export function createAwsClients(o: AwsClientsOptions): AwsClients {
+  const region = regionFrom(o.region, o.env);
+  const loaded: string[] = [];
+  const made: { destroy(): void }[] = [];
+  let shared: Promise<Record<string, unknown>> | undefined;
+
+  // Parts every client shares, made once: retry strategy, HTTP handler, credentials.
+  const common = (): Promise<Record<string, unknown>> =>
+    (shared ??= (async () => {
+      const [{ AdaptiveRetryStrategy }, { NodeHttpHandler }] = await Promise.all([
+        import("@smithy/util-retry"),
+        import("@smithy/node-http-handler"),
+      ]);
+      const inner = new AdaptiveRetryStrategy(async () => o.maxAttempts ?? 8);
+      const credentials = o.credentials ?? (await defaultCredentials());
+      return {
+        region,
+        credentials,
+        retryStrategy: new DeadlineRetryStrategy(inner, o.deadline, o.clock),
+        requestHandler: new NodeHttpHandler({ connectionTimeout: 3000, requestTimeout: 15000 }),
+        customUserAgent: o.userAgent,
+      };
+    })());
+
+  const load = <C extends { destroy(): void }, S>(
+    name: string,
+    service: keyof typeof endpointVariable,
+    importSdk: () => Promise<S>,
+    make: (sdk: S, config: Record<string, unknown>) => C,
+  ): (() => Promise<Service<C, S>>) => {
+    let memo: Promise<Service<C, S>> | undefined;
+    return () =>
+      (memo ??= (async () => {
+        const started = o.clock.now();
+        const [sdk, config] = await Promise.all([importSdk(), common()]);
+        const endpoint = endpointFor(service, o.env);
+        const client = make(sdk, endpoint ? { ...config, endpoint } : config);
+        made.push(client);
+        loaded.push(name);
+        o.log.debug(`loaded ${name}`, { ms: o.clock.now() - started, endpoint: endpoint ?? "default", region });
+        return { client, sdk };
+      })());
+  };
+
+  return {
+    region,
+    ec2: load("@aws-sdk/client-ec2", "ec2", () => import("@aws-sdk/client-ec2"), (s, c) => new s.EC2Client(c)),
+    route53: load(
+      "@aws-sdk/client-route-53",
+      "route53",
+      () => import("@aws-sdk/client-route-53"),
+      (s, c) => new s.Route53Client(c),
+    ),
+    elbv2: load(
+      "@aws-sdk/client-elastic-load-balancing-v2",
+      "elbv2",
+      () => import("@aws-sdk/client-elastic-load-balancing-v2"),
+      (s, c) => new s.ElasticLoadBalancingV2Client(c),
+    ),
+    loaded: () => [...loaded],
+    destroy: () => made.forEach((c) => c.destroy()),
+  };
+}
+
+/** The SDK's default chain, with more patience for IMDS than its default (1 s, no retry) while an instance boots. */
+async function defaultCredentials(): Promise<AwsCredentialIdentityProvider> {
+  const { defaultProvider } = await import("@aws-sdk/credential-provider-node");
+  return defaultProvider({ timeout: 2000, maxRetries: 3 });
+}
+
+/**
+ * The SDK's adaptive strategy (client-side rate limiting once throttled), except that it never schedules a retry
+ * that would start after the run's deadline: a boot must end on time even in a throttling storm.
+ */
+export class DeadlineRetryStrategy implements RetryStrategyV2 {
+  readonly mode = "adaptive";
+  constructor(
+    private readonly inner: RetryStrategyV2,
+    private readonly deadline: Deadline,
+    private readonly clock: Clock,
+  ) {}
+
+  acquireInitialRetryToken(scope: string): Promise<RetryToken> {
+    return this.inner.acquireInitialRetryToken(scope);
+  }
+
+  async refreshRetryTokenForRetry(token: RetryToken, error: RetryErrorInfo): Promise<RetryToken> {
+    const next = await this.inner.refreshRetryTokenForRetry(token, error);
+    if (this.clock.now() + next.getRetryDelay() >= this.deadline.at) {
+      throw new Error("no retry: the run's deadline would pass");
+    }
+    return next;
+  }
+
+  recordSuccess(token: RetryToken): void {
+    this.inner.recordSuccess(token);
+  }
+}
+
+/**
+ * Runs one SDK call and turns its failure into an AwsCallError naming the operation and the resource, e.g.
+ * "ChangeResourceRecordSets Z123 (web.example.internal. A): InvalidChangeBatch: ...". Callers pass the run's
+ * abort signal to client.send so no call outlives the deadline.
+ */
+export async function call<T>(operation: string, resource: string, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (error) {
+    throw new AwsCallError(operation, resource, error);
+  }
+}

@@ -40,6 +40,8 @@ export interface Plan<P = unknown> {
   changes: Change[];
   /** Action-specific data carried from plan() to apply(). */
   data: P;
+  /** What the action expects to produce, for the plans of actions that depend on it (e.g. the address to claim). */
+  output?: unknown;
 }
 
 export interface Outcome {
@@ -48,6 +50,15 @@ export interface Outcome {
   state?: unknown;
   /** Handed to dependent actions as upstream[name]. */
   output?: unknown;
+  /** Parts that could not be done while the rest was: the action counts as failed, its changes and state are kept. */
+  failures?: string[];
+}
+
+/** What the elastic_ip action hands to dependent actions (dns). */
+export interface ElasticIpOutput {
+  allocationId?: string;
+  /** The public address this instance will have; undefined in a plan when a pool address is not chosen yet. */
+  publicIp?: string;
 }
 
 export interface Action<P = unknown> {

@@ -1,0 +1,165 @@
+// Plans every enabled action, then applies them: independent ones concurrently, each after the ones it depends on;
+// a failed action is recorded and the others carry on.
+import type { Action, ActionContext, ActionName, Change, Outcome, Plan, Upstream } from "./actions/types";
+import type { Logger } from "./log";
+import { ConfigError, ConfigErrors, describeCause } from "./errors";
+
+export interface ActionResult {
+  name: ActionName;
+  status: "ok" | "failed" | "skipped";
+  changes: Change[];
+  error?: string;
+  durationMs: number;
+  /** For state.json: what stop() needs later. */
+  state?: unknown;
+}
+
+export type BaseContext = Omit<ActionContext, "upstream" | "previous" | "log">;
+
+export interface RunnerOptions {
+  actions: readonly Action[];
+  context: BaseContext & { log: ActionContext["log"] };
+  /** Per action, what the previous run saved. */
+  previous: Partial<Record<ActionName, unknown>>;
+}
+
+/** The enabled actions, each with its enabled dependencies (the explicit list fixes the order). */
+function enabledActions(o: RunnerOptions): { action: Action; deps: ActionName[] }[] {
+  const enabled = o.actions.filter((a) => a.enabled(o.context.config));
+  const names = new Set(enabled.map((a) => a.name));
+  return enabled.map((action) => ({
+    action,
+    deps: action.dependsOn(o.context.config).filter((d) => names.has(d)),
+  }));
+}
+
+function contextFor(o: RunnerOptions, name: ActionName, upstream: Upstream): ActionContext {
+  return { ...o.context, log: o.context.log.child({ action: name }), upstream, previous: o.previous[name] };
+}
+
+/**
+ * Runs fn for each action once its dependencies' promises settle, all concurrently otherwise. Explicit list order
+ * guarantees dependencies come first (checked), so this never deadlocks.
+ */
+function schedule<T>(
+  list: { action: Action; deps: ActionName[] }[],
+  fn: (action: Action, deps: Map<ActionName, T>) => Promise<T>,
+): Promise<Map<ActionName, T>> {
+  const started = new Map<ActionName, Promise<T>>();
+  for (const { action, deps } of list) {
+    const depPromises = deps.map((d) => {
+      const p = started.get(d);
+      if (!p) throw new Error(`action ${action.name} depends on ${d}, which comes later in the list`);
+      return p.then((value) => [d, value] as const);
+    });
+    started.set(
+      action.name,
+      Promise.all(depPromises).then((entries) => fn(action, new Map(entries))),
+    );
+  }
+  return Promise.all([...started].map(async ([name, p]) => [name, await p] as const)).then((e) => new Map(e));
+}
+
+export interface Planned {
+  name: ActionName;
+  plan?: Plan;
+  error?: unknown;
+  durationMs: number;
+}
+
+/**
+ * Phase one: every action reads the world and says what it would change. Dependent actions plan with what their
+ * dependencies expect to produce. Configuration errors found here (a zone that does not exist...) are thrown together
+ * before anything has changed.
+ */
+export async function planAll(o: RunnerOptions): Promise<Map<ActionName, Planned>> {
+  const list = enabledActions(o);
+  const planned = await schedule<Planned>(list, async (action, deps) => {
+    const upstream: Upstream = {};
+    for (const [name, p] of deps) if (p.plan) upstream[name] = p.plan.output;
+    const started = o.context.clock.now();
+    try {
+      const plan = await action.plan(contextFor(o, action.name, upstream));
+      return { name: action.name, plan, durationMs: o.context.clock.now() - started };
+    } catch (error) {
+      return { name: action.name, error, durationMs: o.context.clock.now() - started };
+    }
+  });
+  const configErrors = [...planned.values()].flatMap((p) =>
+    p.error instanceof ConfigErrors ? p.error.errors : p.error instanceof ConfigError ? [p.error] : [],
+  );
+  if (configErrors.length > 0) throw new ConfigErrors(configErrors);
+  return planned;
+}
+
+interface Applied {
+  result: ActionResult;
+  output?: unknown;
+}
+
+/** Phase two: apply. An action whose dependency failed is skipped; one with dependencies re-plans with their output. */
+export async function applyAll(o: RunnerOptions, planned: Map<ActionName, Planned>): Promise<ActionResult[]> {
+  const list = enabledActions(o);
+  const applied = await schedule<Applied>(list, async (action, deps) => {
+    const first = planned.get(action.name);
+    const log = o.context.log.child({ action: action.name });
+    const failedDeps = [...deps].filter(([, d]) => d.result.status !== "ok").map(([n]) => n);
+    if (failedDeps.length > 0) {
+      const error = `not run: ${failedDeps.join(", ")} failed`;
+      log.error(error);
+      return { result: { name: action.name, status: "skipped", changes: [], error, durationMs: 0 } };
+    }
+    const upstream: Upstream = {};
+    for (const [name, d] of deps) upstream[name] = d.output;
+    const ctx = contextFor(o, action.name, upstream);
+    const started = o.context.clock.now();
+    try {
+      if (first?.error !== undefined) throw first.error;
+      const plan = deps.size > 0 || !first?.plan ? await action.plan(ctx) : first.plan;
+      const outcome = await action.apply(ctx, plan);
+      const durationMs = o.context.clock.now() - started + (first?.durationMs ?? 0);
+      return { result: finish(action.name, outcome, durationMs, log), output: outcome.output };
+    } catch (error) {
+      const durationMs = o.context.clock.now() - started + (first?.durationMs ?? 0);
+      log.error(`failed: ${describeCause(error)}`, { ms: durationMs });
+      return { result: { name: action.name, status: "failed", changes: [], error: describeCause(error), durationMs } };
+    }
+  });
+  return [...applied.values()].map((a) => a.result);
+}
+
+/** At shutdown: each action with something saved undoes what should not outlive the instance. */
+export async function stopAll(o: RunnerOptions, saved: Partial<Record<ActionName, unknown>>): Promise<ActionResult[]> {
+  const list = o.actions.filter((a) => a.stop && saved[a.name] !== undefined);
+  return Promise.all(
+    list.map(async (action): Promise<ActionResult> => {
+      const ctx = contextFor(o, action.name, {});
+      const started = o.context.clock.now();
+      try {
+        const outcome = await action.stop!(ctx, saved[action.name]);
+        return finish(action.name, outcome, o.context.clock.now() - started, ctx.log);
+      } catch (error) {
+        const durationMs = o.context.clock.now() - started;
+        ctx.log.error(`stop failed: ${describeCause(error)}`, { ms: durationMs });
+        return { name: action.name, status: "failed", changes: [], error: describeCause(error), durationMs };
+      }
+    }),
+  );
+}
+
+/** An outcome with failures is a failed action that still made (and records) its other changes. */
+function finish(name: ActionName, outcome: Outcome, durationMs: number, log: Logger): ActionResult {
+  const fields = { changes: outcome.changes.length, ms: durationMs };
+  const result: ActionResult = { name, status: "ok", changes: outcome.changes, durationMs, state: outcome.state };
+  if (outcome.failures && outcome.failures.length > 0) {
+    for (const failure of outcome.failures) log.error(failure);
+    log.error(`failed: ${summary(outcome.changes.length, durationMs)}`, fields);
+    return { ...result, status: "failed", error: outcome.failures.join("; ") };
+  }
+  log.info(summary(outcome.changes.length, durationMs), fields);
+  return result;
+}
+
+function summary(changes: number, ms: number): string {
+  return `${changes === 0 ? "no changes" : `${changes} change${changes === 1 ? "" : "s"}`} in ${(ms / 1000).toFixed(1)} s`;
+}

@@ -1,0 +1,52 @@
+// state.json: what the last run and stop did, and what each action saved for `stop` to undo.
+import { promises as fs } from "node:fs";
+import type { ActionName, Change } from "./actions/types";
+import { writeFileAtomic } from "./files/atomic";
+
+export interface ActionRecord {
+  status: "ok" | "failed" | "skipped";
+  changes: Change[];
+  error?: string;
+  duration_ms: number;
+}
+
+export interface CommandRecord {
+  started: string;
+  finished: string;
+  exit_code: number;
+  changes: number;
+  failed: ActionName[];
+  actions: Partial<Record<ActionName, ActionRecord>>;
+}
+
+export interface StateFile {
+  version: 1;
+  instance_id: string;
+  run?: CommandRecord;
+  stop?: CommandRecord;
+  /** Per action, what stop() needs: kept from an earlier run when this run's action failed. */
+  saved: Partial<Record<ActionName, unknown>>;
+}
+
+/** The state of the last run on this instance; a state file from another instance (a baked AMI) is ignored. */
+export async function readState(path: string, instanceId?: string): Promise<StateFile | undefined> {
+  let text: string;
+  try {
+    text = await fs.readFile(path, "utf8");
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+    throw error;
+  }
+  let state: StateFile;
+  try {
+    state = JSON.parse(text) as StateFile;
+  } catch {
+    return undefined; // a damaged state file must not stop a boot; the next write replaces it
+  }
+  if (state.version !== 1 || (instanceId !== undefined && state.instance_id !== instanceId)) return undefined;
+  return state;
+}
+
+export async function writeState(path: string, state: StateFile): Promise<void> {
+  await writeFileAtomic(path, JSON.stringify(state, null, 2) + "\n", { mode: 0o600 });
+}
