@@ -1,0 +1,142 @@
+import type { Action, ActionName } from "../../agent/actions/types";
+import { ConfigError, ConfigErrors } from "../../agent/errors";
+import { applyAll, planAll, stopAll } from "../../agent/runner";
+import { testContext } from "../support/context";
+
+interface Script {
+  name: ActionName;
+  deps?: ActionName[];
+  fail?: "plan" | "apply" | "config";
+  output?: unknown;
+  delayMs?: number;
+}
+
+/** A fake action that records what happened to it, in order, in `events`. */
+function scripted(s: Script, events: string[]): Action {
+  const wait = (): Promise<void> => new Promise((r) => setTimeout(r, s.delayMs ?? 0));
+  return {
+    name: s.name,
+    enabled: () => true,
+    dependsOn: () => s.deps ?? [],
+    async plan(ctx) {
+      events.push(`plan ${s.name} upstream=${JSON.stringify(ctx.upstream)}`);
+      if (s.fail === "config") throw new ConfigError("bad zone", undefined, `${s.name}.zone`);
+      if (s.fail === "plan") throw new Error(`${s.name} could not read`);
+      return { changes: [{ kind: "create", target: s.name }], data: null, output: `planned-${s.name}` };
+    },
+    async apply() {
+      events.push(`apply-start ${s.name}`);
+      await wait();
+      events.push(`apply-end ${s.name}`);
+      if (s.fail === "apply") throw new Error(`${s.name} exploded`);
+      return { changes: [{ kind: "create", target: s.name }], state: { saved: s.name }, output: s.output };
+    },
+    async stop() {
+      events.push(`stop ${s.name}`);
+      return { changes: [{ kind: "delete", target: s.name }], state: { stopped: true } };
+    },
+  };
+}
+
+function options(scripts: Script[], events: string[]) {
+  const ctx = testContext({});
+  return {
+    actions: scripts.map((s) => scripted(s, events)),
+    context: { ...ctx },
+    previous: {},
+  };
+}
+
+describe("runner", () => {
+  it("applies independent actions concurrently and a dependent one after its dependency, with its output", async () => {
+    const events: string[] = [];
+    const o = options(
+      [
+        { name: "elastic_ip", output: { publicIp: "203.0.113.7" }, delayMs: 30 },
+        { name: "load_balancer", delayMs: 5 },
+        { name: "dns", deps: ["elastic_ip"] },
+      ],
+      events,
+    );
+
+    const results = await applyAll(o, await planAll(o));
+
+    expect(results.map((r) => [r.name, r.status])).toEqual([
+      ["elastic_ip", "ok"],
+      ["load_balancer", "ok"],
+      ["dns", "ok"],
+    ]);
+    // load_balancer started before elastic_ip finished: they ran at the same time.
+    expect(events.indexOf("apply-start load_balancer")).toBeLessThan(events.indexOf("apply-end elastic_ip"));
+    // dns planned first with what elastic_ip expected, then again with what it produced, after it finished.
+    expect(events).toContain('plan dns upstream={"elastic_ip":"planned-elastic_ip"}');
+    const replan = events.indexOf('plan dns upstream={"elastic_ip":{"publicIp":"203.0.113.7"}}');
+    expect(replan).toBeGreaterThan(events.indexOf("apply-end elastic_ip"));
+  });
+
+  it("carries on past a failed action, and skips only what depends on it", async () => {
+    const events: string[] = [];
+    const o = options(
+      [
+        { name: "elastic_ip", fail: "apply" },
+        { name: "load_balancer" },
+        { name: "dns", deps: ["elastic_ip"] },
+        { name: "files" },
+      ],
+      events,
+    );
+
+    const results = await applyAll(o, await planAll(o));
+
+    expect(Object.fromEntries(results.map((r) => [r.name, r.status]))).toEqual({
+      elastic_ip: "failed",
+      load_balancer: "ok",
+      dns: "skipped",
+      files: "ok",
+    });
+    expect(results.find((r) => r.name === "elastic_ip")?.error).toBe("elastic_ip exploded");
+    expect(results.find((r) => r.name === "dns")?.error).toBe("not run: elastic_ip failed");
+    expect(events).not.toContain("apply-start dns");
+  });
+
+  it("records a failed read as that action's failure and still applies the others", async () => {
+    const events: string[] = [];
+    const o = options([{ name: "dns", fail: "plan" }, { name: "files" }], events);
+
+    const results = await applyAll(o, await planAll(o));
+
+    expect(results.map((r) => [r.name, r.status, r.error])).toEqual([
+      ["dns", "failed", "dns could not read"],
+      ["files", "ok", undefined],
+    ]);
+  });
+
+  it("throws every configuration error found while planning, before applying anything", async () => {
+    const events: string[] = [];
+    const o = options([{ name: "dns", fail: "config" }, { name: "files", fail: "config" }, { name: "peers" }], events);
+
+    const error = await planAll(o).catch((e: unknown) => e);
+
+    expect(error).toBeInstanceOf(ConfigErrors);
+    expect((error as ConfigErrors).errors.map((e) => e.message)).toEqual([
+      "dns.zone: bad zone",
+      "files.zone: bad zone",
+    ]);
+    expect(events.filter((e) => e.startsWith("apply"))).toEqual([]);
+  });
+
+  it("stop runs only the actions with saved state", async () => {
+    const events: string[] = [];
+    const o = options([{ name: "dns" }, { name: "load_balancer" }], events);
+
+    const results = await stopAll(o, { dns: { records: [] } });
+
+    expect(events).toEqual(["stop dns"]);
+    expect(results).toEqual([expect.objectContaining({ name: "dns", status: "ok", state: { stopped: true } })]);
+  });
+
+  it("refuses a list where an action comes before one it depends on", async () => {
+    const o = options([{ name: "dns", deps: ["elastic_ip"] }, { name: "elastic_ip" }], []);
+    await expect(planAll(o)).rejects.toThrow(/dns depends on elastic_ip, which comes later/);
+  });
+});
