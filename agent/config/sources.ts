@@ -1,0 +1,216 @@
+// Configuration sources as documents with lines: YAML text, the baked files under /etc/bootlace, and the flags.
+import { readdir, readFile as fsReadFile } from "node:fs/promises";
+import { join, resolve } from "node:path";
+import { isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument, parse as parseYaml } from "yaml";
+import type { Document, Node as YamlNode } from "yaml";
+import { ConfigError } from "../errors";
+import type { SourceRef } from "../errors";
+import { emptyMap, locate, PathError, setPath, toPlain } from "./merge";
+import type { PathSegment, Tracked } from "./merge";
+
+/** One configuration document from one source, with every value's line. */
+export interface SourceDocument {
+  /** What people call the source: "/etc/bootlace/bootlace.yaml", "user-data (#bootlace)". */
+  label: string;
+  /** The document as a tree with provenance (what the merge consumes). */
+  tree: Tracked;
+  /** The plain object. */
+  value: unknown;
+  /** The line of the value at path (or of its deepest existing parent). */
+  lineOf(path: readonly PathSegment[]): number | undefined;
+}
+
+/** A path assignment: `--set a.b=1`, `BOOTLACE_SET_a__b=1`, and the profile choices. */
+export interface PathSet {
+  path: string[];
+  value: unknown;
+  where: SourceRef;
+}
+
+export function sourceDocument(label: string, tree: Tracked): SourceDocument {
+  return { label, tree, value: toPlain(tree), lineOf: (path) => locate(tree, path).line };
+}
+
+export interface ParsedYaml {
+  document?: SourceDocument;
+  errors: ConfigError[];
+}
+
+/**
+ * Parses YAML (or JSON, which YAML reads) into a document. With `key`, only that top-level key is bootlace's (the
+ * `bootlace:` key of a cloud-config); then a document without it is no configuration, and a broken one is only
+ * reported when it visibly has the key, because the rest of a cloud-config is cloud-init's business.
+ */
+export function parseYamlSource(label: string, text: string, key?: string): ParsedYaml {
+  const lines = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
+  const lineAt = (offset: number) => lines.linePos(offset).line;
+  if (doc.errors.length > 0) {
+    if (key !== undefined && !new RegExp(`^${key}\\s*:`, "m").test(text)) return { errors: [] };
+    const errors = doc.errors.map(
+      (e) => new ConfigError(`YAML: ${e.message}`, { source: label, line: lineAt(e.pos[0]) }),
+    );
+    return { errors };
+  }
+  let root: YamlNode | null = doc.contents;
+  if (key !== undefined) {
+    if (!isMap(root) || !root.has(key)) return { errors: [] };
+    const pair = root.items.find((p) => isScalar(p.key) && p.key.value === key);
+    root = (pair?.value as YamlNode | null | undefined) ?? null;
+  }
+  const at = (node: YamlNode | null | undefined) => ({ source: label, line: lineAt(node?.range?.[0] ?? 0) });
+  if (root === null || (isScalar(root) && root.value === null)) {
+    return { document: sourceDocument(label, emptyMap(at(root))), errors: [] };
+  }
+  if (!isMap(root) && !isAlias(root)) {
+    const what = key ? `${key}: expected` : "expected";
+    return { errors: [new ConfigError(`${what} a mapping of bootlace settings, got ${describeNode(root)}`, at(root))] };
+  }
+  try {
+    return {
+      document: sourceDocument(label, track(root, doc, at(root), label, lineAt, { left: 100_000 })),
+      errors: [],
+    };
+  } catch (error) {
+    return { errors: [new ConfigError((error as Error).message, at(root))] };
+  }
+}
+
+function describeNode(node: YamlNode): string {
+  if (isSeq(node)) return "a list";
+  if (isScalar(node)) return JSON.stringify(node.value);
+  return "something else";
+}
+
+/** Builds a Tracked tree; `where` is the line of the key (or list item) that holds the node, which is what users see. */
+function track(
+  node: unknown,
+  doc: Document,
+  where: SourceRef,
+  label: string,
+  lineAt: (offset: number) => number,
+  budget: { left: number },
+): Tracked {
+  // Aliases are expanded into the tree; the budget stops an alias bomb from exploding at boot.
+  if (--budget.left < 0) throw new Error("YAML: too many nodes (aliases expanding without bound?)");
+  if (isAlias(node)) return track(node.resolve(doc), doc, where, label, lineAt, budget);
+  if (isMap(node)) {
+    const entries = new Map<string, Tracked>();
+    for (const pair of node.items) {
+      const key = isScalar(pair.key) ? String(pair.key.value) : String(pair.key);
+      const keyNode = pair.key as YamlNode | null;
+      const at = { source: label, line: lineAt(keyNode?.range?.[0] ?? node.range?.[0] ?? 0) };
+      entries.set(key, track(pair.value, doc, at, label, lineAt, budget));
+    }
+    return { kind: "map", where, entries };
+  }
+  if (isSeq(node)) {
+    const items = node.items.map((item) => {
+      const at = { source: label, line: lineAt((item as YamlNode | null)?.range?.[0] ?? node.range?.[0] ?? 0) };
+      return track(item, doc, at, label, lineAt, budget);
+    });
+    return { kind: "seq", where, items };
+  }
+  return { kind: "scalar", where, value: isScalar(node) ? node.value : null };
+}
+
+/** A value written on a command line or in a shell variable, read as a YAML scalar: `30` is a number, `true` a bool. */
+export function parseScalar(text: string): unknown {
+  try {
+    const value: unknown = parseYaml(text);
+    return value !== null && typeof value === "object" ? text : value;
+  } catch {
+    return text;
+  }
+}
+
+/** `--set dns.records.0.ttl=30`: a dotted path (`\.` for a dot inside a key) and a YAML scalar. */
+export function parseSetFlag(arg: string): PathSet {
+  const where = { source: `--set ${arg}` };
+  const eq = arg.indexOf("=");
+  if (eq < 0) throw new ConfigError("expected --set path=value", where);
+  const path = arg
+    .slice(0, eq)
+    .split(/(?<!\\)\./)
+    .map((s) => s.replace(/\\\./g, "."));
+  return { path, value: parseScalar(arg.slice(eq + 1)), where };
+}
+
+/** Applies a set to a tree, turning an impossible path into an error that names the set. */
+export function applySet(tree: Tracked, set: PathSet): Tracked {
+  const keyPath = set.path.join(".");
+  if (set.path.length === 0 || set.path.every((s) => s === "")) throw new ConfigError("empty path", set.where, keyPath);
+  try {
+    return setPath(tree, set.path, { kind: "scalar", where: set.where, value: set.value });
+  } catch (error) {
+    if (error instanceof PathError) throw new ConfigError(error.message, set.where, keyPath);
+    throw error;
+  }
+}
+
+export type ReadFile = (path: string) => Promise<Buffer | undefined>;
+
+/** Reads a file; a file that does not exist is `undefined` (baked files are optional). */
+export const readOptionalFile: ReadFile = async (path) => {
+  try {
+    return await fsReadFile(path);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+    throw error;
+  }
+};
+
+export interface BakedSources {
+  documents: SourceDocument[];
+  errors: ConfigError[];
+}
+
+/**
+ * The baked configuration: `etc/bootlace/bootlace.yaml`, then `etc/bootlace/conf.d/*.yaml` (and `.yml`) in byte
+ * order of their names, all under root. `configFile` replaces them all and, being asked for, must exist; it is
+ * resolved against the working directory, not root, because it names a file the operator is pointing at.
+ */
+export async function readBakedSources(
+  root: string,
+  configFile?: string,
+  readFile: ReadFile = readOptionalFile,
+): Promise<BakedSources> {
+  const paths = configFile !== undefined ? [resolve(configFile)] : await bakedPaths(root);
+  const documents: SourceDocument[] = [];
+  const errors: ConfigError[] = [];
+  for (const path of paths) {
+    let content: Buffer | undefined;
+    try {
+      content = await readFile(path);
+    } catch (error) {
+      errors.push(
+        new ConfigError(`cannot read: ${(error as Error).message}`, { source: path }, undefined, { cause: error }),
+      );
+      continue;
+    }
+    if (content === undefined) {
+      if (configFile !== undefined)
+        errors.push(new ConfigError("no such file (given with --config)", { source: path }));
+      continue;
+    }
+    const parsed = parseYamlSource(path, content.toString("utf8"));
+    errors.push(...parsed.errors);
+    if (parsed.document) documents.push(parsed.document);
+  }
+  return { documents, errors };
+}
+
+async function bakedPaths(root: string): Promise<string[]> {
+  const dir = join(root, "etc/bootlace");
+  let names: string[] = [];
+  try {
+    names = await readdir(join(dir, "conf.d"));
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
+  }
+  const confd = names
+    .filter((n) => /\.ya?ml$/.test(n) && !n.startsWith("."))
+    .sort((a, b) => (a < b ? -1 : a > b ? 1 : 0))
+    .map((n) => join(dir, "conf.d", n));
+  return [join(dir, "bootlace.yaml"), ...confd];
+}
