@@ -180,7 +180,7 @@ export class ImdsClient implements MetadataReader {
     }
   }
 
-  /** Releases the pool's sockets (idle ones never keep the process alive, but tests close explicitly). */
+  /** Releases the pool's keep-alive sockets; call once the run is done with IMDS. Later reads fail at once. */
   close(): Promise<void> {
     this.closed = true;
     this.o.deadline.signal.removeEventListener("abort", this.onDeadline);
