@@ -1,0 +1,243 @@
+// The configuration reference (docs/configuration.md), generated from the schema so the docs cannot drift from it.
+import { z } from "zod";
+import { documentShape } from "./schema";
+
+/** The subset of JSON Schema that z.toJSONSchema produces for bootlace's schema. */
+interface JsonSchema {
+  type?: string;
+  const?: unknown;
+  enum?: unknown[];
+  default?: unknown;
+  description?: string;
+  properties?: Record<string, JsonSchema>;
+  required?: string[];
+  additionalProperties?: JsonSchema | boolean;
+  propertyNames?: JsonSchema;
+  items?: JsonSchema;
+  minimum?: number;
+  maximum?: number;
+  minItems?: number;
+  pattern?: string;
+}
+
+interface Row {
+  path: string;
+  type: string;
+  default: string;
+  description: string;
+}
+
+/** The whole Markdown reference. */
+export function renderConfigReference(): string {
+  const schema = z.toJSONSchema(documentShape, { io: "input", unrepresentable: "any" }) as JsonSchema;
+  const rows = walk(schema, "");
+  const sections = Object.keys(schema.properties ?? {}).filter((k) => !["version", "profile", "profiles"].includes(k));
+  return [
+    HEADER,
+    SOURCES,
+    MERGE,
+    USER_DATA,
+    SET_PATHS,
+    ERRORS,
+    "## Reference\n",
+    "Every key, its type, its default and what it does. `[]` stands for any item of a list, `<name>` for any key",
+    "of a mapping. Keys not listed here are errors.\n",
+    `\`profiles.<name>\` takes the same sections as the top level: ${sections.map((s) => `\`${s}\``).join(", ")}.\n`,
+    "| key | type | default | description |",
+    "| --- | --- | --- | --- |",
+    ...rows.map((r) => `| \`${r.path}\` | ${cell(r.type)} | ${cell(r.default)} | ${cell(r.description)} |`),
+    "",
+    TEMPLATES,
+  ].join("\n");
+}
+
+function walk(schema: JsonSchema, prefix: string): Row[] {
+  const rows: Row[] = [];
+  for (const [key, child] of Object.entries(schema.properties ?? {})) {
+    const path = prefix ? `${prefix}.${key}` : key;
+    const required = schema.required?.includes(key) && child.default === undefined;
+    rows.push({
+      path,
+      type: typeOf(child),
+      default: child.default !== undefined ? `\`${JSON.stringify(child.default)}\`` : required ? "required" : "",
+      description: child.description ?? "",
+    });
+    // Profiles repeat the top-level sections; listing them twice would only make the table longer.
+    if (path === "profiles") continue;
+    rows.push(...nested(child, path));
+  }
+  return rows;
+}
+
+function nested(schema: JsonSchema, path: string): Row[] {
+  if (schema.type === "object" && schema.properties) return walk(schema, path);
+  if (schema.type === "array" && schema.items?.type === "object") return walk(schema.items, `${path}[]`);
+  const values = schema.additionalProperties;
+  if (schema.type === "object" && typeof values === "object" && values.type === "object") {
+    return walk(values, `${path}.<name>`);
+  }
+  return [];
+}
+
+function typeOf(s: JsonSchema): string {
+  if (s.const !== undefined) return `\`${JSON.stringify(s.const)}\``;
+  if (s.enum) return s.enum.map((v) => `\`${JSON.stringify(v)}\``).join(" or ");
+  switch (s.type) {
+    case "integer":
+    case "number":
+      return `${s.type}${range(s)}`;
+    case "array":
+      return `list of ${s.items ? plural(typeOf(s.items)) : "values"}${s.minItems ? ` (at least ${s.minItems})` : ""}`;
+    case "object": {
+      const values = s.additionalProperties;
+      if (s.properties || typeof values !== "object") return "mapping";
+      return `mapping of ${values.type === "object" && values.properties ? "name" : "string"} → ${typeOf(values)}`;
+    }
+    default:
+      return s.type ?? "any";
+  }
+}
+
+function range(s: JsonSchema): string {
+  const bounded = (n: number | undefined) => n !== undefined && Math.abs(n) < 2 ** 31;
+  if (bounded(s.minimum) && bounded(s.maximum)) return ` ${s.minimum}–${s.maximum}`;
+  if (bounded(s.minimum)) return ` ≥ ${s.minimum}`;
+  return "";
+}
+
+function plural(type: string): string {
+  return type === "mapping" ? "mappings" : type.endsWith("g") || type.endsWith("r") ? `${type}s` : type;
+}
+
+/** Table-safe: `|` would end the cell and `<name>` would be taken for an HTML tag. */
+function cell(text: string): string {
+  return text.replace(/\|/g, "\\|").replace(/</g, "&lt;").replace(/\n/g, " ");
+}
+
+const HEADER = `# bootlace configuration
+
+<!-- Generated from agent/config/schema.ts and agent/config/docs.ts by \`npm run docs\`. Do not edit by hand. -->
+
+bootlace reads one configuration document, assembled from several sources. This page says where it comes from, how
+the sources combine, the forms user-data may take, and every key.
+`;
+
+const SOURCES = `## Where the configuration comes from
+
+Later sources win, key by key:
+
+1. **built-in defaults** (the *default* column below);
+2. **baked files**: \`/etc/bootlace/bootlace.yaml\`, then \`/etc/bootlace/conf.d/*.yaml\` (and \`*.yml\`) in name order
+   (byte order, as \`LC_ALL=C ls\`). Missing files are fine. AMI builders put profiles here. \`--config FILE\` reads
+   FILE instead of all of them (relative to the working directory); \`--root DIR\` takes the baked paths under DIR;
+3. **user-data**, in any of the forms below;
+4. **flags**: \`--profile NAME\` and \`--set path=value\` (repeatable, applied in order).
+
+**Profiles.** \`profile: NAME\` picks \`profiles.NAME\`. The name is the \`profile\` that wins among all sources
+(\`--profile\` and \`BOOTLACE_PROFILE\` included), and \`profiles\` from every source are merged, so user-data can add
+to a baked profile. The chosen profile is applied over the baked top level but **under** user-data and flags:
+
+    effective = defaults ← baked top level ← profiles.NAME ← user-data top level ← user-data BOOTLACE_SET_ ← flags
+
+so a key in user-data still overrides the same key in a baked profile. An unknown profile name is an error that says
+where the name came from and which profiles exist.
+`;
+
+const MERGE = `## How sources merge
+
+- **Mappings merge key by key, recursively**: a later source that sets \`dns.wait\` keeps an earlier \`dns.records\`.
+- **Lists and scalars replace whole**: a later \`dns.records\` replaces the earlier list; items are not merged by
+  position. To change one field of one item, use \`--set dns.records.0.ttl=30\` (see below).
+- **\`null\` removes**: \`load_balancer: null\` (or \`load_balancer: ~\`) in user-data switches off a baked section; an
+  empty \`--set path=\` does the same for one key.
+- The merged document is validated once, so a rule that spans keys (\`elastic_ip\` needs exactly one of
+  \`allocation_id\` or \`pool\`) applies to the result, and is reported against the later source.
+`;
+
+const USER_DATA = `## User-data
+
+bootlace reads user-data (from IMDS, or \`--user-data FILE\`) in any of these forms, each optionally
+gzip-compressed (a MIME part too). Anything else means "no bootlace configuration in user-data", not an error.
+
+**A bootlace document**: YAML or JSON whose first line is \`#bootlace\`.
+
+\`\`\`yaml
+#bootlace
+profile: web
+dns:
+  records:
+    - zone: example.internal
+      name: "{{instance.id}}.example.internal"
+\`\`\`
+
+**A cloud-config with a \`bootlace:\` key**: cloud-init ignores the key; bootlace reads only it. A cloud-config without
+it carries no bootlace configuration.
+
+\`\`\`yaml
+#cloud-config
+packages: [nginx]
+bootlace:
+  profile: web
+\`\`\`
+
+**MIME multipart**, as cloud-init writes it (\`cloud-init devel make-mime -a cc.yaml:cloud-config -a
+bootlace.yaml:x-bootlace -a boot.sh:x-shellscript\`): bootlace reads the parts of type \`text/x-bootlace\`, the
+\`text/cloud-config\` parts with a \`bootlace:\` key, and \`text/x-shellscript\` parts for the lines below. Parts of a
+generic type (\`text/plain\`, \`application/octet-stream\`, \`application/x-gzip\`) are recognised by their first line.
+Nested multiparts are read too. Transfer encodings 7bit, 8bit, base64 and quoted-printable are understood.
+
+**A shell script** (first line \`#!\`): bootlace does not run it; it reads lines of the form
+
+\`\`\`sh
+#!/bin/bash
+export BOOTLACE_PROFILE=web
+BOOTLACE_SET_elastic_ip__pool__tags__Pool=root
+BOOTLACE_SET_dns__records__0__ttl='30'
+\`\`\`
+
+\`export\` is optional and single or double quotes are removed; a value that needs the shell to expand it (\`$VAR\`,
+\`$(...)\`) is refused, since bootlace never runs the script.
+
+**Credentials are refused.** User-data that carries bootlace configuration and also AWS credentials anywhere (an
+access key id \`AKIA…\`/\`ASIA…\`, or \`aws_secret_access_key\`, \`aws_session_token\` and the like with a value, in any
+part) is rejected: user-data is readable by any process on the instance. Give the instance an instance profile.
+`;
+
+const SET_PATHS = `## Paths in --set and BOOTLACE_SET_
+
+A path names one key: mapping keys, and list indexes counted from 0.
+
+| form | separator | example |
+| --- | --- | --- |
+| \`--set path=value\` | \`.\` (write \`\\.\` for a dot inside a key) | \`--set dns.records.0.ttl=30\` |
+| \`BOOTLACE_SET_<path>=value\` | \`__\` (double underscore; keys contain single ones) | \`BOOTLACE_SET_dns__records__0__ttl=30\` |
+
+- Values are read as YAML scalars: \`30\` is a number, \`true\` a boolean, \`web\` a string; an empty value removes the
+  key.
+- Case is kept: \`BOOTLACE_SET_elastic_ip__pool__tags__Pool=root\` sets the tag key \`Pool\`.
+- Missing mappings are created; an index edits that item of the list in place (one past the end appends), so the rest
+  of the item is kept.
+- Shell variable names hold only letters, digits and \`_\`: keys with \`-\` or \`.\` (some profile names, tag keys)
+  can only be set with \`--set\` or a document.
+`;
+
+const ERRORS = `## Errors
+
+Nothing is changed when the configuration is wrong: bootlace lists every problem it found (exit 2), each with the
+source, the line and the key path:
+
+    user-data part 2 (text/x-bootlace, "bootlace.yaml"), line 7: dns.records.0.value: expected private_ipv4, public_ipv4, elastic_ip or an IPv4 address, got "10.0.0.300"
+    /etc/bootlace/conf.d/10-web.yaml, line 3: dns.recrods: unknown key (expected one of: wait, owner_id, records)
+    --set watch.interval=1: watch.interval: expected number to be >=5, got 1
+
+Lines in a MIME part count from the start of the part's decoded body. \`bootlace validate FILE\` checks a configuration
+file or a user-data file (any form) offline.
+`;
+
+const TEMPLATES = `## Templates
+
+Values described as templates are [Mustache](https://mustache.github.io/mustache.5.html) with HTML escaping off.
+Variables: \`instance\` (\`id\`, \`region\`, \`az\`, \`private_ipv4\`, \`public_ipv4\`, \`elastic_ip\`, \`mac\`, \`vpc_id\`,
+\`subnet_id\`, \`hostname\`), \`tags\` (the instance's own), \`peers.<name>\` (a list of \`{id, ip, name, az, tags}\` sorted by
+ip) and, inside \`check\`, \`staged\`.
+`;
