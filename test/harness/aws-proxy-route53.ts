@@ -255,8 +255,10 @@ function canonical(value: unknown): string {
       .sort(([a], [b]) => a.localeCompare(b));
     return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonical(v)}`).join(",")}}`;
   }
-  // Leaves only: strings from the XML, numbers and booleans from our own objects.
-  return JSON.stringify(value === undefined || value === null ? null : String(value as string | number | boolean));
+  // Leaves: strings from the XML; numbers and booleans from our own objects.
+  return typeof value === "string" || typeof value === "number" || typeof value === "boolean"
+    ? JSON.stringify(String(value))
+    : "null";
 }
 
 /** Every rrset in the zone, read from moto directly. moto cannot page inside one name+type, so ask for it all at once. */
