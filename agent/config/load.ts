@@ -87,7 +87,7 @@ interface Layers {
   baked: SourceDocument[];
   userData: SourceDocument[];
   sets: PathSet[];
-  /** Validating user-data alone: its profile may live in a baked file we do not have. */
+  /** Validating one file alone: its profile may live in a baked file we do not have. */
   profileMayBeElsewhere?: boolean;
 }
 
@@ -95,7 +95,7 @@ function resolveConfig(layers: Layers): LoadedConfig {
   const errors: ConfigError[] = [];
   const documents = [...layers.baked, ...layers.userData];
   // Everything merged is where the profile choice and the profiles come from.
-  let all = documents.reduce<Tracked>((acc, d) => merge(acc, d.tree), emptyMap(DEFAULTS));
+  let all = documents.reduce<Tracked>((acc, d) => merge(acc, emptyProfilesAsMaps(d.tree)), emptyMap(DEFAULTS));
   const isMeta = (s: PathSet) => META_KEYS.has(s.path[0] ?? "");
   for (const set of layers.sets.filter(isMeta)) all = collect(errors, () => applySet(all, set)) ?? all;
 
@@ -131,6 +131,16 @@ function resolveConfig(layers: Layers): LoadedConfig {
   const result: LoadedConfig = { config: parsed.data as Config, sources };
   if (name !== undefined && profile !== undefined) result.profile = name;
   return result;
+}
+
+/** `profiles: {web: }` declares an empty profile (as `web: {}` does); elsewhere null removes, but not here. */
+function emptyProfilesAsMaps(tree: Tracked): Tracked {
+  const profiles = child(tree, ["profiles"]);
+  if (tree.kind !== "map" || profiles?.kind !== "map") return tree;
+  const entries = new Map(
+    [...profiles.entries].map(([name, p]) => [name, p.kind === "scalar" && p.value === null ? emptyMap(p.where) : p]),
+  );
+  return { ...tree, entries: new Map(tree.entries).set("profiles", { ...profiles, entries }) };
 }
 
 /** A document without version/profile/profiles: what gets merged as "the top level". */
@@ -261,13 +271,13 @@ function dedupe(errors: ConfigError[]): ConfigError[] {
 function isUserData(content: Buffer): boolean {
   if (content[0] === 0x1f && content[1] === 0x8b) return true;
   const text = content.toString("utf8", 0, 4096).replace(/^\uFEFF/, "");
-  return /^(#bootlace\b|#cloud-config|#!|content-type:)/i.test(text) || /(^|\n)mime-version:/i.test(text);
+  return /^(#bootlace(\s|$)|#cloud-config|#!|content-type:)/i.test(text) || /(^|\n)mime-version:/i.test(text);
 }
 
 /**
  * Validates one file alone, offline: a bootlace configuration (YAML/JSON, like a baked file) or user-data in any
- * form. User-data may select a profile that only the AMI's baked file defines, so an unknown profile is accepted
- * when the user-data defines no profiles itself.
+ * form. Either may select a profile that another file (the AMI's bootlace.yaml) defines, so an unknown profile is
+ * accepted when the file defines no profiles itself.
  */
 export function validateFile(path: string, content: Buffer): Promise<ValidatedFile> {
   return Promise.resolve().then(() => validateNow(path, content));
@@ -283,7 +293,7 @@ function validateNow(path: string, content: Buffer): ValidatedFile {
   if (!isUserData(content)) {
     const parsed = parseYamlSource(path, content.toString("utf8"));
     if (!parsed.document) throw new ConfigErrors(parsed.errors);
-    const loaded = resolveConfig({ baked: [parsed.document], userData: [], sets: [] });
+    const loaded = resolveConfig({ baked: [parsed.document], userData: [], sets: [], profileMayBeElsewhere: true });
     return { kind: "config", sources: loaded.sources, config: loaded.config };
   }
   const userData = parseUserData(content);

@@ -175,9 +175,15 @@ export async function readBakedSources(
   configFile?: string,
   readFile: ReadFile = readOptionalFile,
 ): Promise<BakedSources> {
-  const paths = configFile !== undefined ? [resolve(configFile)] : await bakedPaths(root);
   const documents: SourceDocument[] = [];
   const errors: ConfigError[] = [];
+  let paths: string[] = [];
+  try {
+    paths = configFile !== undefined ? [resolve(configFile)] : await bakedPaths(root);
+  } catch (error) {
+    const source = join(root, "etc/bootlace/conf.d");
+    errors.push(new ConfigError(`cannot list: ${(error as Error).message}`, { source }, undefined, { cause: error }));
+  }
   for (const path of paths) {
     let content: Buffer | undefined;
     try {

@@ -70,7 +70,7 @@ function readContent(raw: Buffer, found: Found, place: Place): void {
   const text = bytes.toString("utf8").replace(/^\uFEFF/, "");
   const first = (/^[^\r\n]*/.exec(text)?.[0] ?? "").trim();
   let source = place.type === undefined && place.number === undefined ? "user-data" : label(place, "");
-  if (/^#bootlace\b/i.test(first)) {
+  if (/^#bootlace(\s|$)/i.test(first)) {
     source = label(place, "#bootlace");
     readYaml(source, text, found);
   } else if (/^#cloud-config\s*$/i.test(first)) {

@@ -128,6 +128,13 @@ describe("sources and precedence", () => {
     expect(loaded.sources).toEqual([join(FIXTURES, "config/override.yaml")]);
   });
 
+  test("a conf.d that cannot be listed is an error", async () => {
+    const root = rootWith({ "etc/bootlace/conf.d": "a file, not a folder" });
+    expect(await errorsOf({ root })).toEqual([
+      expect.stringMatching(new RegExp(`^${join(root, "etc/bootlace/conf.d")}: cannot list: ENOTDIR`)),
+    ]);
+  });
+
   test("a missing --config file is an error; missing baked files are not", async () => {
     expect(await errorsOf({ root: BAKED, configFile: "/nonexistent/bootlace.yaml" })).toEqual([
       "/nonexistent/bootlace.yaml: no such file (given with --config)",
@@ -190,6 +197,15 @@ describe("profiles", () => {
     expect(Object.keys(loaded.config.profiles ?? {})).toEqual(["web", "root-domain", "extra"]);
   });
 
+  test("an empty profile (`web:` with nothing under it) is a profile, not a removal", async () => {
+    const root = rootWith({ "etc/bootlace/bootlace.yaml": "profile: web\nprofiles:\n  web:\n" });
+    expect(await loadConfig({ root })).toEqual({
+      config: { version: 1, profile: "web", profiles: { web: {} } },
+      sources: [join(root, "etc/bootlace/bootlace.yaml")],
+      profile: "web",
+    });
+  });
+
   test("an unknown profile names where the name came from and the known profiles", async () => {
     expect(await errorsOf({ root: BAKED, userData: ud("#bootlace\nprofile: db\n") })).toEqual([
       'user-data (#bootlace), line 2: profile: no profile named "db" (known: web, root-domain)',
@@ -244,6 +260,21 @@ describe("errors name the source, the line and the key path", () => {
     expect(await errorsOf({ root })).toEqual([
       `${join(root, "etc/bootlace/bootlace.yaml")}, line 5: profiles.p.watch.interval: expected number to be >=5, got 1`,
     ]);
+  });
+
+  test("the examples in docs/configuration.md are what bootlace says", async () => {
+    const root = rootWith({ "etc/bootlace/conf.d/10-web.yaml": "dns:\n  wait: none\n  recrods: []\n" });
+    const messages = [
+      ...(await errorsOf({ root })),
+      ...(await errorsOf({ root: rootWith({}), sets: ["watch.interval=1"] })),
+    ];
+    const docs = readFileSync(join(__dirname, "../../docs/configuration.md"), "utf8");
+    expect(messages).toEqual([
+      `${join(root, "etc/bootlace/conf.d/10-web.yaml")}, line 3: dns.recrods: unknown key (expected one of: wait, owner_id, records)`,
+      "--set watch.interval=1: watch.interval: expected number to be >=5, got 1",
+    ]);
+    expect(docs).toContain(messages[0]?.replace(root, ""));
+    expect(docs).toContain(messages[1]);
   });
 
   test("a value set by a shell script is blamed on the script's line", async () => {
@@ -309,6 +340,17 @@ describe("validateFile (bootlace validate FILE)", () => {
   test("a configuration with a mistake names the file", async () => {
     await expect(validateFile("/tmp/c.yaml", Buffer.from("watch:\n  every: 5\n"))).rejects.toThrow(
       "/tmp/c.yaml, line 2: watch.every: unknown key",
+    );
+  });
+
+  test("a conf.d snippet may choose a profile defined in another file", async () => {
+    const result = await validateFile("/etc/bootlace/conf.d/50-web.yaml", Buffer.from("profile: web\n"));
+    expect(result).toEqual({ kind: "config", sources: ["/etc/bootlace/conf.d/50-web.yaml"], config: { version: 1 } });
+  });
+
+  test("a file that defines profiles must choose one of them", async () => {
+    await expect(validateFile("/c.yaml", Buffer.from("profile: db\nprofiles:\n  web: {}\n"))).rejects.toThrow(
+      '/c.yaml, line 1: profile: no profile named "db" (known: web)',
     );
   });
 

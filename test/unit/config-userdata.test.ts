@@ -255,6 +255,43 @@ describe("MIME multipart (fixtures made with python's email.mime, as cloud-init'
     expect(parseUserData(raw)).toEqual({ documents: [], sets: [] });
   });
 
+  test("hand-written MIME: preamble, folded and upper-case headers, RFC 2231 filename, latin-1, no closing line", () => {
+    const raw = Buffer.concat([
+      Buffer.from(
+        [
+          "MIME-Version: 1.0",
+          "Content-Type: multipart/mixed;",
+          '\tboundary="b=1+(x)"',
+          "",
+          "This is the preamble, ignored.",
+          "--b=1+(x)",
+          "CONTENT-TYPE: Text/X-Bootlace; charset=iso-8859-1",
+          "Content-Disposition: attachment; filename*=utf-8''caf%C3%A9.yaml",
+          "",
+          "dns:",
+          "  owner_id: caf",
+        ].join("\r\n"),
+        "latin1",
+      ),
+      Buffer.from([0xe9]), // é in latin-1: not a valid owner_id, but it must arrive as é
+      Buffer.from(["", "--b=1+(x)", "Content-Type: text/x-shellscript", "", "BOOTLACE_PROFILE=web", ""].join("\r\n")),
+    ]);
+    const u = parseUserData(raw);
+    expect(summary(u)).toEqual({
+      labels: ['user-data part 1 (text/x-bootlace, "café.yaml")'],
+      values: [{ dns: { owner_id: "café" } }],
+      sets: [],
+      profile: ["web", "user-data part 2 (text/x-shellscript)", 1],
+    });
+  });
+
+  test("a single-part MIME message of type text/x-bootlace", () => {
+    const raw = Buffer.from("Content-Type: text/x-bootlace\nMIME-Version: 1.0\n\nwatch:\n  interval: 70\n");
+    const u = parseUserData(raw);
+    expect(summary(u).labels).toEqual(["user-data (text/x-bootlace)"]);
+    expect(u.documents[0]?.value).toEqual({ watch: { interval: 70 } });
+  });
+
   test("multipart without a boundary is an error", () => {
     expect(errorsOf(Buffer.from("Content-Type: multipart/mixed\nMIME-Version: 1.0\n\nbody\n"))).toEqual([
       "user-data: multipart/mixed without a boundary parameter",
