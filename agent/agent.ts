@@ -1,5 +1,6 @@
 // The whole agent as a function: argv, environment, clock and output in; exit code out. The CLI is a thin shell
 // around it, and tests run many agents at once in one process, each with its own endpoints and root folder.
+import { setMaxListeners } from "node:events";
 import { promises as fs } from "node:fs";
 import { resolve } from "node:path";
 import type { AwsCredentialIdentityProvider } from "@smithy/types";
@@ -92,6 +93,8 @@ export async function runAgent(o: AgentOptions): Promise<number> {
 /** The run's deadline: an abort signal that fires after the given seconds (cancelled when the command ends). */
 function startDeadline(clock: Clock, seconds: number, cancel: AbortSignal): Deadline {
   const controller = new AbortController();
+  // Every concurrent wait (IMDS reads, AWS calls, polls) listens on this one signal: more than Node's default 10.
+  setMaxListeners(1000, controller.signal);
   const at = clock.now() + seconds * 1000;
   clock.sleep(seconds * 1000, cancel).then(
     () => controller.abort(new Error(`the deadline of ${seconds} s passed`)),

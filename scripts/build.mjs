@@ -19,6 +19,8 @@ await build({
   entryPoints: ["agent/main.ts"],
   outfile: "dist/bootlace.js",
   minify: true,
+  // The AWS SDK's XML serializer relies on function names: renaming them makes Route 53 refuse every change batch.
+  keepNames: true,
   banner: { js: "#!/usr/bin/env node" },
   metafile: false,
 });
