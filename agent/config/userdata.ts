@@ -58,7 +58,7 @@ function gunzipIfNeeded(bytes: Buffer, place: Place, found: Found): Buffer | und
     return gunzipSync(bytes, { maxOutputLength: MAX_INFLATED });
   } catch (error) {
     const where = { source: place.number === undefined && place.type === undefined ? "user-data" : label(place, "") };
-    found.errors.push(new ConfigError(`gzip data is corrupt: ${(error as Error).message}`, where));
+    found.errors.push(new ConfigError(`cannot decompress gzip data: ${(error as Error).message}`, where));
     return undefined;
   }
 }

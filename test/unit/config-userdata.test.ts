@@ -158,7 +158,7 @@ describe("anything else is no configuration", () => {
 
   test("corrupt gzip is an error", () => {
     const gz = gzipSync(Buffer.from(BOOTLACE)).subarray(0, 12);
-    expect(errorsOf(gz)).toEqual([expect.stringMatching(/^user-data: gzip data is corrupt/)]);
+    expect(errorsOf(gz)).toEqual([expect.stringMatching(/^user-data: cannot decompress gzip data/)]);
   });
 });
 
