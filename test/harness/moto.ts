@@ -13,7 +13,7 @@ const READY_TIMEOUT_MS = 30_000;
 
 /** True when `moto_server` can be executed from PATH. */
 export function motoAvailable(): boolean {
-  const probe = spawnSync("moto_server", ["--help"], { stdio: "ignore", timeout: 30_000 });
+  const probe = spawnSync("moto_server", ["--help"], { stdio: "ignore", timeout: 30_000, env: process.env });
   return !probe.error && probe.status === 0;
 }
 
