@@ -173,7 +173,11 @@ export async function startWorld(o: { route53PendingMs?: number; region?: string
         new CreateHostedZoneCommand({
           Name: name,
           CallerReference: `world-${Date.now()}-${++zones}`,
-          ...(z.privateVpcId && { VPC: { VPCId: z.privateVpcId, VPCRegion: region as VPCRegion } }),
+          // moto makes a zone private only with the flag; AWS infers it from the VPC.
+          ...(z.privateVpcId && {
+            VPC: { VPCId: z.privateVpcId, VPCRegion: region as VPCRegion },
+            HostedZoneConfig: { PrivateZone: true },
+          }),
         }),
       );
       return required(created.HostedZone?.Id, "HostedZone Id").replace(/^\/hostedzone\//, "");
