@@ -1,12 +1,26 @@
 // Runs the shipped artefact, dist/bootlace.js, as a separate process with a minimal environment that can only reach
 // the loopback emulators: no AWS credentials, no region, no config files, so everything comes from IMDS as on EC2.
 import { spawn } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { mkdir, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { dirname, join, resolve } from "node:path";
 
-export const REPO_ROOT = resolve(__dirname, "..", "..");
+export const REPO_ROOT = findRepoRoot();
 export const BUNDLE = join(REPO_ROOT, "dist", "bootlace.js");
+
+// Found by package name rather than a fixed "../..": this module also runs bundled, from dist/ (the demo).
+function findRepoRoot(): string {
+  for (let dir = __dirname; ; dir = dirname(dir)) {
+    try {
+      const pkg = JSON.parse(readFileSync(join(dir, "package.json"), "utf8")) as { name?: unknown };
+      if (pkg.name === "bootlace") return dir;
+    } catch {
+      // no package.json here; keep walking up
+    }
+    if (dirname(dir) === dir) return resolve(__dirname, "..", "..");
+  }
+}
 
 export interface RunOptions {
   /** IMDS emulator endpoint (AWS_EC2_METADATA_SERVICE_ENDPOINT). */
