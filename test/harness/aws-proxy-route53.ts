@@ -1,6 +1,6 @@
 // Route 53 as AWS behaves and moto 5.2.1 does not: change batches validated whole against the zone's current records
 // and applied atomically, and changes that stay PENDING for a while under their own ids (reference, sections 4 and 6).
-import { randomBytes } from "node:crypto";
+import { randomBytes, randomUUID } from "node:crypto";
 import { XMLParser } from "fast-xml-parser";
 import { awsError, xmlEscape, type Interceptor, type WireRequest, type WireResponse } from "./aws-wire";
 
@@ -110,10 +110,12 @@ export class Route53Fidelity {
     const text = res.body.toString();
     if (!text.includes("<ChangeInfo>")) return res;
     const id = newChangeId();
-    this.changes.set(id, this.now());
+    const at = this.now();
+    this.changes.set(id, at);
     const body = text
       .replace(/(<ChangeInfo>[\s\S]*?<Id>)[^<]*(<\/Id>)/, `$1/change/${id}$2`)
-      .replace(/(<ChangeInfo>[\s\S]*?<Status>)[^<]*(<\/Status>)/, "$1PENDING$2");
+      .replace(/(<ChangeInfo>[\s\S]*?<Status>)[^<]*(<\/Status>)/, "$1PENDING$2")
+      .replace(/(<ChangeInfo>[\s\S]*?<SubmittedAt>)[^<]*(<\/SubmittedAt>)/, `$1${new Date(at).toISOString()}$2`);
     return { ...res, body };
   }
 
@@ -132,7 +134,7 @@ export class Route53Fidelity {
     const body =
       `<?xml version="1.0" encoding="UTF-8"?>\n<GetChangeResponse xmlns="${NS}"><ChangeInfo><Id>/change/${xmlEscape(id)}</Id>` +
       `<Status>${this.status(id)}</Status><SubmittedAt>${new Date(at).toISOString()}</SubmittedAt></ChangeInfo></GetChangeResponse>`;
-    return { status: 200, headers: { "content-type": "text/xml", "x-amzn-requestid": newChangeId() }, body };
+    return { status: 200, headers: { "content-type": "text/xml", "x-amzn-requestid": randomUUID() }, body };
   }
 }
 

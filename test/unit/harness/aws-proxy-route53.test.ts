@@ -230,6 +230,7 @@ describe("GetChange", () => {
     clock = 1_000_000;
     const submitted = await change([create(a(name("sync"), 60, "10.0.4.1"))], client);
     const id = submitted.ChangeInfo?.Id ?? "";
+    expect(submitted.ChangeInfo?.SubmittedAt).toEqual(new Date(1_000_000));
     expect(await status(id)).toBe("PENDING");
     clock += 4_999;
     expect(await status(id)).toBe("PENDING");
