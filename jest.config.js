@@ -2,7 +2,9 @@
 /** @type {import('jest').Config} */
 // Type-checking is tsc's job (npm run typecheck); here tests compile to CommonJS so the agent's lazy import()s of the
 // AWS SDK become require()s that jest's module system can follow.
-const transform = { "^.+\\.ts$": ["ts-jest", { diagnostics: false, tsconfig: { module: "commonjs", moduleResolution: "node10" } }] };
+const transform = {
+  "^.+\\.ts$": ["ts-jest", { diagnostics: false, tsconfig: { module: "commonjs", moduleResolution: "node10" } }],
+};
 
 module.exports = {
   reporters: ["default", "<rootDir>/test/summary-reporter.js"],

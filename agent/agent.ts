@@ -260,7 +260,7 @@ function nextState(
           ...(r.error !== undefined && { error: r.error }),
         },
       ]),
-    ) as CommandRecord["actions"],
+    ),
   };
   return { version: 1, instance_id: instance.id, ...previous, saved, [command]: record };
 }

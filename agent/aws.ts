@@ -1,7 +1,10 @@
 // The one place AWS clients are made: region, credentials, endpoints, retries. A client — and its SDK package — is
 // loaded only when an action first asks for it, so --help, validate and a files-only run load no AWS SDK at all.
+import type * as Ec2Module from "@aws-sdk/client-ec2";
 import type { EC2Client } from "@aws-sdk/client-ec2";
+import type * as Elbv2Module from "@aws-sdk/client-elastic-load-balancing-v2";
 import type { ElasticLoadBalancingV2Client } from "@aws-sdk/client-elastic-load-balancing-v2";
+import type * as Route53Module from "@aws-sdk/client-route-53";
 import type { Route53Client } from "@aws-sdk/client-route-53";
 import type { AwsCredentialIdentityProvider, RetryErrorInfo, RetryStrategyV2, RetryToken } from "@smithy/types";
 import type { Clock } from "./clock";
@@ -11,9 +14,9 @@ import type { Deadline } from "./retry";
 
 export type Env = Record<string, string | undefined>;
 
-type Ec2Sdk = typeof import("@aws-sdk/client-ec2");
-type Route53Sdk = typeof import("@aws-sdk/client-route-53");
-type Elbv2Sdk = typeof import("@aws-sdk/client-elastic-load-balancing-v2");
+type Ec2Sdk = typeof Ec2Module;
+type Route53Sdk = typeof Route53Module;
+type Elbv2Sdk = typeof Elbv2Module;
 
 export interface Service<C, S> {
   client: C;
@@ -73,7 +76,7 @@ export function createAwsClients(o: AwsClientsOptions): AwsClients {
         import("@smithy/util-retry"),
         import("@smithy/node-http-handler"),
       ]);
-      const inner = new AdaptiveRetryStrategy(async () => o.maxAttempts ?? 8);
+      const inner = new AdaptiveRetryStrategy(() => Promise.resolve(o.maxAttempts ?? 8));
       const credentials = o.credentials ?? (await defaultCredentials());
       return {
         region,
@@ -106,7 +109,12 @@ export function createAwsClients(o: AwsClientsOptions): AwsClients {
 
   return {
     region,
-    ec2: load("@aws-sdk/client-ec2", "ec2", () => import("@aws-sdk/client-ec2"), (s, c) => new s.EC2Client(c)),
+    ec2: load(
+      "@aws-sdk/client-ec2",
+      "ec2",
+      () => import("@aws-sdk/client-ec2"),
+      (s, c) => new s.EC2Client(c),
+    ),
     route53: load(
       "@aws-sdk/client-route-53",
       "route53",

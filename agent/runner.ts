@@ -113,16 +113,20 @@ export async function applyAll(o: RunnerOptions, planned: Map<ActionName, Planne
     for (const [name, d] of deps) upstream[name] = d.output;
     const ctx = contextFor(o, action.name, upstream);
     const started = o.context.clock.now();
+    const failed = (error: unknown): Applied => {
+      const durationMs = o.context.clock.now() - started + (first?.durationMs ?? 0);
+      log.error(`failed: ${describeCause(error)}`, { ms: durationMs });
+      return { result: { name: action.name, status: "failed", changes: [], error: describeCause(error), durationMs } };
+    };
+    // A failed read with nothing upstream would fail the same way again: report it rather than repeat it.
+    if (first?.error !== undefined && deps.size === 0) return failed(first.error);
     try {
-      if (first?.error !== undefined) throw first.error;
       const plan = deps.size > 0 || !first?.plan ? await action.plan(ctx) : first.plan;
       const outcome = await action.apply(ctx, plan);
       const durationMs = o.context.clock.now() - started + (first?.durationMs ?? 0);
       return { result: finish(action.name, outcome, durationMs, log), output: outcome.output };
     } catch (error) {
-      const durationMs = o.context.clock.now() - started + (first?.durationMs ?? 0);
-      log.error(`failed: ${describeCause(error)}`, { ms: durationMs });
-      return { result: { name: action.name, status: "failed", changes: [], error: describeCause(error), durationMs } };
+      return failed(error);
     }
   });
   return [...applied.values()].map((a) => a.result);

@@ -16,7 +16,7 @@ const notYetAvailable = (name: ActionName, present: (c: Config) => boolean): Act
 export const actions: readonly Action[] = [
   notYetAvailable("elastic_ip", (c) => c.elastic_ip !== undefined),
   notYetAvailable("load_balancer", (c) => (c.load_balancer?.target_groups.length ?? 0) > 0),
-  dnsAction as Action,
+  dnsAction,
   notYetAvailable("peers", (c) => Object.keys(c.peers ?? {}).length > 0),
   notYetAvailable("files", (c) => (c.files?.length ?? 0) > 0),
 ];

@@ -50,5 +50,5 @@ export function testContext(raw: unknown, over: Partial<ActionContext> = {}): Ac
     previous: undefined,
     ...over,
     clock,
-  } as ActionContext & { clock: FakeClock };
+  };
 }

@@ -18,11 +18,15 @@ function scripted(s: Script, events: string[]): Action {
     name: s.name,
     enabled: () => true,
     dependsOn: () => s.deps ?? [],
-    async plan(ctx) {
+    plan(ctx) {
       events.push(`plan ${s.name} upstream=${JSON.stringify(ctx.upstream)}`);
-      if (s.fail === "config") throw new ConfigError("bad zone", undefined, `${s.name}.zone`);
-      if (s.fail === "plan") throw new Error(`${s.name} could not read`);
-      return { changes: [{ kind: "create", target: s.name }], data: null, output: `planned-${s.name}` };
+      if (s.fail === "config") return Promise.reject(new ConfigError("bad zone", undefined, `${s.name}.zone`));
+      if (s.fail === "plan") return Promise.reject(new Error(`${s.name} could not read`));
+      return Promise.resolve({
+        changes: [{ kind: "create", target: s.name }],
+        data: null,
+        output: `planned-${s.name}`,
+      });
     },
     async apply() {
       events.push(`apply-start ${s.name}`);
@@ -31,9 +35,9 @@ function scripted(s: Script, events: string[]): Action {
       if (s.fail === "apply") throw new Error(`${s.name} exploded`);
       return { changes: [{ kind: "create", target: s.name }], state: { saved: s.name }, output: s.output };
     },
-    async stop() {
+    stop() {
       events.push(`stop ${s.name}`);
-      return { changes: [{ kind: "delete", target: s.name }], state: { stopped: true } };
+      return Promise.resolve({ changes: [{ kind: "delete", target: s.name }], state: { stopped: true } });
     },
   };
 }
