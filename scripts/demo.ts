@@ -1,0 +1,129 @@
+// The demo: a simulated instance in a local moto world, wired by the real bundle (dist/bootlace.js) — plan, run,
+// run again (nothing changes), stop — showing what bootlace did and what the world looks like after each step.
+import { spawn } from "node:child_process";
+import { mkdtemp, readFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import type { ImdsEmulator } from "../test/harness/imds-emulator";
+import { makeRoot } from "../test/harness/run-bundle";
+import type { World } from "../test/harness/world";
+import { startWorld } from "../test/harness/world";
+
+const bundle = resolve(__dirname, "bootlace.js");
+const bold = (s: string): string => (process.stdout.isTTY ? `\x1b[1m${s}\x1b[0m` : s);
+const dim = (s: string): string => (process.stdout.isTTY ? `\x1b[2m${s}\x1b[0m` : s);
+
+function heading(text: string): void {
+  console.log(`\n${bold(`== ${text} ==`)}`);
+}
+
+/** Runs the bundle as a user would, with only the endpoint variables a private-endpoint user sets; output streams. */
+function bootlace(args: string[], imds: ImdsEmulator, world: World, root: string, home: string): Promise<number> {
+  console.log(dim(`$ bootlace ${args.join(" ")}`));
+  return new Promise((done, fail) => {
+    const child = spawn(process.execPath, [bundle, ...args, "--root", root], {
+      stdio: ["ignore", "inherit", "inherit"],
+      env: {
+        PATH: process.env.PATH ?? "/usr/bin:/bin",
+        HOME: home,
+        AWS_EC2_METADATA_SERVICE_ENDPOINT: imds.endpoint,
+        AWS_ENDPOINT_URL: world.proxy.endpoint,
+        AWS_CONFIG_FILE: join(home, "none"),
+        AWS_SHARED_CREDENTIALS_FILE: join(home, "none"),
+      },
+    });
+    child.on("error", fail);
+    child.on("exit", (code) => done(code ?? 1));
+  });
+}
+
+async function showRecords(world: World, zoneId: string): Promise<void> {
+  const records = await world.listRecords(zoneId);
+  const shown = records.filter((r) => r.type === "A" || r.type === "TXT");
+  if (shown.length === 0) console.log("  (no A or TXT records)");
+  for (const r of shown)
+    console.log(`  ${r.name.padEnd(52)} ${r.type.padEnd(4)} ${String(r.ttl).padStart(4)}  ${r.values.join(" ")}`);
+}
+
+const userData = `#cloud-config
+# cloud-init ignores the bootlace key; bootlace reads only it.
+packages: [nginx]
+bootlace:
+  dns:
+    records:
+      - zone: demo.internal
+        private: true
+        name: "{{instance.id}}.demo.internal"
+        delete_on_shutdown: true
+      - zone: demo.internal
+        private: true
+        name: "web-{{tags.Env}}.demo.internal"
+        ttl: 30
+`;
+
+async function main(): Promise<void> {
+  heading("starting a local AWS world (moto) and an IMDS emulator");
+  const world = await startWorld({ route53PendingMs: 2000 });
+  try {
+    const { vpcId } = await world.createVpc("10.0.0.0/16");
+    const instance = await world.launchInstance({ vpcId, tags: { Name: "web-1", Role: "web", Env: "demo" } });
+    const db = await world.launchInstance({ vpcId, tags: { Name: "db-1", Role: "db", Env: "demo" } });
+    const apps = await Promise.all(
+      ["app-1", "app-2"].map((name) => world.launchInstance({ vpcId, tags: { Name: name, Role: "app", Env: "demo" } })),
+    );
+    const eip = await world.allocateAddress({ Pool: "demo" });
+    const tg = await world.createTargetGroup({ name: "web", vpcId, port: 80 });
+    const zoneId = await world.createHostedZone("demo.internal", { privateVpcId: vpcId });
+    const imds = await world.startImds({ ...instance, userData });
+    const root = await makeRoot();
+    const home = await mkdtemp(join(tmpdir(), "bootlace-demo-home-"));
+
+    console.log(`  this instance  ${instance.instanceId}  ${instance.privateIpv4}  (Role=web, Env=demo)`);
+    console.log(`  peers          db ${db.privateIpv4}, app ${apps.map((a) => a.privateIpv4).join(", ")}`);
+    console.log(`  Elastic IP     ${eip.allocationId} ${eip.publicIp} (Pool=demo)`);
+    console.log(`  target group   ${tg}`);
+    console.log(`  hosted zone    demo.internal (private, ${zoneId})`);
+    console.log(`  root folder    ${root}`);
+    console.log(
+      `  IMDS           ${imds.endpoint}   AWS ${world.proxy.endpoint}   (Route 53 changes stay PENDING 2 s)`,
+    );
+    heading("the instance's user-data");
+    console.log(userData.trimEnd().replace(/^/gm, "  "));
+
+    heading("1. bootlace plan — what would change (nothing is changed)");
+    await bootlace(["plan"], imds, world, root, home);
+
+    heading("2. bootlace run — at boot");
+    const runCode = await bootlace(["run"], imds, world, root, home);
+    console.log(dim(`exit code ${runCode}`));
+    heading("the zone demo.internal now");
+    await showRecords(world, zoneId);
+
+    heading("3. bootlace run again — a second run changes nothing");
+    world.proxy.resetCalls();
+    await bootlace(["run"], imds, world, root, home);
+    console.log(`  AWS calls that changed something: ${world.proxy.mutatingCalls().length}`);
+
+    heading("4. bootlace status — what the last run did (from state.json)");
+    await bootlace(["status"], imds, world, root, home);
+
+    heading("5. bootlace stop — at shutdown: deletes the records marked delete_on_shutdown");
+    await bootlace(["stop"], imds, world, root, home);
+    heading("the zone demo.internal after stop");
+    await showRecords(world, zoneId);
+
+    const state = JSON.parse(await readFile(join(root, "var/lib/bootlace/state.json"), "utf8")) as {
+      run: { exit_code: number };
+    };
+    heading("done");
+    console.log(`  state file: ${join(root, "var/lib/bootlace/state.json")} (last run exit ${state.run.exit_code})`);
+    if (runCode !== 0) process.exitCode = 1;
+  } finally {
+    await world.close();
+  }
+}
+
+main().catch((error: unknown) => {
+  console.error(`demo failed: ${error instanceof Error ? error.message : String(error)}`);
+  process.exitCode = 1;
+});
