@@ -7,7 +7,7 @@ import type { AwsCredentialIdentityProvider } from "@smithy/types";
 import { actions as allActions } from "./actions";
 import type { Action } from "./actions/types";
 import type { AwsClients, Env } from "./aws";
-import { createAwsClients } from "./aws";
+import { createAwsClients, sdkPackagesLoaded } from "./aws";
 import type { GlobalArgs, Parsed } from "./cli";
 import { parseCli, version } from "./cli";
 import type { Clock } from "./clock";
@@ -87,6 +87,8 @@ export async function runAgent(o: AgentOptions): Promise<number> {
     return reportFailure(log, error);
   } finally {
     stopDeadline.abort();
+    const sdk = sdkPackagesLoaded();
+    log.debug(`aws sdk loaded: ${sdk.length > 0 ? sdk.join(", ") : "none"}`);
   }
 }
 
@@ -222,7 +224,7 @@ async function wire(s: Session, command: "run" | "plan" | "stop"): Promise<numbe
       if (command !== "plan") {
         await writeState(statePath, nextState(previous, instance, command, results, started, s.clock.now(), code));
       }
-      report(s, command, instance, results, durationMs, aws.loaded());
+      report(s, command, instance, results, durationMs);
       return code;
     } finally {
       await lock?.release();
@@ -272,7 +274,6 @@ function report(
   instance: InstanceFacts,
   results: ActionResult[],
   durationMs: number,
-  sdkLoaded: string[],
 ): void {
   const changes = results.reduce((n, r) => n + r.changes.length, 0);
   const failed = results.filter((r) => r.status !== "ok");
@@ -312,7 +313,6 @@ function report(
     }
     s.o.stdout(lines.join("\n") + "\n");
   }
-  s.log.debug(`aws sdk loaded: ${sdkLoaded.length > 0 ? sdkLoaded.join(", ") : "none"}`);
 }
 
 async function validate(s: Session, file: string | undefined): Promise<number> {

@@ -63,6 +63,13 @@ export function regionFrom(imdsRegion: string, env: Env): string {
   return env.AWS_REGION || env.AWS_DEFAULT_REGION || imdsRegion;
 }
 
+/** Every SDK package this process has loaded, by any agent: what `--log-level debug` reports at the end. */
+const loadedInProcess = new Set<string>();
+
+export function sdkPackagesLoaded(): string[] {
+  return [...loadedInProcess].sort();
+}
+
 export function createAwsClients(o: AwsClientsOptions): AwsClients {
   const region = regionFrom(o.region, o.env);
   const loaded: string[] = [];
@@ -102,6 +109,7 @@ export function createAwsClients(o: AwsClientsOptions): AwsClients {
         const client = make(sdk, endpoint ? { ...config, endpoint } : config);
         made.push(client);
         loaded.push(name);
+        loadedInProcess.add(name);
         o.log.debug(`loaded ${name}`, { ms: o.clock.now() - started, endpoint: endpoint ?? "default", region });
         return { client, sdk };
       })());
