@@ -70,10 +70,17 @@ export function errorCode(error: unknown): string | undefined {
   return undefined;
 }
 
+/**
+ * The text a person needs. For Route 53's documented errors (InvalidChangeBatch...) in AWS's wire format, the SDK's
+ * message is just "UnknownError" and the real text is only in the parsed body's Error.Message.
+ */
 export function describeCause(error: unknown): string {
   if (error instanceof Error) {
     const code = errorCode(error);
-    return code && !error.message.startsWith(code) ? `${code}: ${error.message}` : error.message;
+    const detail = (error as { Error?: { Message?: unknown } }).Error?.Message;
+    const message =
+      (error.message === "UnknownError" || error.message === "") && typeof detail === "string" ? detail : error.message;
+    return code && !message.startsWith(code) ? `${code}: ${message}` : message;
   }
   return String(error);
 }
