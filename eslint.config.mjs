@@ -26,7 +26,7 @@ export default tseslint.config(
     },
   },
   {
-    files: ["**/*.mjs", "**/*.js"],
+    files: ["**/*.mjs", "**/*.js", "**/*.cjs"],
     languageOptions: {
       globals: { process: "readonly", console: "readonly", URL: "readonly", module: "writable", require: "readonly" },
     },

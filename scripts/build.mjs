@@ -30,6 +30,7 @@ await build({
   ...common,
   entryPoints: {
     demo: "scripts/demo.ts",
+    bench: "scripts/bench.ts",
     emulators: "scripts/emulators.ts",
     "gen-docs": "scripts/gen-docs.ts",
   },

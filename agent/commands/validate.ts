@@ -1,0 +1,24 @@
+// validate: checks a configuration or user-data file, or the baked configuration, offline.
+import { promises as fs } from "node:fs";
+import { validateFile } from "../config/load";
+import { ConfigError, describeCause } from "../errors";
+import type { Session } from "./session";
+import { configFrom, exitCodes, readUserDataFile, resolvePath } from "./session";
+
+export async function validate(s: Session, file: string | undefined): Promise<number> {
+  if (file !== undefined) {
+    const path = resolvePath(s.o, file);
+    let content: Buffer;
+    try {
+      content = await fs.readFile(path);
+    } catch (error) {
+      throw new ConfigError(`cannot read: ${describeCause(error)}`, { source: path });
+    }
+    const result = await validateFile(path, content);
+    s.o.stdout(`${path}: valid ${result.kind} (${result.sources.join(", ") || "no bootlace configuration"})\n`);
+    return exitCodes.ok;
+  }
+  const loaded = await configFrom(s, await readUserDataFile(s));
+  s.o.stdout(`valid configuration (${loaded.sources.join(", ") || "defaults only"})\n`);
+  return exitCodes.ok;
+}

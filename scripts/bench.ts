@@ -1,0 +1,110 @@
+// Prints start-up and run figures for the real bundle, as medians over repeated runs in one invocation: bare Node,
+// --help, validate, and a Route 53 run (plan + upsert + INSYNC, then a no-change run) against a local moto world.
+import { spawn } from "node:child_process";
+import { mkdtemp, readFile, stat, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { makeRoot } from "../test/harness/run-bundle";
+import { startWorld } from "../test/harness/world";
+
+const bundle = resolve(__dirname, "bootlace.js");
+const probe = resolve(__dirname, "..", "scripts", "rss-probe.cjs");
+const repeats = Number(process.env.BENCH_REPEATS ?? 10);
+
+interface Sample {
+  ms: number;
+  rssKiB: number;
+  code: number | null;
+}
+
+async function measure(args: string[], env: Record<string, string>): Promise<Sample> {
+  const dir = await mkdtemp(join(tmpdir(), "bootlace-bench-"));
+  const rssFile = join(dir, "rss");
+  const started = process.hrtime.bigint();
+  const code = await new Promise<number | null>((done, fail) => {
+    const child = spawn(process.execPath, ["--require", probe, ...args], {
+      stdio: ["ignore", "ignore", "ignore"],
+      env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: dir, BOOTLACE_RSS_FILE: rssFile, ...env },
+    });
+    child.on("error", fail);
+    child.on("exit", done);
+  });
+  const ms = Number(process.hrtime.bigint() - started) / 1e6;
+  const rssKiB = Number(await readFile(rssFile, "utf8").catch(() => "0"));
+  return { ms, rssKiB, code };
+}
+
+const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = Math.floor(s.length / 2);
+  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
+};
+
+function row(label: string, samples: Sample[]): string {
+  const ms = samples.map((s) => s.ms);
+  const bad = samples.filter((s) => s.code !== 0).length;
+  return (
+    `${label.padEnd(44)} ${median(ms).toFixed(0).padStart(6)} ms  (min ${Math.min(...ms).toFixed(0)}, max ${Math.max(...ms).toFixed(0)})` +
+    `  peak RSS ${(median(samples.map((s) => s.rssKiB)) / 1024).toFixed(1).padStart(6)} MiB${bad ? `  [${bad} non-zero exits]` : ""}`
+  );
+}
+
+async function series(n: number, make: (i: number) => Promise<Sample>): Promise<Sample[]> {
+  const out: Sample[] = [];
+  for (let i = 0; i < n; i++) out.push(await make(i));
+  return out;
+}
+
+async function main(): Promise<void> {
+  const size = (await stat(bundle)).size;
+  console.log(
+    `bundle: dist/bootlace.js ${(size / 1024).toFixed(0)} KiB; node ${process.version}; ${repeats} runs each\n`,
+  );
+
+  const dir = await mkdtemp(join(tmpdir(), "bootlace-bench-cfg-"));
+  const config = join(dir, "bootlace.yaml");
+  await writeFile(
+    config,
+    "dns:\n  records:\n    - { zone: bench.internal, private: true, name: 'web-{{instance.id}}.bench.internal', ttl: 60 }\n",
+  );
+
+  console.log(row("node -e 0", await series(repeats, () => measure(["-e", "0"], {}))));
+  console.log(row("bootlace --help", await series(repeats, () => measure([bundle, "--help"], {}))));
+  console.log(row("bootlace validate FILE", await series(repeats, () => measure([bundle, "validate", config], {}))));
+
+  const world = await startWorld({ route53PendingMs: 0 });
+  try {
+    const { vpcId } = await world.createVpc("10.0.0.0/16");
+    await world.createHostedZone("bench.internal", { privateVpcId: vpcId });
+    const userData = `#bootlace\n${await readFile(config, "utf8")}`;
+    const fresh: Sample[] = [];
+    const again: Sample[] = [];
+    let calls = { first: 0, second: 0, mutatingSecond: 0 };
+    for (let i = 0; i < repeats; i++) {
+      const instance = await world.launchInstance({ vpcId });
+      const imds = await world.startImds({ ...instance, userData });
+      const root = await makeRoot();
+      const env = { AWS_EC2_METADATA_SERVICE_ENDPOINT: imds.endpoint, AWS_ENDPOINT_URL: world.proxy.endpoint };
+      world.proxy.resetCalls();
+      fresh.push(await measure([bundle, "run", "--root", root], env));
+      const first = world.proxy.calls.length;
+      world.proxy.resetCalls();
+      again.push(await measure([bundle, "run", "--root", root], env));
+      calls = { first, second: world.proxy.calls.length, mutatingSecond: world.proxy.mutatingCalls().length };
+      await imds.close();
+    }
+    console.log(row("bootlace run: 1 record, upsert + INSYNC", fresh));
+    console.log(row("bootlace run again: nothing to change", again));
+    console.log(
+      `\nAWS API calls per run: first ${calls.first}, second ${calls.second} (of which changing: ${calls.mutatingSecond})`,
+    );
+    console.log("(Route 53 changes are INSYNC at once here; on AWS the wait for INSYNC adds seconds.)");
+  } finally {
+    await world.close();
+  }
+}
+
+main().catch((error: unknown) => {
+  console.error(error);
+  process.exitCode = 1;
+});
