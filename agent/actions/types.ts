@@ -61,6 +61,15 @@ export interface ElasticIpOutput {
   publicIp?: string;
 }
 
+/** One statement of an IAM policy, as `bootlace iam-policy` prints it. */
+export interface PolicyStatement {
+  Sid?: string;
+  Effect: "Allow";
+  Action: string[];
+  Resource: string | string[];
+  Condition?: Record<string, Record<string, string | string[]>>;
+}
+
 export interface Action<P = unknown> {
   name: ActionName;
   /** Whether the configuration asks for this action at all. */
@@ -71,6 +80,8 @@ export interface Action<P = unknown> {
   plan(ctx: ActionContext): Promise<Plan<P>>;
   /** Makes the planned changes (and waits for them as configured). */
   apply(ctx: ActionContext, plan: Plan<P>): Promise<Outcome>;
+  /** The least-privilege IAM statements this configuration needs from this action (for `bootlace iam-policy`). */
+  permissions?(config: Config): PolicyStatement[];
   /** Undoes at shutdown what should not outlive the instance, from the state the last run saved. */
   stop?(ctx: ActionContext, saved: unknown): Promise<Outcome>;
 }
