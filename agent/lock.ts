@@ -21,15 +21,27 @@ function alive(pid: number): boolean {
   }
 }
 
+/** Lock files this process holds: in-process agents share a pid, so the pid alone cannot tell them apart. */
+const heldHere = new Set<string>();
+
 async function tryAcquire(path: string): Promise<Lock | number> {
+  if (heldHere.has(path)) return process.pid;
   try {
     const handle = await fs.open(path, "wx", 0o644);
+    heldHere.add(path);
     await handle.writeFile(`${process.pid}\n`);
     await handle.close();
-    return { release: () => fs.rm(path, { force: true }) };
+    return {
+      release: async () => {
+        await fs.rm(path, { force: true });
+        heldHere.delete(path);
+      },
+    };
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
+    if (heldHere.has(path)) return process.pid; // another agent in this process won the same race
     const pid = Number.parseInt(await fs.readFile(path, "utf8").catch(() => ""), 10);
+    // Our own pid in a lock we do not hold is a leftover of an earlier process that had the same pid.
     if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && alive(pid)) return pid;
     // The owner is gone (crash, power loss): take the lock over.
     await fs.rm(path, { force: true });
