@@ -66,6 +66,28 @@ describe("in-process agents", () => {
   });
 });
 
+describe("logs", () => {
+  it("--log-format json writes one JSON object per line to stderr, each action with its duration", async () => {
+    const { imds, root } = await boot(`#bootlace\n${recordFor("jsonlog")}`);
+
+    const result = await runBootlace(["run", "--log-format", "json"], {
+      imds: imds.endpoint,
+      aws: world.proxy.endpoint,
+      root,
+    });
+
+    expect(result.code).toBe(0);
+    const lines = result.stderr
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(lines.length).toBeGreaterThan(1);
+    for (const line of lines)
+      expect(line).toEqual(expect.objectContaining({ time: expect.any(String), level: "info" }));
+    expect(lines).toContainEqual(expect.objectContaining({ action: "dns", changes: 1, ms: expect.any(Number) }));
+  });
+});
+
 describe("the metadata service at boot", () => {
   it("waits for a metadata service that starts late, then wires the instance", async () => {
     const { instance, imds, root } = await boot(`#bootlace\n${recordFor("late")}`, {
