@@ -30,6 +30,23 @@ async function instanceWith(userData: string): Promise<{ instance: ImdsInstance;
 const run = (args: string[], imds: ImdsEmulator, root: string, env?: Record<string, string>) =>
   runBootlace([...args, "--json"], { imds: imds.endpoint, aws: world.proxy.endpoint, root, ...(env && { env }) });
 
+/** A record someone else made (no bootlace ownership record), created directly in moto. */
+async function createForeignRecord(name: string, value: string, ttl: number): Promise<void> {
+  await world.route53.send(
+    new ChangeResourceRecordSetsCommand({
+      HostedZoneId: zoneId,
+      ChangeBatch: {
+        Changes: [
+          {
+            Action: "CREATE",
+            ResourceRecordSet: { Name: name, Type: "A", TTL: ttl, ResourceRecords: [{ Value: value }] },
+          },
+        ],
+      },
+    }),
+  );
+}
+
 /** The records whose name starts with this label or contains it after a dot (so "x" does not match "_bootlace-a.x"). */
 function recordsNamed(records: SimpleRecord[], fragment: string): SimpleRecord[] {
   return records.filter((r) => r.name.startsWith(fragment) || r.name.includes(`.${fragment}`));
@@ -115,19 +132,7 @@ describe("bootlace run with Route 53 records", () => {
 
   it("leaves a record owned by someone else alone, says so, still applies the others, and exits 1", async () => {
     const foreignName = `legacy-${Date.now()}.example.internal.`;
-    await world.route53.send(
-      new ChangeResourceRecordSetsCommand({
-        HostedZoneId: zoneId,
-        ChangeBatch: {
-          Changes: [
-            {
-              Action: "CREATE",
-              ResourceRecordSet: { Name: foreignName, Type: "A", TTL: 300, ResourceRecords: [{ Value: "10.9.9.9" }] },
-            },
-          ],
-        },
-      }),
-    );
+    await createForeignRecord(foreignName, "10.9.9.9", 300);
     const userData = [
       "#bootlace",
       "dns:",
@@ -156,19 +161,7 @@ describe("bootlace run with Route 53 records", () => {
 
   it("takes over a foreign record with takeover: true (failover)", async () => {
     const name = `failover-${Date.now()}.example.internal.`;
-    await world.route53.send(
-      new ChangeResourceRecordSetsCommand({
-        HostedZoneId: zoneId,
-        ChangeBatch: {
-          Changes: [
-            {
-              Action: "CREATE",
-              ResourceRecordSet: { Name: name, Type: "A", TTL: 60, ResourceRecords: [{ Value: "10.9.9.8" }] },
-            },
-          ],
-        },
-      }),
-    );
+    await createForeignRecord(name, "10.9.9.8", 60);
     const { instance, imds, root } = await instanceWith(
       `#bootlace\ndns:\n  records:\n    - { zone: example.internal, name: '${name}', ttl: 10, takeover: true }\n`,
     );
