@@ -28,7 +28,10 @@ const commands: [string, string][] = [
   ["stop", "At shutdown: undo what should not outlive the instance (records marked delete_on_shutdown...)"],
   ["validate [file]", "Check a configuration or user-data file offline (no AWS, no IMDS)"],
   ["status", "Print what the last run did"],
-  ["iam-policy", "Print the least-privilege IAM policy for the effective configuration"],
+  [
+    "iam-policy",
+    "Print the least-privilege IAM policy JSON for the effective configuration (read as validate reads it: baked files, --config, --user-data, flags; no IMDS, no AWS)",
+  ],
   ["watch", "Keep running: re-discover peers and rewrite files when they change"],
   ["doctor", "Diagnose IMDS, credentials, permissions and DNS"],
 ];

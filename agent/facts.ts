@@ -12,10 +12,24 @@ export interface InstanceFacts {
   /** The Elastic IP this run associated, once the elastic_ip action has claimed one. */
   elasticIp?: string;
   mac: string;
+  /** The primary interface's id (eni-...), when IMDS gives it: what an Elastic IP is associated with. */
+  interfaceId?: string;
+  /** Every private IPv4 of the primary interface (the primary first), when IMDS lists them. */
+  privateIpv4s?: string[];
   vpcId: string;
   subnetId: string;
   vpcCidr: string;
   hostname?: string;
   /** The instance's own tags, when IMDS exposes them (InstanceMetadataTags=enabled); else undefined. */
   tags?: Record<string, string>;
+}
+
+/**
+ * The public DNS name EC2 gives a public IPv4 address (resolved to the private address from inside the VPC when the
+ * VPC has DNS hostnames enabled): ec2-a-b-c-d.compute-1.amazonaws.com in us-east-1, ec2-a-b-c-d.REGION.compute.amazonaws.com
+ * elsewhere.
+ */
+export function publicDnsName(ip: string, region: string): string {
+  const host = `ec2-${ip.replace(/\./g, "-")}`;
+  return region === "us-east-1" ? `${host}.compute-1.amazonaws.com` : `${host}.${region}.compute.amazonaws.com`;
 }

@@ -14,6 +14,7 @@ const shapes = {
   mac: /^[0-9a-f]{2}(?::[0-9a-f]{2}){5}$/i,
   vpcId: /^vpc-[0-9a-f]{8,17}$/,
   subnetId: /^subnet-[0-9a-f]{8,17}$/,
+  interfaceId: /^eni-[0-9a-f]{8,17}$/,
 };
 
 function garbage(path: string, value: string, expected: string): MetadataUnavailableError {
@@ -104,19 +105,35 @@ async function readIdentity(imds: MetadataReader): Promise<Identity> {
 
 async function readNetwork(
   imds: MetadataReader,
-): Promise<Pick<InstanceFacts, "mac" | "vpcId" | "subnetId" | "vpcCidr">> {
+): Promise<Pick<InstanceFacts, "mac" | "vpcId" | "subnetId" | "vpcCidr" | "interfaceId" | "privateIpv4s">> {
   const mac = (await required(imds, "meta-data/mac")).toLowerCase();
   check("meta-data/mac", mac, shapes.mac.test(mac), "a MAC address like 0a:1b:2c:3d:4e:5f");
   const base = `meta-data/network/interfaces/macs/${mac}`;
-  const [vpcId, subnetId, cidrs] = await Promise.all([
+  const [vpcId, subnetId, cidrs, interfaceId, ips] = await Promise.all([
     required(imds, `${base}/vpc-id`),
     required(imds, `${base}/subnet-id`),
     required(imds, `${base}/vpc-ipv4-cidr-block`),
+    optional(imds, `${base}/interface-id`),
+    optional(imds, `${base}/local-ipv4s`),
   ]);
   check(`${base}/vpc-id`, vpcId, shapes.vpcId.test(vpcId), "vpc- and hex digits");
   check(`${base}/subnet-id`, subnetId, shapes.subnetId.test(subnetId), "subnet- and hex digits");
   check(`${base}/vpc-ipv4-cidr-block`, cidrs, isIPv4Cidr(cidrs), "an IPv4 CIDR block like 10.0.0.0/16");
-  return { mac, vpcId, subnetId, vpcCidr: cidrs };
+  if (interfaceId)
+    check(`${base}/interface-id`, interfaceId, shapes.interfaceId.test(interfaceId), "eni- and hex digits");
+  const privateIpv4s = ips
+    ?.split("\n")
+    .map((ip) => ip.trim())
+    .filter((ip) => ip !== "");
+  for (const ip of privateIpv4s ?? []) check(`${base}/local-ipv4s`, ip, isIPv4(ip), "IPv4 addresses, one a line");
+  return {
+    mac,
+    vpcId,
+    subnetId,
+    vpcCidr: cidrs,
+    ...(interfaceId ? { interfaceId } : {}),
+    ...(privateIpv4s && privateIpv4s.length > 0 ? { privateIpv4s } : {}),
+  };
 }
 
 /** Instance tags, or undefined when IMDS does not expose them (InstanceMetadataTags is off by default). */

@@ -12,6 +12,8 @@ export interface ActionResult {
   durationMs: number;
   /** For state.json: what stop() needs later. */
   state?: unknown;
+  /** The action's one line on what holds now (Outcome.summary). */
+  summary?: string;
 }
 
 export type BaseContext = Omit<ActionContext, "upstream" | "previous" | "log">;
@@ -154,7 +156,14 @@ export async function stopAll(o: RunnerOptions, saved: Partial<Record<ActionName
 /** An outcome with failures is a failed action that still made (and records) its other changes. */
 function finish(name: ActionName, outcome: Outcome, durationMs: number, log: Logger): ActionResult {
   const fields = { changes: outcome.changes.length, ms: durationMs };
-  const result: ActionResult = { name, status: "ok", changes: outcome.changes, durationMs, state: outcome.state };
+  const result: ActionResult = {
+    name,
+    status: "ok",
+    changes: outcome.changes,
+    durationMs,
+    state: outcome.state,
+    ...(outcome.summary !== undefined && { summary: outcome.summary }),
+  };
   if (outcome.failures && outcome.failures.length > 0) {
     for (const failure of outcome.failures) log.error(failure);
     log.error(`failed: ${summary(outcome.changes.length, durationMs)}`, fields);

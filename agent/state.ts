@@ -7,6 +7,8 @@ export interface ActionRecord {
   status: "ok" | "failed" | "skipped";
   changes: Change[];
   error?: string;
+  /** What holds now, in the action's words (e.g. the Elastic IP and its public DNS name). */
+  summary?: string;
   duration_ms: number;
 }
 

@@ -7,7 +7,7 @@ import { AwsCallError, ConfigError, ConfigErrors } from "../errors";
 import { poll } from "../retry";
 import { render, templateView } from "../template";
 import { canonicalDnsName, isDnsName, isInZone, isIPv4, isIPv6 } from "../validate";
-import type { Action, ActionContext, Change, ElasticIpOutput, Outcome, Plan } from "./types";
+import type { Action, ActionContext, Change, ElasticIpOutput, Outcome, Plan, PolicyStatement } from "./types";
 
 // ---- pure parts -------------------------------------------------------------------------------------------------
 
@@ -255,7 +255,8 @@ function resolveValue(ctx: ActionContext, r: RecordConfig, at: string): string |
       return ctx.instance.privateIpv4;
     case "public_ipv4": {
       const ip = eip?.publicIp ?? ctx.instance.publicIpv4;
-      if (ip === undefined && !("elastic_ip" in ctx.upstream)) {
+      // With an elastic_ip section the address comes from there, even when that action could not plan.
+      if (ip === undefined && !ctx.config.elastic_ip) {
         throw new ConfigError("this instance has no public IPv4 address", undefined, `${at}.value`);
       }
       return ip;
@@ -268,6 +269,89 @@ function resolveValue(ctx: ActionContext, r: RecordConfig, at: string): string |
     default:
       return r.value;
   }
+}
+
+// ---- permissions ------------------------------------------------------------------------------------------------
+
+/**
+ * A record name as route53:ChangeResourceRecordSetsNormalizedRecordNames compares it (lower case, no trailing dot,
+ * other characters as \ddd octal), with each template part ({{instance.id}}) a StringLike wildcard.
+ */
+export function normalizedNamePattern(template: string): string {
+  const literal = (text: string): string =>
+    text.toLowerCase().replace(/[^a-z0-9_.-]/g, (c) => `\\${c.charCodeAt(0).toString(8).padStart(3, "0")}`);
+  return template
+    .split(/\{\{\{?[^}]*\}\}\}?/)
+    .map(literal)
+    .join("*")
+    .replace(/\.$/, "");
+}
+
+/** The ownership record's name for a record name template (ownerRecordName, before rendering). */
+function ownerNameTemplate(name: string, type: string): string {
+  const prefix = `_bootlace-${type.toLowerCase()}`;
+  return name.startsWith("*.") ? `${prefix}-wildcard.${name.slice(2)}` : `${prefix}.${name}`;
+}
+
+function dnsPermissions(config: Parameters<NonNullable<Action["permissions"]>>[0]): PolicyStatement[] {
+  const dns = config.dns;
+  const records = dns?.records ?? [];
+  if (!dns || records.length === 0) return [];
+  const byName = records.some((r) => r.zone_id === undefined);
+  const zones = [
+    ...new Set(
+      records.map((r) => `arn:aws:route53:::hostedzone/${r.zone_id !== undefined ? zoneIdOf(r.zone_id) : "*"}`),
+    ),
+  ];
+  const resources = zones.includes("arn:aws:route53:::hostedzone/*") ? ["arn:aws:route53:::hostedzone/*"] : zones;
+  // GetHostedZone: a zone given by id, or one of several private zones sharing a name.
+  const getZone = records.some((r) => r.zone_id !== undefined || r.private === true);
+  const names = [
+    ...new Set(records.flatMap((r) => [r.name, ownerNameTemplate(r.name, r.type)].map(normalizedNamePattern))),
+  ];
+  const statements: PolicyStatement[] = [];
+  // ListHostedZonesByName does not support resource-level permissions.
+  if (byName)
+    statements.push({
+      Sid: "Route53FindZones",
+      Effect: "Allow",
+      Action: ["route53:ListHostedZonesByName"],
+      Resource: "*",
+    });
+  statements.push(
+    {
+      Sid: "Route53ReadRecords",
+      Effect: "Allow",
+      Action: [...(getZone ? ["route53:GetHostedZone"] : []), "route53:ListResourceRecordSets"],
+      Resource: resources,
+    },
+    {
+      Sid: "Route53ChangeRecords",
+      Effect: "Allow",
+      Action: ["route53:ChangeResourceRecordSets"],
+      Resource: resources,
+      Condition: {
+        "ForAllValues:StringLike": { "route53:ChangeResourceRecordSetsNormalizedRecordNames": names },
+        "ForAllValues:StringEquals": {
+          "route53:ChangeResourceRecordSetsRecordTypes": [...new Set([...records.map((r) => r.type), "TXT"])],
+          "route53:ChangeResourceRecordSetsActions": [
+            "CREATE",
+            "UPSERT",
+            ...(records.some((r) => r.delete_on_shutdown) ? ["DELETE"] : []),
+          ],
+        },
+      },
+    },
+  );
+  if (dns.wait !== "none") {
+    statements.push({
+      Sid: "Route53WaitForChanges",
+      Effect: "Allow",
+      Action: ["route53:GetChange"],
+      Resource: "arn:aws:route53:::change/*",
+    });
+  }
+  return statements;
 }
 
 // ---- the action -------------------------------------------------------------------------------------------------
@@ -486,6 +570,8 @@ export const dnsAction: Action<DnsPlanData> = {
       ...(failures.length > 0 && { failures }),
     };
   },
+
+  permissions: dnsPermissions,
 
   async stop(ctx, saved): Promise<Outcome> {
     const state = saved as DnsSaved;

@@ -2,6 +2,8 @@
 import type { Config } from "../config/schema";
 import { ConfigError } from "../errors";
 import { dnsAction } from "./dns";
+import { elasticIpAction } from "./elastic-ip";
+import { targetGroupsAction } from "./target-groups";
 import type { Action, ActionName } from "./types";
 
 /** Sections of the configuration whose actions this version does not have yet: refused, never silently ignored. */
@@ -14,8 +16,8 @@ const notYetAvailable = (name: ActionName, present: (c: Config) => boolean): Act
 });
 
 export const actions: readonly Action[] = [
-  notYetAvailable("elastic_ip", (c) => c.elastic_ip !== undefined),
-  notYetAvailable("load_balancer", (c) => (c.load_balancer?.target_groups.length ?? 0) > 0),
+  elasticIpAction,
+  targetGroupsAction,
   dnsAction,
   notYetAvailable("peers", (c) => Object.keys(c.peers ?? {}).length > 0),
   notYetAvailable("files", (c) => (c.files?.length ?? 0) > 0),

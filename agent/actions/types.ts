@@ -52,6 +52,8 @@ export interface Outcome {
   output?: unknown;
   /** Parts that could not be done while the rest was: the action counts as failed, its changes and state are kept. */
   failures?: string[];
+  /** One line on what holds now, shown in the result even when nothing changed ("203.0.113.7 (ec2-…)"). */
+  summary?: string;
 }
 
 /** What the elastic_ip action hands to dependent actions (dns). */
@@ -59,6 +61,8 @@ export interface ElasticIpOutput {
   allocationId?: string;
   /** The public address this instance will have; undefined in a plan when a pool address is not chosen yet. */
   publicIp?: string;
+  /** Its EC2 public DNS name (ec2-a-b-c-d.REGION.compute.amazonaws.com), when publicIp is known. */
+  publicDns?: string;
 }
 
 /** One statement of an IAM policy, as `bootlace iam-policy` prints it. */

@@ -24,6 +24,7 @@ export async function status(s: Session): Promise<number> {
     );
     for (const [name, a] of Object.entries(r.actions)) {
       lines.push(`  ${name}: ${a.status}${a.error ? ` — ${a.error}` : ""}`);
+      if (a.summary) lines.push(`    ${a.summary}`);
       for (const c of a.changes) lines.push(`    ${c.kind} ${c.target}${c.detail ? ` ${c.detail}` : ""}`);
     }
   }

@@ -124,6 +124,7 @@ function nextState(
           changes: r.changes,
           duration_ms: r.durationMs,
           ...(r.error !== undefined && { error: r.error }),
+          ...(r.summary !== undefined && { summary: r.summary }),
         },
       ]),
     ),
@@ -156,6 +157,7 @@ function report(
             changes: r.changes,
             duration_ms: r.durationMs,
             ...(r.error !== undefined && { error: r.error }),
+            ...(r.summary !== undefined && { summary: r.summary }),
           })),
         },
         null,
@@ -173,6 +175,7 @@ function report(
     for (const r of results) {
       const head = r.status === "ok" ? `${r.changes.length} change${r.changes.length === 1 ? "" : "s"}` : r.status;
       lines.push(`  ${r.name}: ${head}${r.error ? ` — ${r.error}` : ""}`);
+      if (r.summary) lines.push(`    ${r.summary}`);
       for (const c of r.changes) lines.push(`    ${c.kind} ${c.target}${c.detail ? ` ${c.detail}` : ""}`);
     }
     s.o.stdout(lines.join("\n") + "\n");

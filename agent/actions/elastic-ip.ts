@@ -1,0 +1,371 @@
+// Elastic IP: associates a fixed address or a free one from a tagged pool with this instance, race-safely (never takes an
+// address in use elsewhere unless allow_reassociation says so), and hands the address to the actions that publish it.
+import type { Address } from "@aws-sdk/client-ec2";
+import { call } from "../aws";
+import { AwsCallError, ConfigError } from "../errors";
+import { publicDnsName } from "../facts";
+import { render, templateView } from "../template";
+import type { Action, ActionContext, Change, ElasticIpOutput, Outcome, Plan, PolicyStatement } from "./types";
+
+// ---- pure parts -------------------------------------------------------------------------------------------------
+
+/** Where the address goes: the primary interface (by id when IMDS gave it, else the instance) and a private IPv4. */
+export interface Target {
+  instanceId: string;
+  interfaceId?: string;
+  privateIp: string;
+}
+
+/** AWS omits the association fields of a free address; moto sends them empty. Both mean "not associated". */
+const present = (value: string | undefined): value is string => value !== undefined && value !== "";
+
+export function isAssociated(a: Address): boolean {
+  return present(a.AssociationId) || present(a.InstanceId) || present(a.NetworkInterfaceId);
+}
+
+/** Associated with this instance's interface at all (on any of its private addresses). */
+function onThisInstance(a: Address, t: Target): boolean {
+  return (
+    (present(a.InstanceId) && a.InstanceId === t.instanceId) ||
+    (t.interfaceId !== undefined && a.NetworkInterfaceId === t.interfaceId)
+  );
+}
+
+/** Associated exactly where it should be: this instance, the configured private address. */
+export function isOurs(a: Address, t: Target): boolean {
+  return onThisInstance(a, t) && (!present(a.PrivateIpAddress) || a.PrivateIpAddress === t.privateIp);
+}
+
+/** Who holds an address, in words for the log: "i-0abc (eni-0def, 10.0.0.4)". */
+export function holderOf(a: Address): string {
+  const where = [a.NetworkInterfaceId, a.PrivateIpAddress].filter(present).join(", ");
+  if (present(a.InstanceId)) return where ? `${a.InstanceId} (${where})` : a.InstanceId;
+  if (where) return where;
+  return present(a.AssociationId) ? `association ${a.AssociationId}` : "nobody";
+}
+
+export function describeAddress(a: Address): string {
+  return `${a.AllocationId ?? "?"} (${a.PublicIp ?? "?"})`;
+}
+
+export type Source = { kind: "fixed"; allocationId: string } | { kind: "pool"; label: string };
+
+export interface Candidate {
+  address: Address;
+  /** Sent as AllowReassociation: true only to take an address that is associated elsewhere on purpose. */
+  reassociate: boolean;
+}
+
+export type EipDecision =
+  { op: "none"; address: Address } | { op: "associate"; candidates: Candidate[] } | { op: "fail"; reason: string };
+
+/** Fisher–Yates: instances booting together try the pool's addresses in different orders, so fewer collide. */
+export function shuffle<T>(items: readonly T[], random: () => number = Math.random): T[] {
+  const out = [...items];
+  for (let i = out.length - 1; i > 0; i--) {
+    const j = Math.floor(random() * (i + 1));
+    [out[i], out[j]] = [out[j]!, out[i]!];
+  }
+  return out;
+}
+
+/**
+ * What to do, from the addresses that match the configuration: nothing when one is already ours; otherwise the
+ * candidates to try in order — free ones first, and addresses in use elsewhere only with allow_reassociation (or when
+ * the address is on this very instance, at another private address).
+ */
+export function decideEip(
+  source: Source,
+  addresses: readonly Address[],
+  target: Target,
+  allowReassociation: boolean,
+  random?: () => number,
+): EipDecision {
+  const ours = addresses.find((a) => isOurs(a, target));
+  if (ours) return { op: "none", address: ours };
+  const free = shuffle(
+    addresses.filter((a) => !isAssociated(a)),
+    random,
+  );
+  const movable = shuffle(
+    addresses.filter((a) => isAssociated(a) && (allowReassociation || onThisInstance(a, target))),
+    random,
+  );
+  const candidates = [
+    ...free.map((address) => ({ address, reassociate: false })),
+    ...movable.map((address) => ({ address, reassociate: true })),
+  ];
+  if (candidates.length > 0) return { op: "associate", candidates };
+  if (source.kind === "fixed") {
+    const a = addresses[0];
+    return {
+      op: "fail",
+      reason: a
+        ? `${describeAddress(a)} is associated with ${holderOf(a)}; left alone — set elastic_ip.allow_reassociation: true to take it`
+        : `no Elastic IP with allocation id ${source.allocationId}`,
+    };
+  }
+  return {
+    op: "fail",
+    reason:
+      addresses.length === 0
+        ? `no Elastic IP carries the tags of pool ${source.label}`
+        : `no free Elastic IP in pool ${source.label}: all ${addresses.length} are associated elsewhere (${addresses.map(holderOf).join("; ")}); nothing was taken`,
+  };
+}
+
+function describeTarget(t: Target): string {
+  return `${t.instanceId} ${t.privateIp}`;
+}
+
+export function describeClaim(c: Candidate, t: Target, region: string): Change {
+  const a = c.address;
+  const dns = a.PublicIp ? `; public DNS ${publicDnsName(a.PublicIp, region)}` : "";
+  return c.reassociate
+    ? { kind: "reassociate", target: describeAddress(a), detail: `from ${holderOf(a)} to ${describeTarget(t)}${dns}` }
+    : { kind: "associate", target: describeAddress(a), detail: `with ${describeTarget(t)}${dns}` };
+}
+
+function outputOf(a: Address | undefined, region: string): ElasticIpOutput {
+  if (!a?.PublicIp) return a?.AllocationId ? { allocationId: a.AllocationId } : {};
+  return {
+    ...(a.AllocationId && { allocationId: a.AllocationId }),
+    publicIp: a.PublicIp,
+    publicDns: publicDnsName(a.PublicIp, region),
+  };
+}
+
+function summaryOf(a: Address, region: string): string {
+  return `${a.PublicIp ?? "?"} (${a.PublicIp ? publicDnsName(a.PublicIp, region) : "no public DNS name"}), ${a.AllocationId ?? "?"}`;
+}
+
+// ---- reading and changing the world -----------------------------------------------------------------------------
+
+function sourceOf(ctx: ActionContext): Source {
+  const eip = ctx.config.elastic_ip!;
+  if (eip.allocation_id !== undefined) return { kind: "fixed", allocationId: eip.allocation_id };
+  return { kind: "pool", label: poolLabel(poolTags(ctx)) };
+}
+
+/** The pool's tags with their templates ({{tags.Env}}) rendered for this instance. */
+function poolTags(ctx: ActionContext): Record<string, string> {
+  const view = templateView(ctx.instance);
+  const tags = ctx.config.elastic_ip?.pool?.tags ?? {};
+  return Object.fromEntries(Object.entries(tags).map(([k, v]) => [k, render(v, view)]));
+}
+
+function poolLabel(tags: Record<string, string>): string {
+  return Object.entries(tags)
+    .map(([k, v]) => `${k}=${v}`)
+    .join(",");
+}
+
+function targetOf(ctx: ActionContext): Target {
+  const configured = ctx.config.elastic_ip?.private_ip;
+  const known = ctx.instance.privateIpv4s;
+  if (configured !== undefined && known !== undefined && !known.includes(configured)) {
+    throw new ConfigError(
+      `${configured} is not a private IPv4 address of this instance's primary interface (${known.join(", ")})`,
+      undefined,
+      "elastic_ip.private_ip",
+    );
+  }
+  return {
+    instanceId: ctx.instance.id,
+    ...(ctx.instance.interfaceId !== undefined && { interfaceId: ctx.instance.interfaceId }),
+    privateIp: configured ?? ctx.instance.privateIpv4,
+  };
+}
+
+async function describeAddresses(ctx: ActionContext, source: Source): Promise<Address[]> {
+  const { client, sdk } = await ctx.aws.ec2();
+  const signal = { abortSignal: ctx.deadline.signal };
+  if (source.kind === "fixed") {
+    try {
+      const out = await client.send(new sdk.DescribeAddressesCommand({ AllocationIds: [source.allocationId] }), signal);
+      return out.Addresses ?? [];
+    } catch (error) {
+      if (new AwsCallError("DescribeAddresses", source.allocationId, error).code === "InvalidAllocationID.NotFound") {
+        throw new ConfigError(
+          `no Elastic IP with allocation id ${source.allocationId} in ${ctx.aws.region}`,
+          undefined,
+          "elastic_ip.allocation_id",
+        );
+      }
+      throw new AwsCallError("DescribeAddresses", source.allocationId, error);
+    }
+  }
+  const filters = Object.entries(poolTags(ctx)).map(([k, v]) => ({ Name: `tag:${k}`, Values: [v] }));
+  const out = await call("DescribeAddresses", `pool ${source.label}`, () =>
+    client.send(
+      new sdk.DescribeAddressesCommand({ Filters: [...filters, { Name: "domain", Values: ["vpc"] }] }),
+      signal,
+    ),
+  );
+  return out.Addresses ?? [];
+}
+
+async function describeOne(ctx: ActionContext, allocationId: string): Promise<Address | undefined> {
+  const { client, sdk } = await ctx.aws.ec2();
+  const out = await call("DescribeAddresses", allocationId, () =>
+    client.send(new sdk.DescribeAddressesCommand({ AllocationIds: [allocationId] }), {
+      abortSignal: ctx.deadline.signal,
+    }),
+  );
+  return out.Addresses?.[0];
+}
+
+async function associate(ctx: ActionContext, c: Candidate, t: Target): Promise<void> {
+  const { client, sdk } = await ctx.aws.ec2();
+  const id = c.address.AllocationId!;
+  await call("AssociateAddress", `${id} with ${describeTarget(t)}`, () =>
+    client.send(
+      new sdk.AssociateAddressCommand({
+        AllocationId: id,
+        ...(t.interfaceId !== undefined ? { NetworkInterfaceId: t.interfaceId } : { InstanceId: t.instanceId }),
+        PrivateIpAddress: t.privateIp,
+        // Always explicit: AWS's default is documented both ways (reference, section 2).
+        AllowReassociation: c.reassociate,
+      }),
+      { abortSignal: ctx.deadline.signal },
+    ),
+  );
+}
+
+/**
+ * Tries the candidates in order until one is confirmed ours by reading it back. An address another instance took
+ * first (Resource.AlreadyAssociated), or took from us right after, is passed over for the next one.
+ */
+async function claim(
+  ctx: ActionContext,
+  source: Source,
+  candidates: Candidate[],
+  t: Target,
+): Promise<{ won: Candidate; now: Address }> {
+  const lost: string[] = [];
+  for (const c of candidates) {
+    const id = c.address.AllocationId!;
+    if (c.reassociate) ctx.log.warn(`taking ${describeAddress(c.address)} from ${holderOf(c.address)}`);
+    try {
+      await associate(ctx, c, t);
+    } catch (error) {
+      if (!(error instanceof AwsCallError) || error.code !== "Resource.AlreadyAssociated") throw error;
+      // Also what a retried call sees when its first attempt went through: the read-back tells which it was.
+    }
+    const now = await describeOne(ctx, id);
+    if (now && isOurs(now, t)) return { won: c, now };
+    const holder = now ? holderOf(now) : "nobody (released)";
+    ctx.log.info(`${describeAddress(c.address)} went to ${holder} first; trying the next candidate`);
+    lost.push(`${id} to ${holder}`);
+  }
+  const what = source.kind === "pool" ? `any address of pool ${source.label}` : source.allocationId;
+  throw new Error(`could not claim ${what}: another instance won each attempt (${lost.join("; ")}); nothing was taken`);
+}
+
+// ---- the action -------------------------------------------------------------------------------------------------
+
+export interface EipPlanData {
+  source: Source;
+  target: Target;
+  decision: EipDecision;
+}
+
+/** Saved in state.json: what this instance holds (stop leaves it: an Elastic IP outlives its instance on purpose). */
+export interface EipSaved {
+  allocationId: string;
+  publicIp: string;
+  publicDns: string;
+}
+
+function planChanges(ctx: ActionContext, data: EipPlanData): Change[] {
+  const { decision, source, target } = data;
+  if (decision.op !== "associate") return [];
+  if (source.kind === "fixed") return [describeClaim(decision.candidates[0]!, target, ctx.aws.region)];
+  const free = decision.candidates.filter((c) => !c.reassociate).length;
+  return [
+    free > 0
+      ? {
+          kind: "associate",
+          target: `a free address of pool ${source.label}`,
+          detail: `${free} free; with ${describeTarget(target)}`,
+        }
+      : {
+          kind: "reassociate",
+          target: `an address of pool ${source.label}`,
+          detail: `none free: one in use, from ${holderOf(decision.candidates[0]!.address)} or another; to ${describeTarget(target)}`,
+        },
+  ];
+}
+
+export const elasticIpAction: Action<EipPlanData> = {
+  name: "elastic_ip",
+
+  enabled: (config) => config.elastic_ip !== undefined,
+
+  dependsOn: () => [],
+
+  async plan(ctx): Promise<Plan<EipPlanData>> {
+    const source = sourceOf(ctx);
+    const target = targetOf(ctx);
+    const addresses = await describeAddresses(ctx, source);
+    const decision = decideEip(source, addresses, target, ctx.config.elastic_ip?.allow_reassociation ?? false);
+    if (decision.op === "fail") throw new Error(decision.reason);
+    const data = { source, target, decision };
+    // A pool address is only known once claimed: dependants plan with "the Elastic IP, once claimed".
+    const known =
+      decision.op === "none" ? decision.address : source.kind === "fixed" ? decision.candidates[0]?.address : undefined;
+    return { changes: planChanges(ctx, data), data, output: outputOf(known, ctx.aws.region) };
+  },
+
+  async apply(ctx, plan): Promise<Outcome> {
+    const { decision, source, target } = plan.data;
+    let changes: Change[] = [];
+    let address: Address;
+    if (decision.op === "none") {
+      address = decision.address;
+      ctx.log.info(`${describeAddress(address)} is already this instance's`);
+    } else if (decision.op === "associate") {
+      const { won, now } = await claim(ctx, source, decision.candidates, target);
+      address = now;
+      changes = [describeClaim(won, target, ctx.aws.region)];
+    } else {
+      throw new Error(decision.reason);
+    }
+    const output = outputOf(address, ctx.aws.region);
+    const saved: EipSaved = {
+      allocationId: address.AllocationId ?? "",
+      publicIp: output.publicIp ?? "",
+      publicDns: output.publicDns ?? "",
+    };
+    return { changes, state: saved, output, summary: summaryOf(address, ctx.aws.region) };
+  },
+
+  permissions(config): PolicyStatement[] {
+    const eip = config.elastic_ip;
+    if (!eip) return [];
+    const pool = eip.pool?.tags ?? {};
+    const templated = Object.values(pool).some((v) => v.includes("{{"));
+    return [
+      { Sid: "ElasticIpRead", Effect: "Allow", Action: ["ec2:DescribeAddresses"], Resource: "*" },
+      {
+        Sid: "ElasticIpAssociateAddress",
+        Effect: "Allow",
+        Action: ["ec2:AssociateAddress"],
+        Resource: `arn:aws:ec2:*:*:elastic-ip/${eip.allocation_id ?? "*"}`,
+        ...(eip.allocation_id === undefined && {
+          Condition: {
+            [templated ? "StringLike" : "StringEquals"]: Object.fromEntries(
+              Object.entries(pool).map(([k, v]) => [`aws:ResourceTag/${k}`, v.replace(/\{\{[^}]*\}\}\}?/g, "*")]),
+            ),
+          },
+        }),
+      },
+      {
+        Sid: "ElasticIpAssociateInstance",
+        Effect: "Allow",
+        Action: ["ec2:AssociateAddress"],
+        Resource: ["arn:aws:ec2:*:*:instance/*", "arn:aws:ec2:*:*:network-interface/*"],
+      },
+    ];
+  },
+};
