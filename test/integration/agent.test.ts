@@ -82,9 +82,12 @@ describe("logs", () => {
       .split("\n")
       .map((l) => JSON.parse(l) as Record<string, unknown>);
     expect(lines.length).toBeGreaterThan(1);
-    for (const line of lines)
-      expect(line).toEqual(expect.objectContaining({ time: expect.any(String), level: "info" }));
-    expect(lines).toContainEqual(expect.objectContaining({ action: "dns", changes: 1, ms: expect.any(Number) }));
+    for (const line of lines) {
+      expect(typeof line.time).toBe("string");
+      expect(line.level).toBe("info");
+    }
+    const dns = lines.find((l) => l.action === "dns" && l.changes === 1);
+    expect(typeof dns?.ms).toBe("number");
   });
 });
 
