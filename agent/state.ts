@@ -1,7 +1,7 @@
 // state.json: what the last run and stop did, and what each action saved for `stop` to undo.
 import { promises as fs } from "node:fs";
 import type { ActionName, Change } from "./actions/types";
-import { writeFileAtomic } from "./files/atomic";
+import { writeFileAtomic } from "./files/write";
 
 export interface ActionRecord {
   status: "ok" | "failed" | "skipped";
@@ -50,5 +50,5 @@ export async function readState(path: string, instanceId?: string): Promise<Stat
 }
 
 export async function writeState(path: string, state: StateFile): Promise<void> {
-  await writeFileAtomic(path, JSON.stringify(state, null, 2) + "\n", { mode: 0o600 });
+  await writeFileAtomic({ path, content: JSON.stringify(state, null, 2) + "\n", mode: 0o600, createDirs: true });
 }
