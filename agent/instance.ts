@@ -125,7 +125,6 @@ async function readNetwork(
     ?.split("\n")
     .map((ip) => ip.trim())
     .filter((ip) => ip !== "");
-  for (const ip of privateIpv4s ?? []) check(`${base}/local-ipv4s`, ip, isIPv4(ip), "IPv4 addresses, one a line");
   return {
     mac,
     vpcId,
@@ -164,6 +163,9 @@ export async function readInstanceFacts(imds: MetadataReader): Promise<InstanceF
     readTags(imds),
   ]);
   check("meta-data/local-ipv4", privateIpv4, isIPv4(privateIpv4), "an IPv4 address");
+  for (const ip of network.privateIpv4s ?? []) {
+    check(`meta-data/network/interfaces/macs/${network.mac}/local-ipv4s`, ip, isIPv4(ip), "IPv4 addresses, one a line");
+  }
   if (publicIpv4) check("meta-data/public-ipv4", publicIpv4, isIPv4(publicIpv4), "an IPv4 address");
   if (hostname) check("meta-data/hostname", hostname, isDnsName(hostname), "a DNS name");
   return {

@@ -320,6 +320,8 @@ describe("readInstanceFacts", () => {
       privateIpv4: "10.20.1.17",
       publicIpv4: "203.0.113.25",
       mac: "0a:1b:2c:3d:4e:5f",
+      interfaceId: "eni-0123456789abcdef0",
+      privateIpv4s: ["10.20.1.17"],
       vpcId: "vpc-0a1b2c3d4e5f60718",
       subnetId: "subnet-0fedcba9876543210",
       vpcCidr: "10.20.0.0/16",
