@@ -5,6 +5,8 @@ import { createServer, request, type IncomingMessage, type ServerResponse } from
 import type { AddressInfo } from "node:net";
 import { awsError, isMutating, operationOf, serviceOf, type AwsService, type Interceptor } from "./aws-wire";
 import type { WireRequest, WireResponse } from "./aws-wire";
+import { Ec2Fidelity, type Ec2Controls } from "./aws-proxy-ec2";
+import { Elbv2Fidelity, type Elbv2Controls } from "./aws-proxy-elbv2";
 import { Route53Fidelity } from "./aws-proxy-route53";
 
 export interface CallRecord {
@@ -37,6 +39,10 @@ export interface AwsProxy {
   inject(rule: FaultRule): void;
   clearFaults(): void;
   setRoute53PendingMs(ms: number): void;
+  /** Elastic IP races (aws-proxy-ec2.ts). */
+  ec2: Ec2Controls;
+  /** Target health over time and draining (aws-proxy-elbv2.ts). */
+  elbv2: Elbv2Controls;
   close(): Promise<void>;
 }
 
@@ -55,8 +61,14 @@ const FORWARD_TIMEOUT_MS = 60_000;
 export async function startAwsProxy(o: AwsProxyOptions): Promise<AwsProxy> {
   const target = new URL(o.target);
   const route53 = new Route53Fidelity({ pendingMs: o.route53PendingMs ?? 0, now: o.now ?? Date.now });
-  // The registry, keyed "service:Operation". Later fidelity (ELBv2 health, EIP races) adds its interceptors here.
-  const interceptors: Record<string, Interceptor> = prefixed("route53", route53.interceptors());
+  const ec2 = new Ec2Fidelity();
+  const elbv2 = new Elbv2Fidelity(o.now ?? Date.now);
+  // The registry, keyed "service:Operation".
+  const interceptors: Record<string, Interceptor> = {
+    ...prefixed("route53", route53.interceptors()),
+    ...prefixed("ec2", ec2.interceptors()),
+    ...prefixed("elasticloadbalancing", elbv2.interceptors()),
+  };
 
   const calls: CallRecord[] = [];
   let faults: { rule: FaultRule; left: number }[] = [];
@@ -134,6 +146,8 @@ export async function startAwsProxy(o: AwsProxyOptions): Promise<AwsProxy> {
     setRoute53PendingMs: (ms) => {
       route53.pendingMs = ms;
     },
+    ec2,
+    elbv2,
     close: () =>
       new Promise<void>((resolve) => {
         server.close(() => resolve());
