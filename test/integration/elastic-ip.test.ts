@@ -153,10 +153,14 @@ describe("claiming an Elastic IP", () => {
 
     expect(results.map((r) => r.code).sort()).toEqual([0, 1]);
     // The loser's AssociateAddress (AllowReassociation=false) was refused; it did not take the address back.
-    expect(associations().map((c) => c.status).sort()).toEqual([200, 400]);
-    const winner = results[0]!.code === 0 ? a : b;
+    expect(
+      associations()
+        .map((c) => c.status)
+        .sort(),
+    ).toEqual([200, 400]);
+    const winner = results[0].code === 0 ? a : b;
     const loser = winner === a ? b : a;
-    const lost = results[0]!.code === 0 ? results[1]! : results[0]!;
+    const lost = results[0].code === 0 ? results[1] : results[0];
     expect(await holder(addresses[0]!.allocationId)).toBe(winner.instance.interfaceId);
     expect(lost.stderr).toContain(`went to ${winner.instance.interfaceId}`);
     const state = await stateOf(loser.root);
