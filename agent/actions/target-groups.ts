@@ -193,10 +193,14 @@ async function deregistrationDelayMs(ctx: ActionContext, t: GroupTarget): Promis
   return (value !== undefined && /^\d+$/.test(value) ? Number(value) : 300) * 1000;
 }
 
-/** Deregisters one target and waits while it drains, at most the group's deregistration delay (and the deadline). */
-async function deregister(ctx: ActionContext, t: GroupTarget): Promise<Change | undefined> {
+/**
+ * Deregisters one target and waits while it drains, at most the group's deregistration delay (and the deadline). A
+ * delay that cannot be read is AWS's default, 300 s, and reported as a problem (the deregistration itself stands).
+ */
+async function deregister(ctx: ActionContext, t: GroupTarget): Promise<{ change?: Change; problem?: string }> {
   const { client, sdk } = await elbv2(ctx);
   const started = ctx.clock.now();
+  let problem: string | undefined;
   const [gone, delayMs] = await Promise.all([
     call("DeregisterTargets", targetLabel(t), () =>
       client.send(new sdk.DeregisterTargetsCommand({ TargetGroupArn: t.arn, Targets: [description(t)] }), {
@@ -211,11 +215,14 @@ async function deregister(ctx: ActionContext, t: GroupTarget): Promise<Change | 
         throw error;
       },
     ),
-    deregistrationDelayMs(ctx, t).catch(() => 300_000),
+    deregistrationDelayMs(ctx, t).catch((error: unknown) => {
+      problem = `${error instanceof Error ? error.message : String(error)}; waited for draining as if it were 300 s`;
+      return 300_000;
+    }),
   ]);
   if (gone) {
     ctx.log.info(`${targetLabel(t)} was not registered any more`);
-    return undefined;
+    return {};
   }
   ctx.log.info(`deregistered ${targetLabel(t)}; waiting while it drains (at most ${seconds(delayMs)})`);
   const drained = await poll(
@@ -234,11 +241,12 @@ async function deregister(ctx: ActionContext, t: GroupTarget): Promise<Change | 
   if (!drained.done) {
     ctx.log.warn(`${targetLabel(t)} still draining after ${took}; the load balancer finishes it on its own`);
   }
-  return {
+  const change = {
     kind: "deregister",
     target: `target group ${t.name}`,
     detail: `${t.id} port ${t.port}; ${drained.done ? `drained in ${took}` : `still draining after ${took}`}`,
   };
+  return { change, ...(problem !== undefined && { problem }) };
 }
 
 // ---- the action -------------------------------------------------------------------------------------------------
@@ -353,19 +361,21 @@ export const targetGroupsAction: Action<TargetGroupsPlanData> = {
     }
     const kept: GroupTarget[] = [];
     const failures: string[] = [];
-    const changes = await Promise.all(
+    const changes: Change[] = [];
+    await Promise.all(
       state.targets.map(async (t) => {
         try {
-          return await deregister(ctx, t);
+          const { change, problem } = await deregister(ctx, t);
+          if (change) changes.push(change);
+          if (problem) failures.push(problem);
         } catch (error) {
           kept.push(t);
           failures.push(error instanceof Error ? error.message : String(error));
-          return undefined;
         }
       }),
     );
     return {
-      changes: changes.filter((c): c is Change => c !== undefined),
+      changes,
       state: { ...state, targets: kept },
       ...(failures.length > 0 && { failures }),
     };
