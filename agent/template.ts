@@ -72,8 +72,10 @@ export function mentionsElasticIp(template: string): boolean {
   return /\b(elastic_ip|public_ipv4|public_dns)\b/.test(template);
 }
 
-const noEscape = { escape: (value: unknown): string => String(value) };
-
-export function render(template: string, view: TemplateView): string {
-  return Mustache.render(template, view, {}, noEscape);
+/**
+ * Renders with escaping off; `escape` applies to {{x}} values only (not to the template's own text), where a value
+ * lands somewhere that is not plain text: a shell command, a regex replacement, an API filter.
+ */
+export function render(template: string, view: TemplateView, escape: (value: unknown) => string = String): string {
+  return Mustache.render(template, view, {}, { escape });
 }

@@ -48,6 +48,7 @@ export function renderConfigReference(): string {
     ...rows.map((r) => `| \`${r.path}\` | ${cell(r.type)} | ${cell(r.default)} | ${cell(r.description)} |`),
     "",
     TEMPLATES,
+    PEERS_AND_FILES,
   ].join("\n");
 }
 
@@ -240,4 +241,72 @@ Values described as templates are [Mustache](https://mustache.github.io/mustache
 Variables: \`instance\` (\`id\`, \`region\`, \`az\`, \`private_ipv4\`, \`public_ipv4\`, \`elastic_ip\`, \`mac\`, \`vpc_id\`,
 \`subnet_id\`, \`hostname\`), \`tags\` (the instance's own), \`peers.<name>\` (a list of \`{id, ip, name, az, tags}\` sorted by
 ip) and, inside \`check\`, \`staged\`.
+`;
+
+const PEERS_AND_FILES = `## Peers and files
+
+**Peers.** \`peers.<name>\` lists the running instances in this instance's VPC that carry every tag of the set. Values
+may be templates (\`Env: "{{tags.Env}}"\`, so a staging app never finds the production database); a value rendered
+from a variable matches literally, while \`*\` and \`?\` written in the configuration are wildcards. This instance is
+never in the list, nor an instance without a private IPv4 address. Each peer is \`{id, ip, name, az, tags}\`, where
+\`name\` is its \`Name\` tag (EC2's private DNS name without one); the list is sorted by address. The instance's own tags
+come from IMDS when instance metadata tags are enabled, else from \`ec2:DescribeInstances\` on itself.
+
+\`min\` and \`timeout\`: \`bootlace run\` waits, polling every 2 to 15 s with jitter, until each set has at least \`min\`
+peers, for at most \`timeout\` seconds (never past \`--deadline\`). A set still short then leaves every file that uses it
+untouched, and the run exits 1 naming the set. \`bootlace plan\` does not wait; \`bootlace watch\` never waits either:
+a short set leaves its files alone until a later pass finds enough.
+
+**Files.** Each entry is one file, and says what it holds in one of three ways.
+
+- \`block\`: the lines between two marker lines, which name bootlace and the block (\`comment\` and \`name\` change
+  \`#\` and \`main\`):
+
+      # BEGIN bootlace block main (managed by bootlace: edits inside are overwritten)
+      10.0.1.7 db.internal
+      # END bootlace block main
+
+  The rest of the file is kept byte for byte, and its line endings (LF or CRLF) are used for the block. A new block
+  goes at \`position\` (the bottom by default); an existing block is replaced where it is. Damaged markers (one
+  missing, or twice) are not guessed at: the file is left alone and the run fails. A block removed from the
+  configuration, or renamed, is removed from its file at the next run (\`state.json\` remembers the blocks bootlace
+  wrote); to remove the last entry, leave \`files: []\`.
+- \`replace\`: each \`match\`, a JavaScript regular expression, is applied to every line (without its line ending), and
+  every occurrence is replaced by the rendered \`with\`, where \`$1\` and \`$&\` refer to the match and values from
+  variables are inserted literally. An edit that matches no line is reported and fails the run; the edits that
+  matched are still written. Write \`match\` so that it also matches what \`with\` produces, and a second run changes
+  nothing. The file must exist.
+- \`template\`: the whole file is the rendered template (a file under \`--root\`).
+
+**What lands in a file is checked.** A peer whose values used by the file are not what they claim to be (an address
+that is not IPv4, a \`name\` that is not a DNS name, a tag with a line break, a \`#\` or another control character) is
+left out of that file with a warning naming the instance and the tag, and the file is still written for the others.
+An unsafe tag of this instance leaves the file untouched and fails the run. In \`check\`, every value, \`{{staged}}\`
+included, is shell-quoted.
+
+**Writing.** A file is written only when its content changes: a second run touches nothing (same inode, same mtime).
+The new content is staged in a temporary file beside the file, with the file's owner, group and mode (kept from the
+existing file unless \`owner\`, \`group\` or \`mode\` say otherwise; 0644 for a new file), and fsync'd; then \`check\`
+runs on it, and a failing check leaves the real file untouched and fails the run. Then the previous content is kept as
+\`PATH.bootlace-bak\` (with \`backup\`), the staged file is renamed over the file, and the directory is fsync'd: whenever
+bootlace is stopped, even by SIGKILL or a power cut, the file is the old one or the new one, never a mix, never
+missing. A symbolic link is refused unless \`follow_symlinks: true\`, which writes its target and keeps the link. A file
+bind-mounted on its own (rename fails with EBUSY or EXDEV, as with /etc/hosts in containers) is refused rather than
+written in place, since an in-place write can be torn by a crash: mount its directory instead, or manage the file
+where it comes from. A file whose directory does not exist is not created.
+
+**Reloads.** After all files are written, the \`on_change\` command of each file whose content changed runs, once
+even when several files name it, with \`/bin/sh -c\` in the \`--root\` folder; a failing command fails the run.
+
+**/etc/hosts and cloud-init.** When cloud-init's \`manage_etc_hosts\` is \`true\` (or \`template\`) in
+\`/etc/cloud/cloud.cfg\`, \`/etc/cloud/cloud.cfg.d/*.cfg\` or the instance's cloud-config user-data, cloud-init rewrites
+/etc/hosts from \`/etc/cloud/templates/hosts.<os family>.tmpl\` at every boot, and bootlace's block is gone until
+bootlace runs again. bootlace warns when it sees this. Either manage the template too (a second files entry with the
+same block, for the template file), or set \`manage_etc_hosts: localhost\`, which only keeps the instance's own line.
+
+**watch.** \`bootlace watch\` keeps running: every \`watch.interval\` seconds (±20 %, so a fleet does not poll in step)
+it discovers the peers again and rewrites only the files whose content changed, running each \`on_change\` once per
+pass. SIGHUP reads the configuration and the instance metadata again (a configuration that is refused leaves the
+previous one in force); SIGTERM or SIGINT stop it after the pass under way. Each pass takes the run lock, so it never
+interleaves with \`bootlace run\`, and has \`--deadline\` seconds.
 `;

@@ -1,6 +1,7 @@
 // The one schema of bootlace's configuration document: types, defaults, and the text of docs/configuration.md.
 import Mustache from "mustache";
 import { z } from "zod";
+import { fieldUse } from "../files/values";
 import { isDnsName, isIPv4, isIPv6 } from "../validate";
 
 const tagKey = z.string().min(1).max(128);
@@ -169,24 +170,38 @@ const replaceEdit = z
   })
   .describe("One line edit.");
 
+/** Absolute, and without "." or ".." parts: under --root a ".." would leave the root. */
+const absolutePath = (what: string) =>
+  z
+    .string()
+    .regex(/^\/[^\0]*$/, `expected an absolute path to ${what}`)
+    .refine((p) => !p.split("/").some((part) => part === "." || part === ".."), {
+      error: (i) => `expected a path without "." or ".." parts, got ${JSON.stringify(i.input)}`,
+    });
+
 const file = z
   .strictObject({
-    path: z
-      .string()
-      .regex(/^\/[^\0]*$/, "expected an absolute path")
-      .describe("The file to manage (under --root when given)."),
+    path: absolutePath("a file").describe("The file to manage (under --root when given)."),
     block: template.optional().describe("A managed block between marker lines; the rest of the file is kept."),
+    name: z
+      .string()
+      .regex(/^[A-Za-z0-9_.-]{1,64}$/, "expected 1-64 letters, digits, '.', '_' or '-'")
+      .default("main")
+      .describe("The block's name in its marker lines; a block renamed (or removed) is removed from the file."),
+    comment: z
+      .string()
+      .regex(/^[^\s\w]{1,8}$/, 'expected what starts a comment line in this file, like "#", "//" or ";"')
+      .default("#")
+      .describe("What starts a comment line in this file: the block's marker lines begin with it."),
     position: z.enum(["top", "bottom"]).optional().describe("Where a new block goes (default bottom)."),
     replace: z
       .array(replaceEdit)
       .min(1)
       .optional()
       .describe("Regex line edits: each `match` is replaced by the rendered `with`."),
-    template: z
-      .string()
-      .regex(/^\/[^\0]*$/, "expected an absolute path to a Mustache template")
+    template: absolutePath("a Mustache template")
       .optional()
-      .describe("Path of a Mustache template rendered as the whole file."),
+      .describe("Path of a Mustache template rendered as the whole file (under --root when given)."),
     mode: z
       .string()
       .regex(/^0?[0-7]{3}$/, 'expected an octal mode like "0640"')
@@ -204,12 +219,16 @@ const file = z
       .describe("Group; default: kept from the existing file."),
     check: template
       .optional()
-      .describe("Command run on the staged file ({{staged}}) before it replaces the real one; non-zero refuses."),
+      .describe(
+        "Command (/bin/sh, in the --root folder) run on the staged file, {{staged}}, before it replaces the real one; values are shell-quoted; non-zero leaves the real file untouched.",
+      ),
     on_change: z
       .string()
       .min(1)
       .optional()
-      .describe("Command run once after all files are written, when this file changed."),
+      .describe(
+        "Command run after all files are written, when this file changed; a command named by several files runs once.",
+      ),
     backup: z.boolean().default(true).describe("Keep the previous content as PATH.bootlace-bak."),
     follow_symlinks: z.boolean().default(false).describe("Write through a symlink instead of refusing it."),
   })
@@ -279,6 +298,24 @@ export const configSchema = documentShape.superRefine((doc, ctx) => {
       });
     } else {
       paths.set(f.path, i);
+    }
+  });
+  doc.files?.forEach((f, i) => {
+    const templates = [f.block ?? "", ...(f.replace ?? []).map((r) => r.with), f.check ?? ""];
+    let named: Set<string>;
+    try {
+      named = fieldUse(templates).peerSets;
+    } catch {
+      return; // a template that does not parse is reported on its own key
+    }
+    for (const set of named) {
+      if (doc.peers?.[set] !== undefined) continue;
+      const known = Object.keys(doc.peers ?? {});
+      ctx.addIssue({
+        code: "custom",
+        path: ["files", i],
+        message: `uses peers.${set}, which is not configured (peers: ${known.length ? known.join(", ") : "none"})`,
+      });
     }
   });
   if (doc.profile !== undefined && doc.profiles?.[doc.profile] === undefined) {

@@ -1,0 +1,497 @@
+// Files: each configured file (a marked block, regex line edits, or a whole template) rendered with the instance's
+// and its peers' values, with every value checked before it lands, then written by the one writer; on_change
+// commands run once each after all files are written.
+import { promises as fs } from "node:fs";
+import type { Stats } from "node:fs";
+import { dirname, join } from "node:path";
+import Mustache from "mustache";
+import type { Config, FileConfig } from "../config/schema";
+import { ConfigError, ConfigErrors, describeCause } from "../errors";
+import { etcHostsAdvice } from "../files/cloud-init";
+import { describeResult, runCommand } from "../files/commands";
+import type { BlockId, EditResult } from "../files/edit";
+import { applyBlock, applyReplace, lineChanges, removeBlock } from "../files/edit";
+import { resolveId } from "../files/owners";
+import type { FieldUse } from "../files/values";
+import { fieldUse, literalReplacement, ownTagProblems, safePeers, shellQuote } from "../files/values";
+import { CheckFailedError, WriteRefusedError, writeFileAtomic } from "../files/write";
+import { instanceTags } from "../instance-tags";
+import { underRoot } from "../paths";
+import type { PeerView, TemplateView } from "../template";
+import { mentionsElasticIp, render, templateView } from "../template";
+import type { PeersOutput, PeerSetResult } from "./peers";
+import { describeSet } from "./peers";
+import type { Action, ActionContext, Change, ElasticIpOutput, Outcome, Plan } from "./types";
+
+/** A block bootlace manages, saved in state.json so a block dropped from the configuration is removed from its file. */
+export interface ManagedBlock extends BlockId {
+  path: string;
+}
+
+export interface FilesSaved {
+  blocks: ManagedBlock[];
+}
+
+interface FilePlan {
+  /** "files.2", or "files (removed)" for a file only the previous run's state names. */
+  at: string;
+  path: string;
+  /** The file written: under --root, symlinks followed (when allowed). */
+  real: string;
+  /** The new content, when it differs. */
+  after?: string;
+  mode?: number;
+  uid?: number;
+  gid?: number;
+  change?: Change;
+  /** Why the file is not touched at all (reported as a failure). */
+  problem?: string;
+  /** Replace edits that matched nothing (reported as failures; the other edits are still written). */
+  unmatched: string[];
+  check?: { template: string; view: TemplateView };
+  onChange?: string;
+  backup: boolean;
+  /** The blocks this file holds once written (for the state). */
+  blocks: ManagedBlock[];
+}
+
+export interface FilesPlanData {
+  files: FilePlan[];
+  /** Peer sets short after the wait that no file uses: reported here, since the peers action leaves that to us. */
+  shortSets: string[];
+}
+
+// ---- reading -------------------------------------------------------------------------------------------------------
+
+/** Warnings said once per configuration: plan and apply, and every pass of `watch`, would repeat them otherwise. */
+const warned = new WeakMap<Config, Set<string>>();
+
+function warnOnce(ctx: ActionContext, message: string): void {
+  const seen = warned.get(ctx.config) ?? new Set<string>();
+  warned.set(ctx.config, seen);
+  if (seen.has(message)) return;
+  seen.add(message);
+  ctx.log.warn(message);
+}
+
+/** Runs every step, then throws all their configuration errors together (so one run shows every mistake). */
+async function allOrConfigErrors<T>(steps: Promise<T>[]): Promise<T[]> {
+  const settled = await Promise.allSettled(steps);
+  const errors = settled.flatMap((s) =>
+    s.status === "fulfilled"
+      ? []
+      : s.reason instanceof ConfigErrors
+        ? s.reason.errors
+        : s.reason instanceof ConfigError
+          ? [s.reason]
+          : [],
+  );
+  if (errors.length > 0) throw new ConfigErrors(errors);
+  const other = settled.find((s) => s.status === "rejected");
+  if (other) throw other.reason;
+  return settled.map((s) => (s as PromiseFulfilledResult<T>).value);
+}
+
+interface Sources {
+  /** The whole-file template's text (template mode). */
+  text?: string;
+  use: FieldUse;
+}
+
+/** Reads a file's template (template mode) and works out which values its templates use. */
+async function readSources(ctx: ActionContext, f: FileConfig, at: string): Promise<Sources> {
+  let text: string | undefined;
+  if (f.template !== undefined) {
+    try {
+      text = await fs.readFile(underRoot(ctx.root, f.template), "utf8");
+      Mustache.parse(text);
+    } catch (error) {
+      const why =
+        error instanceof Error && "code" in error
+          ? describeCause(error)
+          : `not a valid template: ${describeCause(error)}`;
+      throw new ConfigError(`cannot use ${f.template}: ${why}`, undefined, `${at}.template`);
+    }
+  }
+  const use = fieldUse([text ?? f.block ?? "", ...(f.replace ?? []).map((r) => r.with), f.check ?? ""]);
+  const known = Object.keys(ctx.config.peers ?? {});
+  for (const set of use.peerSets) {
+    if (!known.includes(set)) {
+      throw new ConfigError(
+        `${f.template ?? "the template"} uses peers.${set}, which is not configured (peers: ${known.join(", ") || "none"})`,
+        undefined,
+        `${at}.template`,
+      );
+    }
+  }
+  return { ...(text !== undefined && { text }), use };
+}
+
+/** The file to write, under --root: a directory or a link (unless allowed) is a configuration error. */
+async function resolveTarget(
+  root: string,
+  path: string,
+  follow: boolean,
+  at: string,
+): Promise<{ real: string; stat?: Stats }> {
+  let current = underRoot(root, path);
+  for (let hops = 0; hops <= 40; hops++) {
+    let stat: Stats;
+    try {
+      stat = await fs.lstat(current);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === "ENOENT") return { real: current };
+      throw error;
+    }
+    if (stat.isSymbolicLink()) {
+      if (!follow) {
+        throw new ConfigError(
+          `${path} is a symbolic link; bootlace does not write through links unless follow_symlinks: true`,
+          undefined,
+          `${at}.path`,
+        );
+      }
+      const target = await fs.readlink(current);
+      // An absolute link target is taken under --root too, as the image would see it.
+      current = target.startsWith("/") ? underRoot(root, target) : join(dirname(current), target);
+      continue;
+    }
+    if (stat.isDirectory()) throw new ConfigError(`${path} is a directory, not a file`, undefined, `${at}.path`);
+    if (!stat.isFile()) throw new ConfigError(`${path} is not a regular file`, undefined, `${at}.path`);
+    return { real: current, stat };
+  }
+  throw new ConfigError(`${path}: too many levels of symbolic links`, undefined, `${at}.path`);
+}
+
+async function resolveOwnership(ctx: ActionContext, f: FileConfig, at: string) {
+  const [uid, gid] = await Promise.all([
+    f.owner === undefined ? undefined : resolveId(ctx.root, "user", f.owner),
+    f.group === undefined ? undefined : resolveId(ctx.root, "group", f.group),
+  ]);
+  const problems: ConfigError[] = [];
+  if (f.owner !== undefined && uid === undefined) {
+    problems.push(new ConfigError(`no user named ${f.owner} in /etc/passwd`, undefined, `${at}.owner`));
+  }
+  if (f.group !== undefined && gid === undefined) {
+    problems.push(new ConfigError(`no group named ${f.group} in /etc/group`, undefined, `${at}.group`));
+  }
+  if (problems.length > 0) throw new ConfigErrors(problems);
+  return {
+    ...(uid !== undefined && { uid }),
+    ...(gid !== undefined && { gid }),
+    ...(f.mode !== undefined && { mode: parseInt(f.mode, 8) }),
+  };
+}
+
+/** The current text; undefined when absent; a problem when it is not text bootlace can keep byte for byte. */
+async function readCurrent(real: string, exists: boolean): Promise<{ text?: string; problem?: string }> {
+  if (!exists) {
+    const dir = await fs.stat(dirname(real)).catch(() => undefined);
+    return dir?.isDirectory() ? {} : { problem: `its directory ${dirname(real)} does not exist` };
+  }
+  const bytes = await fs.readFile(real);
+  const text = bytes.toString("utf8");
+  if (!Buffer.from(text, "utf8").equals(bytes)) {
+    return { problem: "it is not UTF-8 text, so bootlace could not keep the rest of it byte for byte" };
+  }
+  return { text };
+}
+
+// ---- deciding --------------------------------------------------------------------------------------------------------
+
+interface FileEnv {
+  sets: Record<string, PeerSetResult>;
+  tags: Record<string, string>;
+  /** Blocks the previous run managed in this file that the configuration no longer has. */
+  stale: ManagedBlock[];
+}
+
+/** Peer sets a file uses that ended (or, in a plan, stand) below their min. */
+function shortSets(use: FieldUse, sets: Record<string, PeerSetResult>): [string, PeerSetResult][] {
+  const used = use.allPeerSets ? Object.keys(sets) : [...use.peerSets];
+  return used.flatMap((name) => {
+    const r = sets[name];
+    return r && r.status !== "ok" ? [[name, r] as [string, PeerSetResult]] : [];
+  });
+}
+
+function withoutStale(text: string, stale: ManagedBlock[]): EditResult {
+  let result: EditResult = { ok: true, content: text };
+  for (const b of stale) if (result.ok) result = removeBlock(result.content, b);
+  return result;
+}
+
+/** The file's new content from its mode (block, replace, template); pure given the view. */
+function edit(
+  f: FileConfig,
+  sources: Sources,
+  current: string | undefined,
+  view: TemplateView,
+): EditResult & { unmatched?: number[] } {
+  if (f.block !== undefined) {
+    return applyBlock(current ?? "", {
+      name: f.name,
+      comment: f.comment,
+      body: render(f.block, view),
+      position: f.position ?? "bottom",
+    });
+  }
+  if (f.replace !== undefined) {
+    if (current === undefined) return { ok: false, problem: "it does not exist, and replace edits an existing file" };
+    const edits = f.replace.map((r) => ({
+      match: new RegExp(r.match),
+      with: render(r.with, view, literalReplacement),
+    }));
+    const result = applyReplace(current, edits);
+    return { ok: true, content: result.content, unmatched: result.matched.flatMap((n, i) => (n === 0 ? [i] : [])) };
+  }
+  return { ok: true, content: render(sources.text ?? "", view) };
+}
+
+function describeEdit(f: FileConfig | undefined, before: string | undefined, after: string, left: number): string {
+  const { added, removed } = lineChanges(before ?? "", after);
+  const what = !f
+    ? "stale block removed"
+    : f.block !== undefined
+      ? `block ${f.name}`
+      : f.replace
+        ? "line edits"
+        : "template";
+  const lines = before === undefined ? `new file, ${added} lines` : `+${added} -${removed} lines`;
+  return `${what}: ${lines}${left > 0 ? `; ${left} unsafe peer${left === 1 ? "" : "s"} left out` : ""}`;
+}
+
+function describeMetadata(want: { mode?: number; uid?: number; gid?: number }, stat: Stats): string | undefined {
+  const parts: string[] = [];
+  if (want.mode !== undefined && (stat.mode & 0o7777) !== want.mode) {
+    parts.push(
+      `mode ${want.mode.toString(8).padStart(4, "0")} (was ${(stat.mode & 0o7777).toString(8).padStart(4, "0")})`,
+    );
+  }
+  if ((want.uid !== undefined && want.uid !== stat.uid) || (want.gid !== undefined && want.gid !== stat.gid)) {
+    parts.push(`owner ${want.uid ?? stat.uid}:${want.gid ?? stat.gid} (was ${stat.uid}:${stat.gid})`);
+  }
+  return parts.length > 0 ? parts.join(", ") : undefined;
+}
+
+async function planFile(
+  ctx: ActionContext,
+  f: FileConfig,
+  at: string,
+  sources: Sources,
+  env: FileEnv,
+): Promise<FilePlan> {
+  const [{ real, stat }, ownership] = await Promise.all([
+    resolveTarget(ctx.root, f.path, f.follow_symlinks, at),
+    resolveOwnership(ctx, f, at),
+  ]);
+  const blocks = f.block !== undefined ? [{ path: f.path, name: f.name, comment: f.comment }] : [];
+  const plan: FilePlan = {
+    at,
+    path: f.path,
+    real,
+    ...ownership,
+    unmatched: [],
+    backup: f.backup,
+    blocks,
+    ...(f.on_change !== undefined && { onChange: f.on_change }),
+  };
+  const notTouched = (problem: string): FilePlan => ({ ...plan, problem });
+
+  const short = shortSets(sources.use, env.sets);
+  const waiting = short.filter(([, r]) => r.status === "waiting");
+  const ended = short.filter(([, r]) => r.status === "short");
+  if (ended.length > 0) {
+    const which = ended.map(([n, r]) => `peers.${n} has ${r.peers.length} of min ${r.min}`).join(", ");
+    return notTouched(`not touched: ${which} after the wait`);
+  }
+  const own = ownTagProblems(env.tags, sources.use);
+  if (own.length > 0) return notTouched(`not touched: this instance's ${own.join("; ")}`);
+
+  const current = await readCurrent(real, stat !== undefined);
+  if (current.problem) return notTouched(`not touched: ${current.problem}`);
+
+  const peers: Record<string, PeerView[]> = Object.fromEntries(Object.entries(env.sets).map(([n, r]) => [n, r.peers]));
+  const safe = safePeers(peers, sources.use);
+  for (const x of safe.excluded) {
+    warnOnce(
+      ctx,
+      `${f.path}: left out peer ${x.peer.id} (${x.peer.ip}) of peers.${x.set}: its ${x.problems.join("; ")}`,
+    );
+  }
+  const view = templateView({ ...ctx.instance, tags: env.tags }, safe.sets, ctx.upstream.elastic_ip as ElasticIpOutput);
+  const cleaned = withoutStale(current.text ?? "", env.stale);
+  if (!cleaned.ok) return notTouched(`not touched: ${cleaned.problem}`);
+  const edited = edit(f, sources, current.text === undefined ? undefined : cleaned.content, view);
+  if (!edited.ok) return notTouched(`not touched: ${edited.problem}`);
+
+  plan.unmatched = (edited.unmatched ?? []).map(
+    (i) => `${at}.replace.${i}: match ${JSON.stringify(f.replace![i]!.match)} found nothing in ${f.path}`,
+  );
+  if (f.check !== undefined) plan.check = { template: f.check, view };
+  const note =
+    waiting.length > 0
+      ? ` (with the peers found so far; run waits for ${waiting.map(([n]) => `peers.${n}`).join(", ")})`
+      : "";
+  if (edited.content !== current.text) {
+    plan.after = edited.content;
+    const kind = current.text === undefined ? "create" : "update";
+    plan.change = {
+      kind,
+      target: f.path,
+      detail: describeEdit(f, current.text, edited.content, safe.excluded.length) + note,
+    };
+  } else if (stat) {
+    const meta = describeMetadata(ownership, stat);
+    if (meta) plan.change = { kind: "chmod", target: f.path, detail: meta };
+  }
+  return plan;
+}
+
+/** A file the configuration no longer names but whose block the previous run wrote: the block is removed. */
+async function planStaleRemoval(ctx: ActionContext, path: string, stale: ManagedBlock[]): Promise<FilePlan> {
+  const at = "files (removed)";
+  const plan: FilePlan = { at, path, real: underRoot(ctx.root, path), unmatched: [], backup: true, blocks: stale };
+  let target: { real: string; stat?: Stats };
+  try {
+    target = await resolveTarget(ctx.root, path, true, at);
+  } catch (error) {
+    return { ...plan, problem: `block not removed: ${describeCause(error)}` };
+  }
+  if (!target.stat) return { ...plan, blocks: [] };
+  const current = await readCurrent(target.real, true);
+  if (current.problem) return { ...plan, real: target.real, problem: `block not removed: ${current.problem}` };
+  const cleaned = withoutStale(current.text!, stale);
+  if (!cleaned.ok) return { ...plan, real: target.real, problem: `block not removed: ${cleaned.problem}` };
+  const done = { ...plan, real: target.real, blocks: [] };
+  if (cleaned.content === current.text) return done;
+  const names = stale.map((b) => b.name).join(", ");
+  return {
+    ...done,
+    after: cleaned.content,
+    change: { kind: "update", target: path, detail: `block ${names} removed (no longer configured)` },
+  };
+}
+
+// ---- writing ---------------------------------------------------------------------------------------------------------
+
+async function runCheck(ctx: ActionContext, plan: FilePlan, staged: string): Promise<void> {
+  if (!plan.check) return;
+  const command = render(plan.check.template, { ...plan.check.view, staged }, shellQuote);
+  const result = await runCommand(command, { cwd: ctx.root, signal: ctx.deadline.signal });
+  if (result.code !== 0) {
+    throw new CheckFailedError(
+      `check refused the new content (${describeResult(result)}); ${plan.path} left as it was`,
+    );
+  }
+}
+
+/** Writes one planned file; true when its content changed (so its on_change is due). */
+async function writePlanned(ctx: ActionContext, plan: FilePlan): Promise<boolean> {
+  const result = await writeFileAtomic({
+    path: plan.real,
+    content: plan.after ?? (await fs.readFile(plan.real)),
+    ...(plan.mode !== undefined && { mode: plan.mode }),
+    ...(plan.uid !== undefined && { uid: plan.uid }),
+    ...(plan.gid !== undefined && { gid: plan.gid }),
+    ...(plan.backup && { backup: `${plan.real}.bootlace-bak` }),
+    ...(plan.check && { check: (staged: string) => runCheck(ctx, plan, staged) }),
+  });
+  return result.changed;
+}
+
+// ---- the action -------------------------------------------------------------------------------------------------
+
+const usesElasticIp = (f: FileConfig): boolean =>
+  f.template !== undefined ||
+  [f.block ?? "", ...(f.replace ?? []).map((r) => r.with), f.check ?? ""].some(mentionsElasticIp);
+
+export const filesAction: Action<FilesPlanData> = {
+  name: "files",
+
+  // `files: []` still runs: it removes the blocks earlier runs wrote.
+  enabled: (config) => config.files !== undefined,
+
+  // Conservatively: a template file's use of peers or of the Elastic IP is known only once it is read.
+  dependsOn: (config) => [
+    ...(Object.keys(config.peers ?? {}).length > 0 ? (["peers"] as const) : []),
+    ...(config.elastic_ip && (config.files ?? []).some(usesElasticIp) ? (["elastic_ip"] as const) : []),
+  ],
+
+  async plan(ctx): Promise<Plan<FilesPlanData>> {
+    const files = ctx.config.files ?? [];
+    const peersOut = ctx.upstream.peers as PeersOutput | undefined;
+    const sources = await allOrConfigErrors(files.map((f, i) => readSources(ctx, f, `files.${i}`)));
+    const needTags = sources.some((s) => s.use.allTags || s.use.tags.size > 0);
+    const tags = peersOut?.tags ?? (needTags ? await instanceTags(ctx) : (ctx.instance.tags ?? {}));
+
+    const previous = (ctx.previous as FilesSaved | undefined)?.blocks ?? [];
+    const configured = new Set(files.map((f) => f.path));
+    const isStale = (b: ManagedBlock) =>
+      !files.some((f) => f.path === b.path && f.block !== undefined && f.name === b.name && f.comment === b.comment);
+    const plans = await allOrConfigErrors(
+      files.map((f, i) =>
+        planFile(ctx, f, `files.${i}`, sources[i]!, {
+          sets: peersOut?.sets ?? {},
+          tags,
+          stale: previous.filter((b) => b.path === f.path && isStale(b)),
+        }),
+      ),
+    );
+    const orphans = new Map<string, ManagedBlock[]>();
+    for (const b of previous) if (!configured.has(b.path)) orphans.set(b.path, [...(orphans.get(b.path) ?? []), b]);
+    plans.push(...(await Promise.all([...orphans].map(([path, stale]) => planStaleRemoval(ctx, path, stale)))));
+
+    if (files.some((f) => f.path === "/etc/hosts")) {
+      const advice = await etcHostsAdvice(ctx.root);
+      if (advice) warnOnce(ctx, `/etc/hosts: ${advice}`);
+    }
+    for (const p of plans) if (p.problem) warnOnce(ctx, `${p.at} ${p.path}: ${p.problem}`);
+    for (const p of plans) for (const u of p.unmatched) warnOnce(ctx, u);
+    const sets = peersOut?.sets ?? {};
+    const used = new Set(sources.flatMap((s) => (s.use.allPeerSets ? Object.keys(sets) : [...s.use.peerSets])));
+    const shortSets = Object.entries(sets)
+      .filter(([name, r]) => r.status === "short" && !used.has(name))
+      .map(([name, r]) => describeSet(name, r));
+    return { changes: plans.flatMap((p) => p.change ?? []), data: { files: plans, shortSets } };
+  },
+
+  async apply(ctx, plan): Promise<Outcome> {
+    const changes: Change[] = [];
+    const failures: string[] = [...plan.data.shortSets];
+    const previous = (ctx.previous as FilesSaved | undefined)?.blocks ?? [];
+    const blocks: ManagedBlock[] = [];
+    const commands: string[] = [];
+    for (const p of plan.data.files) {
+      const keepPrevious = () => blocks.push(...previous.filter((b) => b.path === p.path));
+      if (p.problem) {
+        failures.push(`${p.at} ${p.path}: ${p.problem}`);
+        keepPrevious();
+        continue;
+      }
+      try {
+        if (p.change && (await writePlanned(ctx, p)) && p.onChange && !commands.includes(p.onChange)) {
+          commands.push(p.onChange);
+        }
+        if (p.change) changes.push(p.change);
+        blocks.push(...p.blocks);
+      } catch (error) {
+        const refused = error instanceof CheckFailedError || error instanceof WriteRefusedError;
+        failures.push(`${p.at} ${p.path}: ${refused ? error.message : describeCause(error)}`);
+        keepPrevious();
+      }
+      failures.push(...p.unmatched);
+    }
+    // Once each, after every file is written: one reload even when several files name the same command.
+    for (const command of commands) {
+      const result = await runCommand(command, { cwd: ctx.root, signal: ctx.deadline.signal });
+      if (result.code === 0) {
+        changes.push({ kind: "run", target: command, detail: "on_change" });
+      } else {
+        failures.push(`on_change ${JSON.stringify(command)} failed: ${describeResult(result)}`);
+      }
+    }
+    const state: FilesSaved = { blocks };
+    return { changes, state, ...(failures.length > 0 && { failures }) };
+  },
+};

@@ -1,0 +1,234 @@
+// Peers: the running instances in this VPC whose tags match each configured set, found with DescribeInstances. run
+// waits (jittered polling) until each set has its `min`; the sets go to the files action.
+import type { Filter, Instance } from "@aws-sdk/client-ec2";
+import { call } from "../aws";
+import type { PeerSetConfig } from "../config/schema";
+import { ConfigError, ConfigErrors } from "../errors";
+import { instanceTags } from "../instance-tags";
+import { poll } from "../retry";
+import type { PeerView } from "../template";
+import { render, templateView } from "../template";
+import type { Action, ActionContext, Outcome, Plan } from "./types";
+
+// ---- pure parts -------------------------------------------------------------------------------------------------
+
+/** DescribeInstances reads '*' and '?' in tag values as wildcards: a value from a template must match literally. */
+export function escapeFilterWildcards(value: unknown): string {
+  return String(value).replace(/[\\*?]/g, "\\$&");
+}
+
+/** Numeric IPv4 order (10.0.0.9 before 10.0.0.10); anything else after, by text. */
+export function compareAddresses(a: string, b: string): number {
+  const key = (ip: string) =>
+    ip
+      .split(".")
+      .map((n) => n.padStart(3, "0"))
+      .join(".");
+  return key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0;
+}
+
+/** One instance as templates see it; undefined without a private IPv4 address (IPv6-only instances). */
+export function toPeer(i: Instance): PeerView | undefined {
+  if (!i.InstanceId || !i.PrivateIpAddress) return undefined;
+  const tags = Object.fromEntries((i.Tags ?? []).map((t) => [t.Key ?? "", t.Value ?? ""]));
+  return {
+    id: i.InstanceId,
+    ip: i.PrivateIpAddress,
+    // The Name tag; without one, EC2's private DNS name, so {{name}} is never empty when EC2 gave a name.
+    name: tags.Name ?? i.PrivateDnsName ?? "",
+    az: i.Placement?.AvailabilityZone ?? "",
+    tags,
+  };
+}
+
+/** The set: every instance but this one, once each, sorted by address. */
+export function peerList(instances: Instance[], selfId: string): PeerView[] {
+  const byId = new Map<string, PeerView>();
+  for (const i of instances) {
+    const peer = toPeer(i);
+    if (peer && peer.id !== selfId) byId.set(peer.id, peer);
+  }
+  return [...byId.values()].sort((a, b) => compareAddresses(a.ip, b.ip) || a.id.localeCompare(b.id));
+}
+
+export interface PeerSetResult {
+  peers: PeerView[];
+  min: number;
+  timeout: number;
+  /** ok: at least min; waiting: fewer so far (a plan: run would wait); short: fewer when the wait ended. */
+  status: "ok" | "waiting" | "short";
+  waitedMs?: number;
+}
+
+/** What the peers action hands to the files action. */
+export interface PeersOutput {
+  sets: Record<string, PeerSetResult>;
+  /** This instance's own tags (from IMDS or the API), which the filters were rendered with. */
+  tags: Record<string, string>;
+}
+
+export function describeSet(name: string, r: PeerSetResult): string {
+  const list = r.peers.map((p) => `${p.ip} ${p.name}`.trim()).join(", ");
+  const head = `peers.${name}: ${r.peers.length} peer${r.peers.length === 1 ? "" : "s"}${list ? ` (${list})` : ""}`;
+  switch (r.status) {
+    case "ok":
+      return head;
+    case "waiting":
+      return `${head}; fewer than min ${r.min}, so run waits up to ${r.timeout} s`;
+    case "short":
+      return `${head}; fewer than min ${r.min} after ${Math.round((r.waitedMs ?? 0) / 1000)} s`;
+  }
+}
+
+// ---- reading the world ----------------------------------------------------------------------------------------
+
+const usesTemplate = (sets: Record<string, PeerSetConfig>): boolean =>
+  Object.values(sets).some((s) => Object.values(s.tags).some((v) => v.includes("{{")));
+
+/** The DescribeInstances filters of each set, with template values rendered against this instance's tags. */
+async function filtersOf(
+  ctx: ActionContext,
+): Promise<{ tags: Record<string, string>; filters: Map<string, Filter[]> }> {
+  const sets = ctx.config.peers ?? {};
+  const tags = usesTemplate(sets) ? await instanceTags(ctx) : (ctx.instance.tags ?? {});
+  const view = templateView({ ...ctx.instance, tags });
+  const problems: ConfigError[] = [];
+  const filters = new Map<string, Filter[]>();
+  for (const [name, set] of Object.entries(sets)) {
+    const list: Filter[] = [
+      { Name: "vpc-id", Values: [ctx.instance.vpcId] },
+      { Name: "instance-state-name", Values: ["running"] },
+    ];
+    for (const [key, template] of Object.entries(set.tags)) {
+      const value = render(template, view, escapeFilterWildcards);
+      if (value === "" && template !== "") {
+        problems.push(
+          new ConfigError(
+            `renders to an empty value: this instance has no tag it names (its tags: ${Object.keys(tags).join(", ") || "none"})`,
+            undefined,
+            `peers.${name}.tags.${key}`,
+          ),
+        );
+      }
+      list.push({ Name: `tag:${key}`, Values: [value] });
+    }
+    filters.set(name, list);
+  }
+  if (problems.length > 0) throw new ConfigErrors(problems);
+  return { tags, filters };
+}
+
+async function discover(ctx: ActionContext, name: string, filters: Filter[]): Promise<PeerView[]> {
+  const { client, sdk } = await ctx.aws.ec2();
+  const instances: Instance[] = [];
+  const what = `peers.${name} (${filters
+    .filter((f) => f.Name?.startsWith("tag:"))
+    .map((f) => `${f.Name!.slice(4)}=${f.Values?.[0] ?? ""}`)
+    .join(", ")})`;
+  let token: string | undefined;
+  do {
+    const out = await call("DescribeInstances", what, () =>
+      client.send(
+        new sdk.DescribeInstancesCommand({ Filters: filters, MaxResults: 1000, ...(token && { NextToken: token }) }),
+        { abortSignal: ctx.deadline.signal },
+      ),
+    );
+    for (const r of out.Reservations ?? []) instances.push(...(r.Instances ?? []));
+    token = out.NextToken;
+  } while (token);
+  return peerList(instances, ctx.instance.id);
+}
+
+/** Polls a short set until it has min peers or its timeout (or the run's deadline) passes. */
+async function waitFor(ctx: ActionContext, name: string, filters: Filter[], r: PeerSetResult): Promise<PeerSetResult> {
+  const started = ctx.clock.now();
+  ctx.log.info(`waiting up to ${r.timeout} s for peers.${name} to have ${r.min} (now ${r.peers.length})`);
+  let latest = r.peers;
+  const result = await poll(
+    async (attempt) => {
+      if (attempt > 0) latest = await discover(ctx, name, filters);
+      return latest.length >= r.min ? latest : undefined;
+    },
+    // Polite: a fleet booting together must not hammer DescribeInstances; the jitter spreads the polls.
+    {
+      label: `peers.${name}`,
+      clock: ctx.clock,
+      deadline: ctx.deadline,
+      until: started + r.timeout * 1000,
+      initialMs: 2000,
+      factor: 1.5,
+      maxMs: 15000,
+    },
+  );
+  const waitedMs = ctx.clock.now() - started;
+  return result.done
+    ? { ...r, peers: result.value, status: "ok", waitedMs }
+    : { ...r, peers: latest, status: "short", waitedMs };
+}
+
+// ---- the action -------------------------------------------------------------------------------------------------
+
+export interface PeersPlanData {
+  filters: Map<string, Filter[]>;
+  output: PeersOutput;
+}
+
+/** The files action runs whenever `files` is configured, and reports the short sets itself (see files.ts). */
+const filesReportShortSets = (ctx: ActionContext): boolean => ctx.config.files !== undefined;
+
+export const peersAction: Action<PeersPlanData> = {
+  name: "peers",
+
+  enabled: (config) => Object.keys(config.peers ?? {}).length > 0,
+
+  dependsOn: () => [],
+
+  async plan(ctx): Promise<Plan<PeersPlanData>> {
+    const { tags, filters } = await filtersOf(ctx);
+    const entries = await Promise.all(
+      Object.entries(ctx.config.peers ?? {}).map(async ([name, set]): Promise<[string, PeerSetResult]> => {
+        const peers = await discover(ctx, name, filters.get(name)!);
+        const status = peers.length >= set.min ? "ok" : set.timeout > 0 ? "waiting" : "short";
+        return [name, { peers, min: set.min, timeout: set.timeout, status }];
+      }),
+    );
+    const output: PeersOutput = { sets: Object.fromEntries(entries), tags };
+    for (const [name, r] of entries) ctx.log.info(describeSet(name, r));
+    return { changes: [], data: { filters, output }, output };
+  },
+
+  async apply(ctx, plan): Promise<Outcome> {
+    const sets = Object.fromEntries(
+      await Promise.all(
+        Object.entries(plan.data.output.sets).map(async ([name, r]): Promise<[string, PeerSetResult]> => {
+          if (r.status !== "waiting") return [name, r];
+          const waited = await waitFor(ctx, name, plan.data.filters.get(name)!, r);
+          if (waited.status === "ok") ctx.log.info(describeSet(name, waited));
+          else ctx.log.warn(describeSet(name, waited));
+          return [name, waited];
+        }),
+      ),
+    );
+    const output: PeersOutput = { sets, tags: plan.data.output.tags };
+    const short = Object.entries(sets).filter(([, r]) => r.status === "short");
+    const failures = filesReportShortSets(ctx) ? [] : short.map(([name, r]) => describeSet(name, r));
+    return {
+      changes: [],
+      output,
+      summary: Object.entries(sets)
+        .map(([name, r]) => `${name}: ${r.peers.map((p) => p.ip).join(" ") || "none"}`)
+        .join("; "),
+      ...(failures.length > 0 && { failures }),
+    };
+  },
+
+  permissions: () => [
+    {
+      Sid: "BootlacePeers",
+      Effect: "Allow",
+      // DescribeInstances finds the peers, and this instance's own tags when IMDS does not expose them.
+      Action: ["ec2:DescribeInstances"],
+      Resource: "*",
+    },
+  ],
+};

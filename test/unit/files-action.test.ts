@@ -1,0 +1,232 @@
+// The files action in-process on a temporary root, with the peer sets handed in as the peers action would: the cases
+// the end-to-end tests do not reach cheaply.
+import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import type { FilesSaved } from "../../agent/actions/files";
+import { filesAction } from "../../agent/actions/files";
+import type { PeerSetResult, PeersOutput } from "../../agent/actions/peers";
+import type { ActionContext } from "../../agent/actions/types";
+import type { LogFields, Logger } from "../../agent/log";
+import type { PeerView } from "../../agent/template";
+import { testContext } from "../support/context";
+
+let root: string;
+
+beforeEach(async () => {
+  root = await mkdtemp(join(tmpdir(), "bootlace-files-"));
+  await mkdir(join(root, "etc"));
+});
+
+afterEach(() => rm(root, { recursive: true, force: true }));
+
+const peer = (n: number): PeerView => ({
+  id: `i-00000000000000${n.toString().padStart(3, "0")}`,
+  ip: `10.0.0.${n}`,
+  name: `db-${n}`,
+  az: "us-east-1a",
+  tags: { Name: `db-${n}`, Role: "db" },
+});
+
+const set = (peers: PeerView[], over: Partial<PeerSetResult> = {}): PeerSetResult => ({
+  peers,
+  min: 0,
+  timeout: 0,
+  status: "ok",
+  ...over,
+});
+
+function recordingLog(lines: string[]): Logger {
+  const log = (level: string) => (msg: string, _f?: LogFields) => lines.push(`${level}: ${msg}`);
+  const logger: Logger = {
+    debug: log("debug"),
+    info: log("info"),
+    warn: log("warn"),
+    error: log("error"),
+    child: () => logger,
+  };
+  return logger;
+}
+
+function context(config: unknown, over: { sets?: Record<string, PeerSetResult>; previous?: FilesSaved } = {}) {
+  const lines: string[] = [];
+  const peers: PeersOutput = { sets: over.sets ?? {}, tags: { Env: "test" } };
+  const ctx: ActionContext = testContext(config, {
+    root,
+    upstream: { peers },
+    previous: over.previous,
+    log: recordingLog(lines),
+  });
+  return { ctx, lines };
+}
+
+async function put(path: string, content: string | Buffer): Promise<void> {
+  await mkdir(dirname(join(root, path)), { recursive: true });
+  await writeFile(join(root, path), content);
+}
+
+const read = (path: string) => readFile(join(root, path), "utf8");
+
+async function runFiles(ctx: ActionContext) {
+  const plan = await filesAction.plan(ctx);
+  return { plan, outcome: await filesAction.apply(ctx, plan) };
+}
+
+const dbPeers = { db: { tags: { Role: "db" } } };
+
+it("reports a replace that matches nothing, and still writes the edits that matched", async () => {
+  await put("/app/config.php", "<?php\ndefine('DB_HOST', 'localhost');\n");
+  const { ctx, lines } = context(
+    {
+      peers: dbPeers,
+      files: [
+        {
+          path: "/app/config.php",
+          replace: [
+            { match: "define\\('DB_HOST', '[^']*'\\)", with: "define('DB_HOST', '{{peers.db.0.ip}}')" },
+            { match: "define\\('REDIS_HOST'", with: "x" },
+          ],
+        },
+      ],
+    },
+    { sets: { db: set([peer(5)]) } },
+  );
+
+  const { outcome } = await runFiles(ctx);
+
+  expect(await read("/app/config.php")).toBe("<?php\ndefine('DB_HOST', '10.0.0.5');\n");
+  expect(outcome.failures).toEqual([
+    `files.0.replace.1: match "define\\\\('REDIS_HOST'" found nothing in /app/config.php`,
+  ]);
+  expect(lines.filter((l) => l.startsWith("warn"))).toHaveLength(1);
+});
+
+it("inserts a value with a '$' literally in a replace, never as a group reference", async () => {
+  await put("/app/x.conf", "user = old\n");
+  const { ctx } = context(
+    { files: [{ path: "/app/x.conf", replace: [{ match: "^(user) = .*", with: "$1 = {{tags.Env}}-$$" }] }] },
+    {},
+  );
+  (ctx.upstream.peers as PeersOutput).tags.Env = "a$1b";
+
+  await runFiles(ctx);
+
+  expect(await read("/app/x.conf")).toBe("user = a$1b-$\n");
+});
+
+it("a replace on a file that does not exist is not done, and said", async () => {
+  await mkdir(join(root, "app"));
+  const { ctx } = context({ files: [{ path: "/app/none.php", replace: [{ match: "x", with: "y" }] }] });
+
+  const { outcome } = await runFiles(ctx);
+
+  expect(outcome.failures).toEqual([
+    "files.0 /app/none.php: not touched: it does not exist, and replace edits an existing file",
+  ]);
+});
+
+it("a set short after the wait that no file uses is reported by the files action", async () => {
+  const { ctx } = context(
+    { peers: { ...dbPeers, cache: { tags: { Role: "cache" } } }, files: [{ path: "/etc/x", block: "static\n" }] },
+    { sets: { db: set([peer(5)]), cache: set([], { min: 1, timeout: 10, status: "short", waitedMs: 10_000 }) } },
+  );
+
+  const { outcome } = await runFiles(ctx);
+
+  expect(await read("/etc/x")).toContain("static");
+  expect(outcome.failures).toEqual(["peers.cache: 0 peers; fewer than min 1 after 10 s"]);
+});
+
+it("in a plan, a set still waiting is used as found so far, and the change says run will wait", async () => {
+  const { ctx } = context(
+    { peers: dbPeers, files: [{ path: "/etc/hosts", block: "{{#peers.db}}{{ip}}\n{{/peers.db}}" }] },
+    { sets: { db: set([peer(5)], { min: 2, timeout: 60, status: "waiting" }) } },
+  );
+
+  const plan = await filesAction.plan(ctx);
+
+  expect(plan.changes).toEqual([
+    {
+      kind: "create",
+      target: "/etc/hosts",
+      detail: "block main: new file, 3 lines (with the peers found so far; run waits for peers.db)",
+    },
+  ]);
+});
+
+it("removes the block of a file no longer configured, from the previous run's state", async () => {
+  await put("/etc/hosts", "a\n# BEGIN bootlace block main (managed)\n10.0.0.5\n# END bootlace block main\nb\n");
+  const { ctx } = context(
+    { files: [] },
+    { previous: { blocks: [{ path: "/etc/hosts", name: "main", comment: "#" }] } },
+  );
+
+  const { outcome } = await runFiles(ctx);
+
+  expect(await read("/etc/hosts")).toBe("a\nb\n");
+  expect(outcome.changes).toEqual([
+    { kind: "update", target: "/etc/hosts", detail: "block main removed (no longer configured)" },
+  ]);
+  expect(outcome.state).toEqual({ blocks: [] });
+});
+
+it("keeps the previous run's blocks in the state for a file it could not touch", async () => {
+  await put("/etc/hosts", "# BEGIN bootlace block main\n");
+  const previous: FilesSaved = { blocks: [{ path: "/etc/hosts", name: "main", comment: "#" }] };
+  const { ctx } = context({ files: [{ path: "/etc/hosts", block: "x\n" }] }, { previous });
+
+  const { outcome } = await runFiles(ctx);
+
+  expect(outcome.failures).toEqual([
+    expect.stringMatching(/^files\.0 \/etc\/hosts: not touched: the markers .* damaged/),
+  ]);
+  expect(outcome.state).toEqual(previous);
+  expect(await read("/etc/hosts")).toBe("# BEGIN bootlace block main\n");
+});
+
+it("does not touch a file that is not UTF-8 text (it could not keep the rest byte for byte)", async () => {
+  await put("/etc/latin1.conf", Buffer.from([0x63, 0x61, 0x66, 0xe9, 0x0a]));
+  const { ctx } = context({ files: [{ path: "/etc/latin1.conf", block: "x\n" }] });
+
+  const { outcome } = await runFiles(ctx);
+
+  expect(outcome.failures).toEqual([expect.stringMatching(/not touched: it is not UTF-8 text/)]);
+  expect(await readFile(join(root, "etc/latin1.conf"))).toEqual(Buffer.from([0x63, 0x61, 0x66, 0xe9, 0x0a]));
+});
+
+it("does not create a file whose directory does not exist", async () => {
+  const { ctx } = context({ files: [{ path: "/etc/app/app.env", block: "x\n" }] });
+
+  const { outcome } = await runFiles(ctx);
+
+  expect(outcome.failures).toEqual([
+    `files.0 /etc/app/app.env: not touched: its directory ${root}/etc/app does not exist`,
+  ]);
+});
+
+it("does not touch a file that would carry an unsafe tag of this instance", async () => {
+  const { ctx } = context({ files: [{ path: "/etc/env", block: "ENV={{tags.Env}}\n" }] });
+  (ctx.upstream.peers as PeersOutput).tags.Env = "prod\nEVIL=1";
+
+  const { outcome } = await runFiles(ctx);
+
+  expect(outcome.failures).toEqual([
+    `files.0 /etc/env: not touched: this instance's tag Env "prod\\nEVIL=1" has a line break`,
+  ]);
+});
+
+it("shell-quotes the staged path and every value in check", async () => {
+  await put("/etc/x", "old\n");
+  const { ctx } = context({
+    files: [{ path: "/etc/x", block: "new\n", check: "printf '%s|' {{staged}} {{tags.Env}} > check.out" }],
+  });
+  (ctx.upstream.peers as PeersOutput).tags.Env = "a b; touch pwned";
+
+  const { outcome } = await runFiles(ctx);
+
+  expect(outcome.failures).toBeUndefined();
+  const [staged, env] = (await read("/check.out")).split("|");
+  expect(staged).toMatch(new RegExp(`^${root}/etc/\\.x\\.bootlace-[0-9a-f]{12}$`));
+  expect(env).toBe("a b; touch pwned");
+  await expect(readFile(join(root, "pwned"))).rejects.toThrow(/ENOENT/);
+});
