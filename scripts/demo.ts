@@ -1,5 +1,7 @@
 // The demo: a simulated instance in a local moto world, wired by the real bundle (dist/bootlace.js) — plan, run,
 // run again (nothing changes), stop — showing what bootlace did and what the world looks like after each step.
+import { DescribeAddressesCommand } from "@aws-sdk/client-ec2";
+import { DescribeTargetHealthCommand } from "@aws-sdk/client-elastic-load-balancing-v2";
 import { spawn } from "node:child_process";
 import { mkdtemp, readFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -45,12 +47,36 @@ async function showRecords(world: World, zoneId: string): Promise<void> {
     console.log(`  ${r.name.padEnd(52)} ${r.type.padEnd(4)} ${String(r.ttl).padStart(4)}  ${r.values.join(" ")}`);
 }
 
+/** Who holds the Pool=demo address, and the target group's targets (as moto holds them). */
+async function showAddressAndTargets(world: World, allocationId: string, tg: string): Promise<void> {
+  const [address] =
+    (await world.ec2.send(new DescribeAddressesCommand({ AllocationIds: [allocationId] }))).Addresses ?? [];
+  const holder = address?.NetworkInterfaceId
+    ? `${address.NetworkInterfaceId} ${address.PrivateIpAddress ?? ""}`
+    : "nobody";
+  console.log(`  Elastic IP ${address?.PublicIp ?? "?"} (${allocationId}) is associated with: ${holder}`);
+  const targets = (await world.elbv2.send(new DescribeTargetHealthCommand({ TargetGroupArn: tg })))
+    .TargetHealthDescriptions;
+  const listed = (targets ?? []).map((t) => `${t.Target?.Id ?? "?"}:${t.Target?.Port ?? "?"}`).join(", ");
+  console.log(`  target group web: ${listed || "no targets"}`);
+}
+
 const userData = `#cloud-config
 # cloud-init ignores the bootlace key; bootlace reads only it.
 packages: [nginx]
 bootlace:
+  elastic_ip:
+    pool: { tags: { Pool: demo } }
+  load_balancer:
+    target_groups: [{ name: web }]
+    wait_healthy: 60
   dns:
     records:
+      - zone: demo.internal
+        private: true
+        name: "www.demo.internal"
+        value: elastic_ip
+        delete_on_shutdown: true
       - zone: demo.internal
         private: true
         name: "{{instance.id}}.demo.internal"
@@ -64,6 +90,9 @@ bootlace:
 async function main(): Promise<void> {
   heading("starting a local AWS world (moto) and an IMDS emulator");
   const world = await startWorld({ route53PendingMs: 2000 });
+  // As on AWS: a new target is 'initial' for a while before it is healthy, and a deregistered one drains.
+  world.proxy.elbv2.setTargetHealth({ initialMs: 4000 });
+  world.proxy.elbv2.setDrainMs(2000);
   try {
     const { vpcId } = await world.createVpc("10.0.0.0/16");
     const instance = await world.launchInstance({ vpcId, tags: { Name: "web-1", Role: "web", Env: "demo" } });
@@ -85,7 +114,7 @@ async function main(): Promise<void> {
     console.log(`  hosted zone    demo.internal (private, ${zoneId})`);
     console.log(`  root folder    ${root}`);
     console.log(
-      `  IMDS           ${imds.endpoint}   AWS ${world.proxy.endpoint}   (Route 53 changes stay PENDING 2 s)`,
+      `  IMDS           ${imds.endpoint}   AWS ${world.proxy.endpoint}   (Route 53 changes stay PENDING 2 s, targets initial 4 s)`,
     );
     heading("the instance's user-data");
     console.log(userData.trimEnd().replace(/^/gm, "  "));
@@ -98,6 +127,8 @@ async function main(): Promise<void> {
     console.log(dim(`exit code ${runCode}`));
     heading("the zone demo.internal now");
     await showRecords(world, zoneId);
+    heading("the Elastic IP and the target group now");
+    await showAddressAndTargets(world, eip.allocationId, tg);
 
     heading("3. bootlace run again — a second run changes nothing");
     world.proxy.resetCalls();
@@ -107,10 +138,14 @@ async function main(): Promise<void> {
     heading("4. bootlace status — what the last run did (from state.json)");
     await bootlace(["status"], imds, world, root, home);
 
-    heading("5. bootlace stop — at shutdown: deletes the records marked delete_on_shutdown");
+    heading(
+      "5. bootlace stop — at shutdown: deregisters (waiting while it drains), deletes records marked delete_on_shutdown",
+    );
     await bootlace(["stop"], imds, world, root, home);
     heading("the zone demo.internal after stop");
     await showRecords(world, zoneId);
+    heading("the Elastic IP (kept: it outlives the instance) and the target group after stop");
+    await showAddressAndTargets(world, eip.allocationId, tg);
 
     const state = JSON.parse(await readFile(join(root, "var/lib/bootlace/state.json"), "utf8")) as {
       run: { exit_code: number };
