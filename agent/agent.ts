@@ -47,6 +47,8 @@ export async function runAgent(o: AgentOptions): Promise<number> {
         return await (await import("./commands/validate")).validate(session, parsed.file);
       case "status":
         return await (await import("./commands/status")).status(session);
+      case "watch":
+        return await (await import("./commands/watch")).watch(session);
       case "iam-policy":
         return await (await import("./commands/iam-policy")).iamPolicy(session);
       default:

@@ -26,6 +26,8 @@ export interface StateFile {
   instance_id: string;
   run?: CommandRecord;
   stop?: CommandRecord;
+  /** The last pass of `watch` that changed something or failed. */
+  watch?: CommandRecord;
   /** Per action, what stop() needs: kept from an earlier run when this run's action failed. */
   saved: Partial<Record<ActionName, unknown>>;
 }

@@ -25,6 +25,19 @@ export interface AgentOptions {
   /** The actions to run (default: all); tests may hand in their own list. */
   actions?: readonly Action[];
   cwd?: string;
+  /** For `watch`: how it is told to stop or to read its configuration again (default: SIGTERM/SIGINT, SIGHUP). */
+  control?: Control;
+}
+
+/**
+ * How a long-running command is steered. The CLI wires it to process signals; in-process callers (tests, a fleet
+ * simulator) hand in their own, so stopping one agent never touches the signals of the process they share.
+ */
+export interface Control {
+  /** Aborted: finish the current pass, then return. */
+  stop: AbortSignal;
+  /** Each "reload" event: read the configuration and the instance's metadata again before the next pass. */
+  reload: EventTarget;
 }
 
 export interface Session {

@@ -15,7 +15,7 @@ export async function status(s: Session): Promise<number> {
     return exitCodes.ok;
   }
   const lines = [`instance ${state.instance_id}`];
-  for (const command of ["run", "stop"] as const) {
+  for (const command of ["run", "stop", "watch"] as const) {
     const r = state[command];
     if (!r) continue;
     lines.push(

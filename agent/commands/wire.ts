@@ -99,10 +99,11 @@ async function wire(s: Session, command: "run" | "plan" | "stop"): Promise<numbe
   }
 }
 
-function nextState(
+/** The state after a command: its record, and what each action saved (kept from before when an action saved nothing). */
+export function nextState(
   previous: StateFile | undefined,
   instance: InstanceFacts,
-  command: "run" | "stop",
+  command: "run" | "stop" | "watch",
   results: ActionResult[],
   started: number,
   finished: number,

@@ -1,6 +1,6 @@
 // Runs the shipped artefact, dist/bootlace.js, as a separate process with a minimal environment that can only reach
 // the loopback emulators: no AWS credentials, no region, no config files, so everything comes from IMDS as on EC2.
-import { spawn } from "node:child_process";
+import { spawn, type ChildProcess } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { mkdir, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -35,6 +35,8 @@ export interface RunOptions {
   stdin?: string;
   /** Node executable; default the one running the tests. */
   node?: string;
+  /** Called with the process once started: a test of a long-running command (watch) signals it. */
+  onSpawn?: (child: ChildProcess) => void;
 }
 
 export interface RunResult {
@@ -80,6 +82,7 @@ export async function runBootlace(args: string[], o: RunOptions): Promise<RunRes
         cwd: home,
         stdio: ["pipe", "pipe", "pipe"],
       });
+      o.onSpawn?.(child);
       let stdout = "";
       let stderr = "";
       let timedOut = false;
