@@ -48,6 +48,7 @@ export function renderConfigReference(): string {
     ...rows.map((r) => `| \`${r.path}\` | ${cell(r.type)} | ${cell(r.default)} | ${cell(r.description)} |`),
     "",
     TEMPLATES,
+    ADDRESS_AND_TARGETS,
     PEERS_AND_FILES,
   ].join("\n");
 }
@@ -238,9 +239,46 @@ file or a user-data file (any form) offline.
 const TEMPLATES = `## Templates
 
 Values described as templates are [Mustache](https://mustache.github.io/mustache.5.html) with HTML escaping off.
-Variables: \`instance\` (\`id\`, \`region\`, \`az\`, \`private_ipv4\`, \`public_ipv4\`, \`elastic_ip\`, \`mac\`, \`vpc_id\`,
-\`subnet_id\`, \`hostname\`), \`tags\` (the instance's own), \`peers.<name>\` (a list of \`{id, ip, name, az, tags}\` sorted by
-ip) and, inside \`check\`, \`staged\`.
+Variables: \`instance\` (\`id\`, \`region\`, \`az\`, \`private_ipv4\`, \`public_ipv4\`, \`elastic_ip\`, \`public_dns\`, \`mac\`,
+\`vpc_id\`, \`subnet_id\`, \`hostname\`), \`tags\` (the instance's own), \`peers.<name>\` (a list of \`{id, ip, name, az, tags}\`
+sorted by ip) and, inside \`check\`, \`staged\`.
+
+\`public_dns\` is EC2's public DNS name of the public address (\`ec2-203-0-113-7.eu-west-1.compute.amazonaws.com\`;
+\`…compute-1.amazonaws.com\` in us-east-1), which resolves to the private address from inside the VPC when the VPC has DNS
+hostnames enabled. In \`files\`, \`elastic_ip\`, \`public_ipv4\` and \`public_dns\` are those of the Elastic IP claimed in this
+run (a file that uses them waits for \`elastic_ip\`); elsewhere they are what IMDS reported at the start of the run.
+`;
+
+const ADDRESS_AND_TARGETS = `## Elastic IP and target groups
+
+**Elastic IP.** With \`allocation_id\`, that address; with \`pool\`, any address carrying every tag of the pool. Only
+addresses associated with nothing are candidates, tried in random order (instances booting together then rarely pick
+the same one) with \`AllowReassociation=false\`: when another instance wins an address first, bootlace moves on to the
+next, and after associating it reads the address back to confirm it is this instance's. With no free address the action
+fails (exit 1), naming the pool, and nothing is taken from anyone. \`allow_reassociation: true\` is the only way to take
+an address associated elsewhere (free ones still come first in a pool); the log names the instance it was taken from.
+An address already associated here changes nothing. It goes to the primary private IPv4 of the primary interface, or
+\`private_ip\`, which must be one of that interface's addresses. Records with \`value: elastic_ip\` or \`public_ipv4\` wait
+for the claim and get the new address; the result shows the address and its public DNS name (\`instance.public_dns\`).
+\`bootlace stop\` leaves the address associated: an Elastic IP stays allocated to the account when its instance stops or
+terminates, and disassociating it at shutdown would only leave a window with no address (AWS disassociates it when the
+instance terminates; a replacement instance claims it from the pool or with \`allow_reassociation\`).
+
+**Target groups.** By \`arn\` or \`name\`; the target is the instance id for a group of target type \`instance\` and the
+primary private IPv4 for type \`ip\` (with \`AvailabilityZone=all\` when the group is in another VPC), on \`port\` or the
+group's port. bootlace registers only a target that is not registered yet, then, with \`wait_healthy\` > 0, polls its
+health every 2 to 5 seconds, logging the state and reason as they change, until it is \`healthy\`. Still not healthy
+after \`wait_healthy\` seconds fails the action with the last state and reason; a state waiting cannot change
+(\`unused\` because the group has no load balancer in that zone, or the instance is stopped) fails at once. \`bootlace stop\`
+deregisters (with \`deregister_on_shutdown\`) and waits while the target is \`draining\`, at most the group's
+\`deregistration_delay.timeout_seconds\` and never past \`--deadline\`; after that the load balancer finishes on its own.
+
+**Permissions.** \`bootlace iam-policy\` prints the IAM policy the effective configuration needs (read as \`validate\`
+reads it: baked files, \`--config\`, \`--user-data\`, \`--profile\`, \`--set\`; no IMDS, no AWS call): \`ec2:DescribeAddresses\`
+and \`ec2:AssociateAddress\` (scoped to the allocation id, or to the pool's tags); \`elasticloadbalancing:DescribeTargetGroups\`,
+\`DescribeTargetHealth\`, \`RegisterTargets\` on the configured groups, and \`DeregisterTargets\` with
+\`DescribeTargetGroupAttributes\` when stop deregisters; the Route 53 reads and \`ChangeResourceRecordSets\` on the zones,
+limited by condition to the configured record names, types and change actions, and \`GetChange\` unless \`wait: none\`.
 `;
 
 const PEERS_AND_FILES = `## Peers and files
