@@ -3,9 +3,9 @@
 import { DescribeAddressesCommand } from "@aws-sdk/client-ec2";
 import { DescribeTargetHealthCommand } from "@aws-sdk/client-elastic-load-balancing-v2";
 import { spawn } from "node:child_process";
-import { mkdtemp, readFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import type { ImdsEmulator } from "../test/harness/imds-emulator";
 import { makeRoot } from "../test/harness/run-bundle";
 import type { World } from "../test/harness/world";
@@ -85,7 +85,51 @@ bootlace:
         private: true
         name: "web-{{tags.Env}}.demo.internal"
         ttl: 30
+  peers:
+    db: { tags: { Role: db, Env: "{{tags.Env}}" }, min: 1, timeout: 60 }
+    app: { tags: { Role: app, Env: "{{tags.Env}}" } }
+  files:
+    - path: /etc/hosts
+      block: |
+        {{#peers.db}}{{ip}} db.demo.internal {{name}}
+        {{/peers.db}}
+    - path: /var/www/app/Config.php
+      replace:
+        - match: "define\\\\('DB_HOST', '[^']*'\\\\)"
+          with: "define('DB_HOST', '{{peers.db.0.ip}}')"
+      on_change: echo "php-fpm reloaded" >> reloads.log
+    - path: /etc/postgresql/15/main/pg_hba.conf
+      block: |
+        {{#peers.app}}host all all {{ip}}/32 scram-sha-256
+        {{/peers.app}}
+      position: top
+      check: "test -s {{staged}}"
+      on_change: echo "postgresql reloaded" >> reloads.log
 `;
+
+/** The files the demo's user-data manages, as the image has them before bootlace runs. */
+const demoFiles: Record<string, string> = {
+  "/etc/hosts": "127.0.0.1 localhost\n::1 localhost ip6-localhost ip6-loopback\n",
+  "/var/www/app/Config.php": "<?php\ndefine('DB_HOST', 'localhost');\ndefine('DB_NAME', 'shop');\n",
+  "/etc/postgresql/15/main/pg_hba.conf":
+    "# TYPE  DATABASE  USER  ADDRESS  METHOD\nlocal   all       postgres        peer\nhost    all       all   127.0.0.1/32  scram-sha-256\n",
+  // An image whose cloud-init would re-render /etc/hosts at every boot: bootlace says so, and how to avoid it.
+  "/etc/cloud/cloud.cfg": "manage_etc_hosts: true\nsystem_info:\n  distro: ubuntu\n",
+};
+
+async function seedFiles(root: string): Promise<void> {
+  for (const [path, content] of Object.entries(demoFiles)) {
+    await mkdir(dirname(join(root, path)), { recursive: true });
+    await writeFile(join(root, path), content);
+  }
+}
+
+async function showFiles(root: string): Promise<void> {
+  for (const path of ["/etc/hosts", "/var/www/app/Config.php", "/etc/postgresql/15/main/pg_hba.conf", "/reloads.log"]) {
+    const text = await readFile(join(root, path), "utf8").catch(() => "(none)\n");
+    console.log(`  ${bold(path)}\n${text.trimEnd().replace(/^/gm, "    ")}`);
+  }
+}
 
 async function main(): Promise<void> {
   heading("starting a local AWS world (moto) and an IMDS emulator");
@@ -118,6 +162,9 @@ async function main(): Promise<void> {
     );
     heading("the instance's user-data");
     console.log(userData.trimEnd().replace(/^/gm, "  "));
+    await seedFiles(root);
+    heading("the files under the root folder before bootlace runs");
+    await showFiles(root);
 
     heading("1. bootlace plan — what would change (nothing is changed)");
     await bootlace(["plan"], imds, world, root, home);
@@ -129,6 +176,8 @@ async function main(): Promise<void> {
     await showRecords(world, zoneId);
     heading("the Elastic IP and the target group now");
     await showAddressAndTargets(world, eip.allocationId, tg);
+    heading("the files now (each on_change ran once, after all files were written)");
+    await showFiles(root);
 
     heading("3. bootlace run again — a second run changes nothing");
     world.proxy.resetCalls();
