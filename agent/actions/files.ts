@@ -486,7 +486,7 @@ export const filesAction: Action<FilesPlanData> = {
     for (const command of commands) {
       const result = await runCommand(command, { cwd: ctx.root, signal: ctx.deadline.signal });
       if (result.code === 0) {
-        changes.push({ kind: "run", target: command, detail: "on_change" });
+        changes.push({ kind: "on_change", target: command });
       } else {
         failures.push(`on_change ${JSON.stringify(command)} failed: ${describeResult(result)}`);
       }
