@@ -1,5 +1,6 @@
 // Prints start-up and run figures for the real bundle, as medians over repeated runs in one invocation: bare Node,
-// --help, validate, and a Route 53 run (plan + upsert + INSYNC, then a no-change run) against a local moto world.
+// --help, validate, a Route 53 run (plan + upsert + INSYNC, then a no-change run), and an Elastic IP + target group +
+// record run, against a local moto world.
 import { spawn } from "node:child_process";
 import { mkdtemp, readFile, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -76,29 +77,47 @@ async function main(): Promise<void> {
   try {
     const { vpcId } = await world.createVpc("10.0.0.0/16");
     await world.createHostedZone("bench.internal", { privateVpcId: vpcId });
-    const userData = `#bootlace\n${await readFile(config, "utf8")}`;
-    const fresh: Sample[] = [];
-    const again: Sample[] = [];
-    let calls = { first: 0, second: 0, mutatingSecond: 0 };
-    for (let i = 0; i < repeats; i++) {
-      const instance = await world.launchInstance({ vpcId });
-      const imds = await world.startImds({ ...instance, userData });
-      const root = await makeRoot();
-      const env = { AWS_EC2_METADATA_SERVICE_ENDPOINT: imds.endpoint, AWS_ENDPOINT_URL: world.proxy.endpoint };
-      world.proxy.resetCalls();
-      fresh.push(await measure([bundle, "run", "--root", root], env));
-      const first = world.proxy.calls.length;
-      world.proxy.resetCalls();
-      again.push(await measure([bundle, "run", "--root", root], env));
-      calls = { first, second: world.proxy.calls.length, mutatingSecond: world.proxy.mutatingCalls().length };
-      await imds.close();
-    }
-    console.log(row("bootlace run: 1 record, upsert + INSYNC", fresh));
-    console.log(row("bootlace run again: nothing to change", again));
-    console.log(
-      `\nAWS API calls per run: first ${calls.first}, second ${calls.second} (of which changing: ${calls.mutatingSecond})`,
-    );
-    console.log("(Route 53 changes are INSYNC at once here; on AWS the wait for INSYNC adds seconds.)");
+    await world.createTargetGroup({ name: "bench", vpcId });
+
+    /** Runs a fresh instance twice (first run, then nothing to change), `repeats` times; prints times and calls. */
+    const twice = async (label: string, userData: string, prepare = (): Promise<void> => Promise.resolve()) => {
+      const fresh: Sample[] = [];
+      const again: Sample[] = [];
+      let calls = { first: 0, mutatingFirst: 0, second: 0, mutatingSecond: 0 };
+      for (let i = 0; i < repeats; i++) {
+        await prepare();
+        const instance = await world.launchInstance({ vpcId });
+        const imds = await world.startImds({ ...instance, userData });
+        const root = await makeRoot();
+        const env = { AWS_EC2_METADATA_SERVICE_ENDPOINT: imds.endpoint, AWS_ENDPOINT_URL: world.proxy.endpoint };
+        world.proxy.resetCalls();
+        fresh.push(await measure([bundle, "run", "--root", root], env));
+        const first = { first: world.proxy.calls.length, mutatingFirst: world.proxy.mutatingCalls().length };
+        world.proxy.resetCalls();
+        again.push(await measure([bundle, "run", "--root", root], env));
+        calls = { ...first, second: world.proxy.calls.length, mutatingSecond: world.proxy.mutatingCalls().length };
+        await imds.close();
+      }
+      console.log(row(`bootlace run: ${label}`, fresh));
+      console.log(row("bootlace run again: nothing to change", again));
+      console.log(
+        `  AWS API calls per run: first ${calls.first} (changing ${calls.mutatingFirst}), ` +
+          `second ${calls.second} (changing ${calls.mutatingSecond})\n`,
+      );
+    };
+
+    await twice("1 record, upsert + INSYNC", `#bootlace\n${await readFile(config, "utf8")}`);
+    const wired = [
+      "#bootlace",
+      "elastic_ip: { pool: { tags: { Pool: bench } } }",
+      "load_balancer: { target_groups: [{ name: bench }], wait_healthy: 60 }",
+      "dns:",
+      "  records: [{ zone: bench.internal, private: true, name: 'eip-{{instance.id}}.bench.internal', value: elastic_ip }]",
+    ].join("\n");
+    await twice("EIP (pool) + target group + 1 record", wired, async () => {
+      await world.allocateAddress({ Pool: "bench" });
+    });
+    console.log("(Route 53 changes are INSYNC and targets healthy at once here; on AWS those waits add seconds.)");
   } finally {
     await world.close();
   }
