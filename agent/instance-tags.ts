@@ -1,6 +1,7 @@
 // The instance's own tags: from IMDS when it exposes them (InstanceMetadataTags=enabled), else from the EC2 API —
 // read once per set of instance facts, however many actions ask.
 import { call } from "./aws";
+import type { PolicyStatement } from "./actions/types";
 import type { AwsClients } from "./aws";
 import type { InstanceFacts } from "./facts";
 import type { Logger } from "./log";
@@ -38,3 +39,12 @@ async function readTags(ctx: TagsContext): Promise<Record<string, string>> {
   const self = out.Reservations?.flatMap((r) => r.Instances ?? []).find((i) => i.InstanceId === ctx.instance.id);
   return Object.fromEntries((self?.Tags ?? []).map((t) => [t.Key ?? "", t.Value ?? ""]));
 }
+
+/** What finding peers and reading this instance's tags from the API need (one statement, so the policy has it once). */
+export const describeInstancesStatement: PolicyStatement = {
+  Sid: "BootlaceDescribeInstances",
+  Effect: "Allow",
+  // DescribeInstances supports no resource-level permissions.
+  Action: ["ec2:DescribeInstances"],
+  Resource: "*",
+};

@@ -15,7 +15,7 @@ import { resolveId } from "../files/owners";
 import type { FieldUse } from "../files/values";
 import { fieldUse, literalReplacement, ownTagProblems, safePeers, shellQuote } from "../files/values";
 import { CheckFailedError, WriteRefusedError, writeFileAtomic } from "../files/write";
-import { instanceTags } from "../instance-tags";
+import { describeInstancesStatement, instanceTags } from "../instance-tags";
 import { underRoot } from "../paths";
 import type { PeerView, TemplateView } from "../template";
 import { mentionsElasticIp, render, templateView } from "../template";
@@ -402,9 +402,20 @@ async function writePlanned(ctx: ActionContext, plan: FilePlan): Promise<boolean
 
 // ---- the action -------------------------------------------------------------------------------------------------
 
+const inlineTemplates = (f: FileConfig): string[] => [
+  f.block ?? "",
+  ...(f.replace ?? []).map((r) => r.with),
+  f.check ?? "",
+];
+
 const usesElasticIp = (f: FileConfig): boolean =>
-  f.template !== undefined ||
-  [f.block ?? "", ...(f.replace ?? []).map((r) => r.with), f.check ?? ""].some(mentionsElasticIp);
+  f.template !== undefined || inlineTemplates(f).some(mentionsElasticIp);
+
+/** Whether a file may use this instance's tags, which come from the API when IMDS does not expose them. */
+const mayUseTags = (f: FileConfig): boolean => {
+  const use = fieldUse(inlineTemplates(f));
+  return f.template !== undefined || use.allTags || use.tags.size > 0;
+};
 
 export const filesAction: Action<FilesPlanData> = {
   name: "files",
@@ -494,4 +505,6 @@ export const filesAction: Action<FilesPlanData> = {
     const state: FilesSaved = { blocks };
     return { changes, state, ...(failures.length > 0 && { failures }) };
   },
+
+  permissions: (config) => ((config.files ?? []).some(mayUseTags) ? [describeInstancesStatement] : []),
 };

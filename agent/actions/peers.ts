@@ -4,7 +4,7 @@ import type { Filter, Instance } from "@aws-sdk/client-ec2";
 import { call } from "../aws";
 import type { PeerSetConfig } from "../config/schema";
 import { ConfigError, ConfigErrors } from "../errors";
-import { instanceTags } from "../instance-tags";
+import { describeInstancesStatement, instanceTags } from "../instance-tags";
 import { poll } from "../retry";
 import type { PeerView } from "../template";
 import { render, templateView } from "../template";
@@ -222,13 +222,6 @@ export const peersAction: Action<PeersPlanData> = {
     };
   },
 
-  permissions: () => [
-    {
-      Sid: "BootlacePeers",
-      Effect: "Allow",
-      // DescribeInstances finds the peers, and this instance's own tags when IMDS does not expose them.
-      Action: ["ec2:DescribeInstances"],
-      Resource: "*",
-    },
-  ],
+  // DescribeInstances finds the peers, and this instance's own tags when IMDS does not expose them.
+  permissions: () => [describeInstancesStatement],
 };

@@ -230,3 +230,12 @@ it("shell-quotes the staged path and every value in check", async () => {
   expect(env).toBe("a b; touch pwned");
   await expect(readFile(join(root, "pwned"))).rejects.toThrow(/ENOENT/);
 });
+
+it("asks IAM for ec2:DescribeInstances only when a file may use this instance's tags", () => {
+  const permissions = (files: unknown[]) => filesAction.permissions?.(context({ files }).ctx.config);
+  expect(permissions([{ path: "/etc/a", block: "{{instance.id}}\n" }])).toEqual([]);
+  expect(permissions([{ path: "/etc/a", block: "{{tags.Env}}\n" }])).toEqual([
+    expect.objectContaining({ Action: ["ec2:DescribeInstances"] }),
+  ]);
+  expect(permissions([{ path: "/etc/a", template: "/t.mustache" }])).toHaveLength(1);
+});
