@@ -114,7 +114,7 @@ describe("claiming an Elastic IP", () => {
     expect(world.proxy.mutatingCalls()).toEqual([]);
   });
 
-  it("claims a fixed address, and a record with value elastic_ip gets it in the same run", async () => {
+  it("claims a fixed address, and records with value elastic_ip or public_ipv4 get it in the same run", async () => {
     const { addresses } = await pool(1);
     const { allocationId, publicIp } = addresses[0]!;
     const b = await boot(
@@ -124,6 +124,7 @@ describe("claiming an Elastic IP", () => {
         "dns:",
         "  records:",
         "    - { zone: eip.internal, name: 'pub-{{instance.id}}.eip.internal', value: elastic_ip }",
+        "    - { zone: eip.internal, name: 'ipv4-{{instance.id}}.eip.internal', value: public_ipv4 }",
       ].join("\n"),
     );
 
@@ -131,7 +132,7 @@ describe("claiming an Elastic IP", () => {
     expect(plan.json).toMatchObject({
       actions: [
         { name: "elastic_ip", changes: [{ kind: "associate", target: `${allocationId} (${publicIp})` }] },
-        { name: "dns", changes: [{ kind: "create", detail: `${publicIp} ttl 60` }] },
+        { name: "dns", changes: [{ detail: `${publicIp} ttl 60` }, { detail: `${publicIp} ttl 60` }] },
       ],
     });
     const result = await run("run", b);
@@ -140,6 +141,7 @@ describe("claiming an Elastic IP", () => {
     expect(await holder(allocationId)).toBe(b.instance.interfaceId);
     const records = await world.listRecords(zoneId);
     expect(records.find((r) => r.name === `pub-${b.instance.instanceId}.eip.internal.`)?.values).toEqual([publicIp]);
+    expect(records.find((r) => r.name === `ipv4-${b.instance.instanceId}.eip.internal.`)?.values).toEqual([publicIp]);
   });
 
   it("two agents, one free address: exactly one wins, the other fails naming the pool and takes nothing", async () => {
