@@ -1,6 +1,6 @@
 // Prints start-up and run figures for the real bundle, as medians over repeated runs in one invocation: bare Node,
-// --help, validate, a Route 53 run (plan + upsert + INSYNC, then a no-change run), and an Elastic IP + target group +
-// record run, against a local moto world.
+// --help, validate, a Route 53 run (plan + upsert + INSYNC, then a no-change run), an Elastic IP + target group +
+// record run, and files runs (with peers: EC2 only; without: no AWS SDK), against a local moto world.
 import { spawn } from "node:child_process";
 import { mkdtemp, readFile, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -117,6 +117,21 @@ async function main(): Promise<void> {
     await twice("EIP (pool) + target group + 1 record", wired, async () => {
       await world.allocateAddress({ Pool: "bench" });
     });
+    // Files: three blocks from two peer sets (EC2 DescribeInstances only), then three blocks with no peers (no SDK).
+    await world.launchInstance({ vpcId, tags: { Role: "db" } });
+    for (const _ of [1, 2]) await world.launchInstance({ vpcId, tags: { Role: "app" } });
+    const blocks = (hosts: string, list: string) =>
+      [
+        `  - { path: /etc/hosts, block: "${hosts}" }`,
+        `  - { path: /etc/peers.list, block: "${list}", check: "test -s {{staged}}", on_change: "true" }`,
+        `  - { path: /etc/motd, block: "{{instance.id}} {{instance.private_ipv4}}\\n", on_change: "true" }`,
+      ].join("\n");
+    const peers = "peers: { db: { tags: { Role: db } }, app: { tags: { Role: app } } }";
+    await twice(
+      "peers (2 sets) + 3 files: EC2 only",
+      `#bootlace\n${peers}\nfiles:\n${blocks("{{#peers.db}}{{ip}} db\\n{{/peers.db}}", "{{#peers.app}}{{ip}}\\n{{/peers.app}}")}`,
+    );
+    await twice("3 files, no peers: no AWS SDK", `#bootlace\nfiles:\n${blocks("{{instance.id}}\\n", "x\\n")}`);
     console.log("(Route 53 changes are INSYNC and targets healthy at once here; on AWS those waits add seconds.)");
   } finally {
     await world.close();
