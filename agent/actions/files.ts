@@ -298,6 +298,11 @@ async function planFile(
   };
   const notTouched = (problem: string): FilePlan => ({ ...plan, problem });
 
+  // Only in `plan`, when discovery failed (run skips this action then): an empty set would look like "no peers".
+  const unknown = [...sources.use.peerSets].filter((n) => env.sets[n] === undefined);
+  if (unknown.length > 0) {
+    return notTouched(`not touched: ${unknown.map((n) => `peers.${n}`).join(", ")} could not be discovered`);
+  }
   const short = shortSets(sources.use, env.sets);
   const waiting = short.filter(([, r]) => r.status === "waiting");
   const ended = short.filter(([, r]) => r.status === "short");

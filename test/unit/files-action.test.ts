@@ -239,3 +239,17 @@ it("asks IAM for ec2:DescribeInstances only when a file may use this instance's 
   ]);
   expect(permissions([{ path: "/etc/a", template: "/t.mustache" }])).toHaveLength(1);
 });
+
+it("in a plan whose peer discovery failed, a file using the peers is not shown as emptied", async () => {
+  await put("/etc/hosts", "a\n");
+  const { ctx } = context({
+    peers: dbPeers,
+    files: [{ path: "/etc/hosts", block: "{{#peers.db}}{{ip}}{{/peers.db}}" }],
+  });
+  ctx.upstream = {};
+
+  const plan = await filesAction.plan(ctx);
+
+  expect(plan.changes).toEqual([]);
+  expect(plan.data.files[0]?.problem).toBe("not touched: peers.db could not be discovered");
+});
