@@ -1,10 +1,8 @@
 // Elastic IP end to end: the real bundle, IMDS from the emulator, EC2 from moto behind the fidelity proxy (which
 // refuses what AWS refuses and stages the races of instances booting together).
 import { AssociateAddressCommand, DescribeAddressesCommand, type Address } from "@aws-sdk/client-ec2";
-import { readFile } from "node:fs/promises";
-import { join } from "node:path";
-import type { ImdsEmulator, ImdsInstance } from "../harness/imds-emulator";
-import { makeRoot, runBootlace, type RunResult } from "../harness/run-bundle";
+import { boot as bootInWorld, runOn, stateOf, type Booted } from "../harness/booted";
+import type { RunResult } from "../harness/run-bundle";
 import type { World } from "../harness/world";
 import { startWorld } from "../harness/world";
 
@@ -28,20 +26,9 @@ afterEach(() => {
   world.proxy.ec2.reset();
 });
 
-interface Booted {
-  instance: ImdsInstance;
-  imds: ImdsEmulator;
-  root: string;
-}
-
-async function boot(userData: string): Promise<Booted> {
-  const instance = await world.launchInstance({ vpcId, tags: { Role: "web", Env: "test" } });
-  const imds = await world.startImds({ ...instance, userData });
-  return { instance, imds, root: await makeRoot() };
-}
-
-const run = (command: string, b: Booted): Promise<RunResult> =>
-  runBootlace([command, "--json"], { imds: b.imds.endpoint, aws: world.proxy.endpoint, root: b.root });
+const boot = (userData: string): Promise<Booted> =>
+  bootInWorld(world, userData, { vpcId, tags: { Role: "web", Env: "test" } });
+const run = (command: string, b: Booted): Promise<RunResult> => runOn(world, command, b);
 
 /** A pool of fresh addresses carrying a tag no other test uses. */
 async function pool(size: number): Promise<{ tag: string; addresses: { allocationId: string; publicIp: string }[] }> {
@@ -62,13 +49,6 @@ const holder = async (allocationId: string): Promise<string | undefined> =>
 
 async function giveTo(allocationId: string, instanceId: string): Promise<void> {
   await world.ec2.send(new AssociateAddressCommand({ AllocationId: allocationId, InstanceId: instanceId }));
-}
-
-async function stateOf(root: string): Promise<{
-  run: { failed: string[]; actions: Record<string, { status: string; error?: string; summary?: string }> };
-  saved: Record<string, unknown>;
-}> {
-  return JSON.parse(await readFile(join(root, "var/lib/bootlace/state.json"), "utf8")) as never;
 }
 
 const poolConfig = (tag: string, extra = ""): string =>
@@ -105,7 +85,7 @@ describe("claiming an Elastic IP", () => {
       actions: [{ name: "elastic_ip", status: "ok", summary: expect.stringContaining(dnsName) as string }],
     });
     expect(associations()).toHaveLength(1);
-    expect((await stateOf(b.root)).saved.elastic_ip).toMatchObject({ publicIp: claimed.publicIp, publicDns: dnsName });
+    expect((await stateOf(b)).saved.elastic_ip).toMatchObject({ publicIp: claimed.publicIp, publicDns: dnsName });
 
     world.proxy.resetCalls();
     const second = await run("run", b);
@@ -165,7 +145,7 @@ describe("claiming an Elastic IP", () => {
     const lost = results[0].code === 0 ? results[1] : results[0];
     expect(await holder(addresses[0]!.allocationId)).toBe(winner.instance.interfaceId);
     expect(lost.stderr).toContain(`went to ${winner.instance.interfaceId}`);
-    const state = await stateOf(loser.root);
+    const state = await stateOf(loser);
     expect(state.run.failed).toEqual(["elastic_ip"]);
     expect(state.run.actions.elastic_ip?.error).toMatch(new RegExp(`could not claim any address of pool Pool=${tag}`));
   });

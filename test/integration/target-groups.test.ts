@@ -6,10 +6,8 @@ import {
   type TargetHealthDescription,
 } from "@aws-sdk/client-elastic-load-balancing-v2";
 import { AssociateAddressCommand } from "@aws-sdk/client-ec2";
-import { readFile } from "node:fs/promises";
-import { join } from "node:path";
-import type { ImdsEmulator, ImdsInstance } from "../harness/imds-emulator";
-import { makeRoot, runBootlace, type RunResult } from "../harness/run-bundle";
+import { boot as bootInWorld, runOn, stateOf, type Booted } from "../harness/booted";
+import type { RunResult } from "../harness/run-bundle";
 import type { World } from "../harness/world";
 import { startWorld } from "../harness/world";
 
@@ -33,20 +31,8 @@ afterEach(() => {
   world.proxy.elbv2.reset();
 });
 
-interface Booted {
-  instance: ImdsInstance;
-  imds: ImdsEmulator;
-  root: string;
-}
-
-async function boot(userData: string): Promise<Booted> {
-  const instance = await world.launchInstance({ vpcId, tags: { Role: "web" } });
-  const imds = await world.startImds({ ...instance, userData });
-  return { instance, imds, root: await makeRoot() };
-}
-
-const run = (command: string, b: Booted): Promise<RunResult> =>
-  runBootlace([command, "--json"], { imds: b.imds.endpoint, aws: world.proxy.endpoint, root: b.root });
+const boot = (userData: string): Promise<Booted> => bootInWorld(world, userData, { vpcId, tags: { Role: "web" } });
+const run = (command: string, b: Booted): Promise<RunResult> => runOn(world, command, b);
 
 async function group(
   o: { port?: number; targetType?: "instance" | "ip" } = {},
@@ -62,13 +48,6 @@ async function targetsIn(arn: string): Promise<TargetHealthDescription[]> {
 }
 
 const config = (lines: string[]): string => ["#bootlace", "load_balancer:", ...lines].join("\n");
-
-async function stateOf(root: string): Promise<{
-  run: { failed: string[]; actions: Record<string, { status: string; error?: string }> };
-  saved: { load_balancer?: { targets: unknown[] } };
-}> {
-  return JSON.parse(await readFile(join(root, "var/lib/bootlace/state.json"), "utf8")) as never;
-}
 
 const healthCalls = () => world.proxy.calls.filter((c) => c.operation === "DescribeTargetHealth");
 
@@ -131,12 +110,12 @@ describe("registering in target groups", () => {
     const result = await run("run", b);
 
     expect(result.code).toBe(1);
-    const state = await stateOf(b.root);
+    const state = await stateOf(b);
     expect(state.run.failed).toEqual(["load_balancer"]);
     expect(state.run.actions.load_balancer?.error).toMatch(
       /not healthy after \d+ s: unhealthy \(Target\.ResponseCodeMismatch: Health checks failed with these codes: \[502\]\)/,
     );
-    expect(state.saved.load_balancer?.targets).toHaveLength(1);
+    expect((state.saved.load_balancer as { targets: unknown[] }).targets).toHaveLength(1);
   });
 
   it("stop deregisters and waits while the target drains", async () => {
@@ -265,7 +244,7 @@ describe("one failed action does not stop the others", () => {
     expect(records.find((r) => r.name === `web-${b.instance.instanceId}.tg.internal.`)?.values).toEqual([
       b.instance.privateIpv4,
     ]);
-    const state = await stateOf(b.root);
+    const state = await stateOf(b);
     expect(state.run.failed).toEqual(["elastic_ip"]);
     expect(state.run.actions.elastic_ip?.error).toContain("no free Elastic IP in pool Pool=exhausted");
   });
