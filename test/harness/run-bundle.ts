@@ -8,6 +8,11 @@ import { dirname, join, resolve } from "node:path";
 
 export const REPO_ROOT = findRepoRoot();
 export const BUNDLE = join(REPO_ROOT, "dist", "bootlace.js");
+/**
+ * The Node that runs the bundle: BOOTLACE_TEST_NODE when set (CI runs the integration suite again on the oldest Node
+ * bootlace supports, fetched by scripts/fetch-node.sh), else the Node running the tests.
+ */
+export const BUNDLE_NODE = process.env.BOOTLACE_TEST_NODE || process.execPath;
 
 // Found by package name rather than a fixed "../..": this module also runs bundled, from dist/ (the demo).
 function findRepoRoot(): string {
@@ -33,8 +38,10 @@ export interface RunOptions {
   /** Default 60000; the process is killed after it. */
   timeoutMs?: number;
   stdin?: string;
-  /** Node executable; default the one running the tests. */
+  /** Node executable; default BUNDLE_NODE. */
   node?: string;
+  /** Runs this instead of node + the bundle: an installed /usr/bin/bootlace, the single executable. */
+  command?: string;
   /** Called with the process once started: a test of a long-running command (watch) signals it. */
   onSpawn?: (child: ChildProcess) => void;
 }
@@ -65,7 +72,8 @@ export async function runBootlace(args: string[], o: RunOptions): Promise<RunRes
   }
   const home = await mkdtemp(join(tmpdir(), "bootlace-home-"));
   const env: Record<string, string> = {
-    PATH: process.env.PATH ?? "/usr/bin:/bin",
+    // BUNDLE_NODE's folder first, so that `#!/usr/bin/env node` (an installed /usr/bin/bootlace) finds that Node too.
+    PATH: `${dirname(BUNDLE_NODE)}:${process.env.PATH ?? "/usr/bin:/bin"}`,
     HOME: home,
     AWS_EC2_METADATA_SERVICE_ENDPOINT: o.imds,
     AWS_ENDPOINT_URL: o.aws,
@@ -77,7 +85,8 @@ export async function runBootlace(args: string[], o: RunOptions): Promise<RunRes
   const timeoutMs = o.timeoutMs ?? 60_000;
   try {
     return await new Promise<RunResult>((done, fail) => {
-      const child = spawn(o.node ?? process.execPath, [BUNDLE, ...args, "--root", o.root], {
+      const [file, ...first] = o.command ? [o.command] : [o.node ?? BUNDLE_NODE, BUNDLE];
+      const child = spawn(file, [...first, ...args, "--root", o.root], {
         env,
         cwd: home,
         stdio: ["pipe", "pipe", "pipe"],
