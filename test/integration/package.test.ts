@@ -1,0 +1,246 @@
+// The .deb as an instance gets it: built by scripts/package.sh from the current bundle, installed by dpkg itself into
+// a scratch root (maintainer scripts run outside a chroot with DPKG_ROOT set, as in a chrootless bootstrap), then
+// checked for paths, modes, conffiles and enabled units; its units verified by systemd-analyze; and the installed
+// bootlace and init script wiring an instance against moto.
+import { spawnSync } from "node:child_process";
+import {
+  cpSync,
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  readFileSync,
+  readdirSync,
+  readlinkSync,
+  writeFileSync,
+} from "node:fs";
+import { mkdtemp } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { REPO_ROOT, runBootlace } from "../harness/run-bundle";
+import type { World } from "../harness/world";
+import { startWorld } from "../harness/world";
+import { haveTool, run } from "../support/tools";
+
+jest.setTimeout(120_000);
+
+const version = (JSON.parse(readFileSync(join(REPO_ROOT, "package.json"), "utf8")) as { version: string }).version;
+const deb = join(REPO_ROOT, "dist", `bootlace_${version}_all.deb`);
+const ready = haveTool("dpkg-deb", "apt-get install dpkg") && haveTool("dpkg", "apt-get install dpkg");
+const maybe = ready ? describe : describe.skip;
+
+let root: string;
+
+beforeAll(async () => {
+  if (!ready) return;
+  run("bash", [join(REPO_ROOT, "scripts", "package.sh")]);
+  root = await mkdtemp(join(tmpdir(), "bootlace-deb-root-"));
+  mkdirSync(join(root, "var/lib/dpkg/info"), { recursive: true });
+  mkdirSync(join(root, "var/lib/dpkg/updates"), { recursive: true });
+  mkdirSync(join(root, "run"), { recursive: true });
+  writeFileSync(join(root, "var/lib/dpkg/status"), "");
+  // The scratch root has no nodejs package for the dependency: that alone is forced.
+  run("dpkg", ["--root", root, "--force-script-chrootless", "--force-depends", "--install", deb]);
+});
+
+const under = (path: string): string => join(root, path);
+const mode = (path: string): string => (lstatSync(under(path)).mode & 0o7777).toString(8).padStart(4, "0");
+
+maybe("the .deb installed into a scratch root", () => {
+  it("puts the bundle, the command, the units, the init script and the example configuration in place", () => {
+    expect(readFileSync(under("/usr/lib/bootlace/bootlace.js"))).toEqual(
+      readFileSync(join(REPO_ROOT, "dist/bootlace.js")),
+    );
+    expect(mode("/usr/lib/bootlace/bootlace.js")).toBe("0755");
+    expect(readlinkSync(under("/usr/bin/bootlace"))).toBe("../lib/bootlace/bootlace.js");
+    for (const unit of ["bootlace.service", "bootlace-watch.service"]) {
+      expect(readFileSync(under(`/usr/lib/systemd/system/${unit}`), "utf8")).toBe(
+        readFileSync(join(REPO_ROOT, "systemd", unit), "utf8"),
+      );
+      expect(mode(`/usr/lib/systemd/system/${unit}`)).toBe("0644");
+    }
+    expect(readFileSync(under("/etc/init.d/bootlace"), "utf8")).toBe(
+      readFileSync(join(REPO_ROOT, "initd/bootlace"), "utf8"),
+    );
+    expect(mode("/etc/init.d/bootlace")).toBe("0755");
+    expect(mode("/etc/bootlace/bootlace.yaml")).toBe("0644");
+    expect(lstatSync(under("/etc/bootlace/conf.d")).isDirectory()).toBe(true);
+    expect(existsSync(under("/usr/share/doc/bootlace/copyright"))).toBe(true);
+    expect(existsSync(under("/usr/share/doc/bootlace/examples/rc.local.snippet"))).toBe(true);
+  });
+
+  it("is recorded by dpkg with its version, its dependency on nodejs and its conffiles", () => {
+    const status = readFileSync(under("/var/lib/dpkg/status"), "utf8");
+    expect(status).toMatch(/^Package: bootlace$/m);
+    expect(status).toMatch(/^Status: install ok installed$/m);
+    expect(status).toContain(`Version: ${version}\n`);
+    expect(status).toContain("Depends: nodejs (>= 18)\n");
+    const conffiles = /^Conffiles:\n((?: .*\n)+)/m.exec(status)?.[1] ?? "";
+    expect(
+      conffiles
+        .split("\n")
+        .map((l) => l.trim().split(" ")[0])
+        .filter(Boolean)
+        .sort(),
+    ).toEqual(["/etc/bootlace/bootlace.yaml", "/etc/init.d/bootlace"]);
+  });
+
+  it("enables bootlace.service and the init script's links, and leaves bootlace-watch.service off", () => {
+    expect(readlinkSync(under("/etc/systemd/system/multi-user.target.wants/bootlace.service"))).toBe(
+      "/usr/lib/systemd/system/bootlace.service",
+    );
+    expect(existsSync(under("/etc/systemd/system/multi-user.target.wants/bootlace-watch.service"))).toBe(false);
+    for (const level of ["2", "3", "4", "5"]) expect(readdirSync(under(`/etc/rc${level}.d`))).toContain("S01bootlace");
+    for (const level of ["0", "1", "6"]) expect(readdirSync(under(`/etc/rc${level}.d`))).toContain("K01bootlace");
+  });
+
+  it("ships maintainer scripts and an init script that pass shellcheck", () => {
+    if (!haveTool("shellcheck", "apt-get install shellcheck")) return;
+    run("shellcheck", [
+      under("/etc/init.d/bootlace"),
+      under("/var/lib/dpkg/info/bootlace.postinst"),
+      under("/var/lib/dpkg/info/bootlace.postrm"),
+      under("/usr/share/doc/bootlace/examples/rc.local.snippet"),
+    ]);
+  });
+
+  it("has units that systemd-analyze verifies with nothing to say", async () => {
+    if (!haveTool("systemd-analyze", "apt-get install systemd")) return;
+    const system = await verificationRoot();
+    const verify = (...units: string[]) =>
+      spawnSync("systemd-analyze", ["verify", `--root=${system}`, ...units], { encoding: "utf8" });
+
+    const shipped = verify(
+      "/usr/lib/systemd/system/bootlace.service",
+      "/usr/lib/systemd/system/bootlace-watch.service",
+    );
+    expect(shipped.stdout + shipped.stderr).toBe("");
+    expect(shipped.status).toBe(0);
+
+    // The same check sees a broken unit, so an empty answer above means something.
+    writeFileSync(
+      join(system, "usr/lib/systemd/system/broken.service"),
+      "[Service]\nType=oneshot\nExecStart=/usr/bin/no-such-bootlace run\nTimeoutStartSecs=1\n",
+    );
+    const broken = verify("/usr/lib/systemd/system/broken.service");
+    expect(broken.stderr).toContain("Command /usr/bin/no-such-bootlace is not executable");
+    expect(broken.stderr).toContain("Unknown key 'TimeoutStartSecs'");
+  });
+
+  it("purges cleanly: links, state and conffiles gone", async () => {
+    const other = await mkdtemp(join(tmpdir(), "bootlace-deb-purge-"));
+    mkdirSync(join(other, "var/lib/dpkg/info"), { recursive: true });
+    mkdirSync(join(other, "var/lib/dpkg/updates"), { recursive: true });
+    writeFileSync(join(other, "var/lib/dpkg/status"), "");
+    const dpkg = (...args: string[]) => run("dpkg", ["--root", other, "--force-script-chrootless", ...args]);
+    dpkg("--force-depends", "--install", deb);
+    mkdirSync(join(other, "var/lib/bootlace"), { recursive: true });
+    writeFileSync(join(other, "var/lib/bootlace/state.json"), "{}");
+
+    dpkg("--purge", "bootlace");
+
+    for (const gone of [
+      "etc/systemd/system/multi-user.target.wants/bootlace.service",
+      "etc/rc2.d/S01bootlace",
+      "etc/init.d/bootlace",
+      "etc/bootlace/bootlace.yaml",
+      "var/lib/bootlace",
+      "usr/bin/bootlace",
+    ])
+      expect([gone, existsSync(join(other, gone))]).toEqual([gone, false]);
+  });
+});
+
+maybe("the installed bootlace and init script", () => {
+  let world: World;
+  let vpcId: string;
+  let zoneId: string;
+
+  beforeAll(async () => {
+    world = await startWorld({ route53PendingMs: 0 });
+    ({ vpcId } = await world.createVpc("10.44.0.0/16"));
+    zoneId = await world.createHostedZone("pkg.internal", { privateVpcId: vpcId });
+  });
+  afterAll(() => world?.close());
+
+  const userData =
+    "#bootlace\ndns:\n  records:\n    - { zone: pkg.internal, name: '{{instance.id}}.pkg.internal', delete_on_shutdown: true }\n";
+
+  async function instance() {
+    const launched = await world.launchInstance({ vpcId });
+    const imds = await world.startImds({ ...launched, userData });
+    const name = `${launched.instanceId}.pkg.internal.`;
+    const record = async () => (await world.listRecords(zoneId)).find((r) => r.name === name && r.type === "A");
+    return { launched, imds, record };
+  }
+
+  it("reports the package's version and finds the shipped example configuration valid", async () => {
+    const { imds } = await instance();
+    const o = { command: under("/usr/bin/bootlace"), imds: imds.endpoint, aws: world.proxy.endpoint, root };
+    const shown = await runBootlace(["--version"], o);
+    expect(shown.stdout.trim()).toBe(version);
+    const valid = await runBootlace(["validate"], o);
+    expect(valid.stderr + valid.stdout).toContain(under("/etc/bootlace/bootlace.yaml"));
+    expect(valid.code).toBe(0);
+  });
+
+  it("plans, runs and stops from /usr/bin/bootlace, with the shipped configuration under user-data", async () => {
+    const { launched, imds, record } = await instance();
+    const o = { command: under("/usr/bin/bootlace"), imds: imds.endpoint, aws: world.proxy.endpoint, root };
+
+    const plan = await runBootlace(["plan", "--json"], o);
+    expect(plan.stderr).not.toMatch(/error/i);
+    expect(plan.json).toMatchObject({ changes: 1 });
+    const applied = await runBootlace(["run", "--json"], o);
+    expect(applied.code).toBe(0);
+    expect((await record())?.values).toEqual([launched.privateIpv4]);
+    expect(JSON.parse(readFileSync(under("/var/lib/bootlace/state.json"), "utf8"))).toMatchObject({
+      instance_id: launched.instanceId,
+    });
+    const stopped = await runBootlace(["stop"], o);
+    expect(stopped.code).toBe(0);
+    expect(await record()).toBeUndefined();
+  });
+
+  it("init script: start wires, status says started, stop undoes, status says not started", async () => {
+    const { launched, imds, record } = await instance();
+    // runBootlace gives the script the isolated environment (endpoints on loopback, no credentials); the script
+    // takes only its first argument, and its bootlace is pointed at the scratch root through its own settings.
+    const script = (action: string) =>
+      runBootlace([action], {
+        command: under("/etc/init.d/bootlace"),
+        imds: imds.endpoint,
+        aws: world.proxy.endpoint,
+        root,
+        env: { BOOTLACE: under("/usr/bin/bootlace"), BOOTLACE_OPTS: `--root ${root}`, BOOTLACE_RUNDIR: under("/run") },
+      });
+
+    expect((await script("status")).code).toBe(3);
+    const started = await script("start");
+    expect(started.stdout + started.stderr).toBe("");
+    expect(started.code).toBe(0);
+    expect((await record())?.values).toEqual([launched.privateIpv4]);
+    const status = await script("status");
+    expect(status.code).toBe(0);
+    expect(status.stdout).toMatch(/bootlace: wired since \d{4}-\d\d-\d\dT/);
+    expect(status.stdout).toContain(launched.instanceId);
+
+    expect((await script("stop")).code).toBe(0);
+    expect(await record()).toBeUndefined();
+    expect((await script("status")).code).toBe(3);
+  });
+});
+
+/** The package unpacked over a copy of this host's unit files, so dependencies such as network-online.target load. */
+async function verificationRoot(): Promise<string> {
+  const system = await mkdtemp(join(tmpdir(), "bootlace-units-"));
+  run("dpkg-deb", ["-x", deb, system]);
+  cpSync("/usr/lib/systemd/system", join(system, "usr/lib/systemd/system"), {
+    recursive: true,
+    force: false,
+    verbatimSymlinks: true,
+  });
+  // bootlace-watch.service reloads with /bin/kill; /bin is /usr/bin on merged-/usr systems such as Debian 12.
+  cpSync("/usr/bin/kill", join(system, "usr/bin/kill"));
+  run("ln", ["-s", "usr/bin", join(system, "bin")]);
+  return system;
+}

@@ -1,0 +1,21 @@
+// Tests that need a system tool (dpkg, systemd-analyze, shellcheck...) say so loudly when it is missing: in CI, where
+// scripts/ci-deps.sh installs them, a missing tool fails the run; on a laptop the tests skip with a message.
+import { spawnSync } from "node:child_process";
+
+export function haveTool(command: string, installHint: string): boolean {
+  if (spawnSync("sh", ["-c", `command -v ${command}`]).status === 0) return true;
+  const message = `${command} not found (${installHint}; or run scripts/ci-deps.sh)`;
+  if (process.env.CI) throw new Error(`${message}: CI must have it`);
+  console.warn(`\n*** SKIPPED: ${message} ***\n`);
+  return false;
+}
+
+/** Runs a command to completion; throws with its output when it exits non-zero. */
+export function run(command: string, args: string[], env: Record<string, string> = {}): string {
+  const r = spawnSync(command, args, { encoding: "utf8", env: { ...process.env, ...env } });
+  if (r.error) throw r.error;
+  if (r.status !== 0) {
+    throw new Error(`${command} ${args.join(" ")} exited ${r.status}:\n${r.stdout}${r.stderr}`);
+  }
+  return r.stdout + r.stderr;
+}
