@@ -1,5 +1,6 @@
 // Plans every enabled action, then applies them: independent ones concurrently, each after the ones it depends on;
 // a failed action is recorded and the others carry on.
+import { isDeepStrictEqual } from "node:util";
 import type { Action, ActionContext, ActionName, Change, Outcome, Plan, Upstream } from "./actions/types";
 import type { Logger } from "./log";
 import { ConfigError, ConfigErrors, describeCause } from "./errors";
@@ -65,6 +66,8 @@ function schedule<T>(
 export interface Planned {
   name: ActionName;
   plan?: Plan;
+  /** What the plan was made with: the dependencies' expected outputs. */
+  upstream: Upstream;
   error?: unknown;
   durationMs: number;
 }
@@ -82,9 +85,9 @@ export async function planAll(o: RunnerOptions): Promise<Map<ActionName, Planned
     const started = o.context.clock.now();
     try {
       const plan = await action.plan(contextFor(o, action.name, upstream));
-      return { name: action.name, plan, durationMs: o.context.clock.now() - started };
+      return { name: action.name, plan, upstream, durationMs: o.context.clock.now() - started };
     } catch (error) {
-      return { name: action.name, error, durationMs: o.context.clock.now() - started };
+      return { name: action.name, error, upstream, durationMs: o.context.clock.now() - started };
     }
   });
   const configErrors = [...planned.values()].flatMap((p) =>
@@ -99,7 +102,7 @@ interface Applied {
   output?: unknown;
 }
 
-/** Phase two: apply. An action whose dependency failed is skipped; one with dependencies re-plans with their output. */
+/** Phase two: apply. An action whose dependency failed is skipped; one whose dependency did otherwise than planned plans again. */
 export async function applyAll(o: RunnerOptions, planned: Map<ActionName, Planned>): Promise<ActionResult[]> {
   const list = enabledActions(o);
   const applied = await schedule<Applied>(list, async (action, deps) => {
@@ -123,7 +126,9 @@ export async function applyAll(o: RunnerOptions, planned: Map<ActionName, Planne
     // A failed read with nothing upstream would fail the same way again: report it rather than repeat it.
     if (first?.error !== undefined && deps.size === 0) return failed(first.error);
     try {
-      const plan = deps.size > 0 || !first?.plan ? await action.plan(ctx) : first.plan;
+      // Plan again only when a dependency produced something other than what the plan assumed (a pool address
+      // chosen just now); when it did what was expected, the plan's reads are still the truth.
+      const plan = first?.plan && isDeepStrictEqual(first.upstream, upstream) ? first.plan : await action.plan(ctx);
       const outcome = await action.apply(ctx, plan);
       const durationMs = o.context.clock.now() - started + (first?.durationMs ?? 0);
       return { result: finish(action.name, outcome, durationMs, log), output: outcome.output };

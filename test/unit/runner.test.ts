@@ -78,6 +78,22 @@ describe("runner", () => {
     expect(replan).toBeGreaterThan(events.indexOf("apply-end elastic_ip"));
   });
 
+  it("does not plan a dependent action again when its dependency produced what the plan expected", async () => {
+    const events: string[] = [];
+    const o = options(
+      [
+        { name: "elastic_ip", output: "planned-elastic_ip" },
+        { name: "dns", deps: ["elastic_ip"] },
+      ],
+      events,
+    );
+
+    const results = await applyAll(o, await planAll(o));
+
+    expect(results.map((r) => r.status)).toEqual(["ok", "ok"]);
+    expect(events.filter((e) => e.startsWith("plan dns"))).toHaveLength(1);
+  });
+
   it("carries on past a failed action, and skips only what depends on it", async () => {
     const events: string[] = [];
     const o = options(
