@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds dist/bootlace_<version>_all.deb from dist/bootlace.js (run `npm run build` first; `npm run package` does
-# both) with dpkg-deb: the bundle, /usr/bin/bootlace, the systemd units, the init script, an inert example
-# configuration as a conffile, the docs, and maintainer scripts that enable the service without starting it.
+# both) with dpkg-deb: the files scripts/install.sh lays out (the bundle, /usr/bin/bootlace, the systemd units, the
+# init script, an inert example configuration as a conffile, the docs) and maintainer scripts that enable the service
+# without starting it.
 # Ownership is root:root whoever builds it; file times are the last commit's, so the same tree gives the same bytes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,20 +23,8 @@ chmod 0755 "$stage"
 trap 'rm -rf "$stage"' EXIT
 umask 022
 
-install -D -m 0755 dist/bootlace.js "$stage/usr/lib/bootlace/bootlace.js"
-# A relative link: the bundle's shebang finds node on PATH, and the tree also works unpacked under another root.
-mkdir -p "$stage/usr/bin"
-ln -s ../lib/bootlace/bootlace.js "$stage/usr/bin/bootlace"
-install -D -m 0644 systemd/bootlace.service "$stage/usr/lib/systemd/system/bootlace.service"
-install -D -m 0644 systemd/bootlace-watch.service "$stage/usr/lib/systemd/system/bootlace-watch.service"
-install -D -m 0755 initd/bootlace "$stage/etc/init.d/bootlace"
-install -D -m 0644 packaging/bootlace.yaml "$stage/etc/bootlace/bootlace.yaml"
-mkdir -p "$stage/etc/bootlace/conf.d" "$stage/var/lib/bootlace"
-doc="$stage/usr/share/doc/bootlace"
-install -D -m 0644 README.md "$doc/README.md"
-install -D -m 0644 packaging/copyright "$doc/copyright"
-install -D -m 0644 -t "$doc/docs" docs/*.md
-install -D -m 0644 initd/rc.local.snippet "$doc/examples/rc.local.snippet"
+# The same layout as a host without dpkg gets (one place says where every file goes); dpkg's scripts enable.
+bash scripts/install.sh --root "$stage" --no-enable
 
 mkdir -p "$stage/DEBIAN"
 installed_kib=$(du -sk --exclude=DEBIAN "$stage" | cut -f1)

@@ -19,7 +19,7 @@ import { join } from "node:path";
 import { REPO_ROOT, runBootlace } from "../harness/run-bundle";
 import type { World } from "../harness/world";
 import { startWorld } from "../harness/world";
-import { haveTool, run } from "../support/tools";
+import { haveTool, run, sha256 } from "../support/tools";
 
 jest.setTimeout(120_000);
 
@@ -47,9 +47,7 @@ const mode = (path: string): string => (lstatSync(under(path)).mode & 0o7777).to
 
 maybe("the .deb installed into a scratch root", () => {
   it("puts the bundle, the command, the units, the init script and the example configuration in place", () => {
-    expect(readFileSync(under("/usr/lib/bootlace/bootlace.js"))).toEqual(
-      readFileSync(join(REPO_ROOT, "dist/bootlace.js")),
-    );
+    expect(sha256(under("/usr/lib/bootlace/bootlace.js"))).toBe(sha256(join(REPO_ROOT, "dist/bootlace.js")));
     expect(mode("/usr/lib/bootlace/bootlace.js")).toBe("0755");
     expect(readlinkSync(under("/usr/bin/bootlace"))).toBe("../lib/bootlace/bootlace.js");
     for (const unit of ["bootlace.service", "bootlace-watch.service"]) {
@@ -147,6 +145,26 @@ maybe("the .deb installed into a scratch root", () => {
       "usr/bin/bootlace",
     ])
       expect([gone, existsSync(join(other, gone))]).toEqual([gone, false]);
+  });
+});
+
+describe("scripts/install.sh, for hosts without dpkg", () => {
+  it("lays out the same files, enables bootlace.service and keeps an existing configuration", async () => {
+    const host = await mkdtemp(join(tmpdir(), "bootlace-install-"));
+    mkdirSync(join(host, "etc/bootlace"), { recursive: true });
+    writeFileSync(join(host, "etc/bootlace/bootlace.yaml"), "version: 1 # mine\n");
+
+    const said = run("bash", [join(REPO_ROOT, "scripts/install.sh"), "--root", host]);
+
+    expect(readlinkSync(join(host, "usr/bin/bootlace"))).toBe("../lib/bootlace/bootlace.js");
+    expect(sha256(join(host, "usr/lib/bootlace/bootlace.js"))).toBe(sha256(join(REPO_ROOT, "dist/bootlace.js")));
+    expect(readFileSync(join(host, "etc/bootlace/bootlace.yaml"), "utf8")).toBe("version: 1 # mine\n");
+    if (haveTool("systemctl", "apt-get install systemd")) {
+      expect(said).toContain("bootlace.service enabled for the next boot (not started)");
+      expect(readlinkSync(join(host, "etc/systemd/system/multi-user.target.wants/bootlace.service"))).toBe(
+        "/usr/lib/systemd/system/bootlace.service",
+      );
+    }
   });
 });
 

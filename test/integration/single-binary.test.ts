@@ -1,12 +1,14 @@
 // The single executable (scripts/build-sea.sh: the bundle inside an official Node binary) on a host with no Node: it
 // reports its version, and plans and runs against a moto world seeded like the demo's (Elastic IP pool, target
 // group, private zone), with nothing on PATH.
-import { readFileSync, statSync } from "node:fs";
+import { existsSync, lstatSync, readFileSync, statSync } from "node:fs";
+import { mkdtemp } from "node:fs/promises";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { REPO_ROOT, makeRoot, runBootlace } from "../harness/run-bundle";
 import type { World } from "../harness/world";
 import { startWorld } from "../harness/world";
-import { haveTool, run } from "../support/tools";
+import { haveTool, run, sha256 } from "../support/tools";
 
 jest.setTimeout(180_000);
 
@@ -44,6 +46,15 @@ maybe("the single executable", () => {
   it("is one file that is not a script", () => {
     expect(statSync(binary).mode & 0o111).not.toBe(0);
     expect(readFileSync(binary).subarray(0, 4)).toEqual(Buffer.from([0x7f, 0x45, 0x4c, 0x46])); // ELF
+  });
+
+  it("installs with scripts/install.sh --single-binary as /usr/bin/bootlace, a file of its own", async () => {
+    const host = await mkdtemp(join(tmpdir(), "bootlace-install-sea-"));
+    run("bash", [join(REPO_ROOT, "scripts/install.sh"), "--single-binary", "--no-enable", "--root", host]);
+    expect(lstatSync(join(host, "usr/bin/bootlace")).isFile()).toBe(true);
+    expect(sha256(join(host, "usr/bin/bootlace"))).toBe(sha256(binary));
+    expect(existsSync(join(host, "usr/lib/bootlace"))).toBe(false);
+    expect(existsSync(join(host, "etc/systemd/system/multi-user.target.wants"))).toBe(false);
   });
 
   it("prints the package's version and plans, then runs, against the demo world with no Node on PATH", async () => {

@@ -1,6 +1,8 @@
 // Tests that need a system tool (dpkg, systemd-analyze, shellcheck...) say so loudly when it is missing: in CI, where
 // scripts/ci-deps.sh installs them, a missing tool fails the run; on a laptop the tests skip with a message.
 import { spawnSync } from "node:child_process";
+import { createHash } from "node:crypto";
+import { readFileSync } from "node:fs";
 
 export function haveTool(command: string, installHint: string): boolean {
   if (spawnSync("sh", ["-c", `command -v ${command}`]).status === 0) return true;
@@ -18,4 +20,9 @@ export function run(command: string, args: string[], env: Record<string, string>
     throw new Error(`${command} ${args.join(" ")} exited ${r.status}:\n${r.stdout}${r.stderr}`);
   }
   return r.stdout + r.stderr;
+}
+
+/** A file's SHA-256: compares large files cheaply (jest's deep equality walks a Buffer byte by byte). */
+export function sha256(path: string): string {
+  return createHash("sha256").update(readFileSync(path)).digest("hex");
 }
