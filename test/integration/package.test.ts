@@ -91,13 +91,17 @@ maybe("the .deb installed into a scratch root", () => {
     for (const level of ["0", "1", "6"]) expect(readdirSync(under(`/etc/rc${level}.d`))).toContain("K01bootlace");
   });
 
-  it("ships maintainer scripts and an init script that pass shellcheck", () => {
+  it("ships maintainer scripts and an init script that pass shellcheck, as do the scripts that build it", () => {
     if (!haveTool("shellcheck", "apt-get install shellcheck")) return;
+    const scripts = readdirSync(join(REPO_ROOT, "scripts")).filter((f) => f.endsWith(".sh"));
+    expect(scripts).toEqual(expect.arrayContaining(["package.sh", "install.sh", "build-sea.sh"]));
     run("shellcheck", [
       under("/etc/init.d/bootlace"),
       under("/var/lib/dpkg/info/bootlace.postinst"),
       under("/var/lib/dpkg/info/bootlace.postrm"),
       under("/usr/share/doc/bootlace/examples/rc.local.snippet"),
+      ...scripts.map((f) => join(REPO_ROOT, "scripts", f)),
+      join(REPO_ROOT, "test/fixtures/cloud-init/make.sh"),
     ]);
   });
 
