@@ -1,12 +1,14 @@
 // Prints start-up and run figures for the real bundle, as medians over repeated runs in one invocation: bare Node,
 // --help, validate, a Route 53 run (plan + upsert + INSYNC, then a no-change run), an Elastic IP + target group +
-// record run, and files runs (with peers: EC2 only; without: no AWS SDK), against a local moto world.
+// record run, files runs (with peers: EC2 only; without: no AWS SDK), and the full wiring by bootlace against the
+// same work by a shell script with curl, the AWS CLI and sed (scripts/bench/full-wiring.ts), in one local moto world.
 import { spawn } from "node:child_process";
 import { mkdtemp, readFile, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { makeRoot } from "../test/harness/run-bundle";
 import { startWorld } from "../test/harness/world";
+import { compareFullWiring } from "./bench/full-wiring";
 
 const bundle = resolve(__dirname, "bootlace.js");
 const probe = resolve(__dirname, "..", "scripts", "rss-probe.cjs");
@@ -132,6 +134,7 @@ async function main(): Promise<void> {
       `#bootlace\n${peers}\nfiles:\n${blocks("{{#peers.db}}{{ip}} db\\n{{/peers.db}}", "{{#peers.app}}{{ip}}\\n{{/peers.app}}")}`,
     );
     await twice("3 files, no peers: no AWS SDK", `#bootlace\nfiles:\n${blocks("{{instance.id}}\\n", "x\\n")}`);
+    await compareFullWiring({ world, vpcId, repeats, bundle, measure, row, median });
     console.log("(Route 53 changes are INSYNC and targets healthy at once here; on AWS those waits add seconds.)");
   } finally {
     await world.close();

@@ -101,6 +101,7 @@ maybe("the .deb installed into a scratch root", () => {
       under("/var/lib/dpkg/info/bootlace.postrm"),
       under("/usr/share/doc/bootlace/examples/rc.local.snippet"),
       ...scripts.map((f) => join(REPO_ROOT, "scripts", f)),
+      join(REPO_ROOT, "scripts/bench/shell-wiring.sh"),
       join(REPO_ROOT, "test/fixtures/cloud-init/make.sh"),
     ]);
   });
