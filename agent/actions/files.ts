@@ -13,7 +13,7 @@ import type { BlockId, EditResult } from "../files/edit";
 import { applyBlock, applyReplace, lineChanges, removeBlock } from "../files/edit";
 import { resolveId } from "../files/owners";
 import type { FieldUse } from "../files/values";
-import { fieldUse, literalReplacement, ownTagProblems, safePeers, shellQuote } from "../files/values";
+import { fieldUse, inlineTemplates, literalReplacement, ownTagProblems, safePeers, shellQuote } from "../files/values";
 import { CheckFailedError, WriteRefusedError, writeFileAtomic } from "../files/write";
 import { describeInstancesStatement, instanceTags } from "../instance-tags";
 import { underRoot } from "../paths";
@@ -113,7 +113,7 @@ async function readSources(ctx: ActionContext, f: FileConfig, at: string): Promi
       throw new ConfigError(`cannot use ${f.template}: ${why}`, undefined, `${at}.template`);
     }
   }
-  const use = fieldUse([text ?? f.block ?? "", ...(f.replace ?? []).map((r) => r.with), f.check ?? ""]);
+  const use = fieldUse([text ?? "", ...inlineTemplates(f)]);
   const known = Object.keys(ctx.config.peers ?? {});
   for (const set of use.peerSets) {
     if (!known.includes(set)) {
@@ -406,12 +406,6 @@ async function writePlanned(ctx: ActionContext, plan: FilePlan): Promise<boolean
 }
 
 // ---- the action -------------------------------------------------------------------------------------------------
-
-const inlineTemplates = (f: FileConfig): string[] => [
-  f.block ?? "",
-  ...(f.replace ?? []).map((r) => r.with),
-  f.check ?? "",
-];
 
 const usesElasticIp = (f: FileConfig): boolean =>
   f.template !== undefined || inlineTemplates(f).some(mentionsElasticIp);

@@ -1,7 +1,7 @@
 // The one schema of bootlace's configuration document: types, defaults, and the text of docs/configuration.md.
 import Mustache from "mustache";
 import { z } from "zod";
-import { fieldUse } from "../files/values";
+import { fieldUse, inlineTemplates } from "../files/values";
 import { isDnsName, isIPv4, isIPv6 } from "../validate";
 
 const tagKey = z.string().min(1).max(128);
@@ -301,10 +301,9 @@ export const configSchema = documentShape.superRefine((doc, ctx) => {
     }
   });
   doc.files?.forEach((f, i) => {
-    const templates = [f.block ?? "", ...(f.replace ?? []).map((r) => r.with), f.check ?? ""];
     let named: Set<string>;
     try {
-      named = fieldUse(templates).peerSets;
+      named = fieldUse(inlineTemplates(f)).peerSets;
     } catch {
       return; // a template that does not parse is reported on its own key
     }

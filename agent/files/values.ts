@@ -18,6 +18,15 @@ export function templateNames(template: string): string[] {
   return names;
 }
 
+/** The templates written in a files entry itself (a whole-file template is read from its file). */
+export function inlineTemplates(f: {
+  block?: string | undefined;
+  replace?: { with: string }[] | undefined;
+  check?: string | undefined;
+}): string[] {
+  return [f.block ?? "", ...(f.replace ?? []).map((r) => r.with), f.check ?? ""];
+}
+
 const peerFields = ["id", "ip", "name", "az"] as const;
 type PeerField = (typeof peerFields)[number];
 
