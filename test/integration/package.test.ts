@@ -33,14 +33,20 @@ let root: string;
 beforeAll(async () => {
   if (!ready) return;
   run("bash", [join(REPO_ROOT, "scripts", "package.sh")]);
-  root = await mkdtemp(join(tmpdir(), "bootlace-deb-root-"));
-  mkdirSync(join(root, "var/lib/dpkg/info"), { recursive: true });
-  mkdirSync(join(root, "var/lib/dpkg/updates"), { recursive: true });
+  root = await dpkgRoot("bootlace-deb-root-");
   mkdirSync(join(root, "run"), { recursive: true });
-  writeFileSync(join(root, "var/lib/dpkg/status"), "");
   // The scratch root has no nodejs package for the dependency: that alone is forced.
   run("dpkg", ["--root", root, "--force-script-chrootless", "--force-depends", "--install", deb]);
 });
+
+/** An empty folder with the dpkg database dpkg --root expects. */
+async function dpkgRoot(prefix: string): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), prefix));
+  mkdirSync(join(dir, "var/lib/dpkg/info"), { recursive: true });
+  mkdirSync(join(dir, "var/lib/dpkg/updates"), { recursive: true });
+  writeFileSync(join(dir, "var/lib/dpkg/status"), "");
+  return dir;
+}
 
 const under = (path: string): string => join(root, path);
 const mode = (path: string): string => (lstatSync(under(path)).mode & 0o7777).toString(8).padStart(4, "0");
@@ -130,10 +136,7 @@ maybe("the .deb installed into a scratch root", () => {
   });
 
   it("purges cleanly: links, state and conffiles gone", async () => {
-    const other = await mkdtemp(join(tmpdir(), "bootlace-deb-purge-"));
-    mkdirSync(join(other, "var/lib/dpkg/info"), { recursive: true });
-    mkdirSync(join(other, "var/lib/dpkg/updates"), { recursive: true });
-    writeFileSync(join(other, "var/lib/dpkg/status"), "");
+    const other = await dpkgRoot("bootlace-deb-purge-");
     const dpkg = (...args: string[]) => run("dpkg", ["--root", other, "--force-script-chrootless", ...args]);
     dpkg("--force-depends", "--install", deb);
     mkdirSync(join(other, "var/lib/bootlace"), { recursive: true });
