@@ -72,7 +72,7 @@ async function measureCommand(file: string, args: string[], env: Record<string, 
   const code = await new Promise<number | null>((done, fail) => {
     const [cmd, argv] = haveTime ? ["/usr/bin/time", ["-f", "%M", "-o", rssFile, file, ...args]] : [file, args];
     const child = spawn(cmd, argv, {
-      stdio: ["ignore", "ignore", "inherit"],
+      stdio: ["ignore", "ignore", "ignore"],
       env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: dir, ...env },
     });
     child.on("error", fail);
@@ -132,58 +132,74 @@ export async function compareFullWiring(t: BenchTools): Promise<void> {
     peers: { db: db.map((i) => i.privateIpv4), app: app.map((i) => i.privateIpv4) },
   };
 
-  const sides = {
-    bootlace: { samples: [] as Sample[], calls: 0, unwired: [] as string[] },
-    shell: { samples: [] as Sample[], calls: 0, unwired: [] as string[] },
-  };
-  for (let i = 0; i < t.repeats; i++) {
-    for (const side of aws ? (["bootlace", "shell"] as const) : (["bootlace"] as const)) {
-      await world.allocateAddress({ Pool: names.pool });
-      const instance = await world.launchInstance({ vpcId });
-      const imds = await world.startImds({ ...instance, userData });
-      const root = await makeRoot();
-      world.proxy.resetCalls();
-      const sample =
-        side === "bootlace"
-          ? await t.measure([t.bundle, "run", "--root", root], {
-              AWS_EC2_METADATA_SERVICE_ENDPOINT: imds.endpoint,
-              AWS_ENDPOINT_URL: world.proxy.endpoint,
-            })
-          : await measureCommand("bash", [script], {
-              IMDS: imds.endpoint,
-              AWS_ENDPOINT: world.proxy.endpoint,
-              ROOT: root,
-              AWS: aws ?? "aws",
+  const sea = resolve(t.bundle, "..", "bootlace-linux-x64");
+  interface Side {
+    label: string;
+    run(env: { imds: string; aws: string; root: string }): Promise<Sample>;
+    samples: Sample[];
+    calls: number;
+    unwired: string[];
+  }
+  const side = (label: string, run: Side["run"]): Side => ({ label, run, samples: [], calls: 0, unwired: [] });
+  const bootlaceEnv = (e: { imds: string; aws: string }) => ({
+    AWS_EC2_METADATA_SERVICE_ENDPOINT: e.imds,
+    AWS_ENDPOINT_URL: e.aws,
+  });
+  const sides: Side[] = [
+    side("bootlace run", (e) => t.measure([t.bundle, "run", "--root", e.root], bootlaceEnv(e))),
+    ...(existsSync(sea)
+      ? [side("bootlace run, single executable", (e) => measureCommand(sea, ["run", "--root", e.root], bootlaceEnv(e)))]
+      : []),
+    ...(aws
+      ? [
+          side("shell: curl + AWS CLI + sed", (e) =>
+            measureCommand("bash", [script], {
+              IMDS: e.imds,
+              AWS_ENDPOINT: e.aws,
+              ROOT: e.root,
+              AWS: aws,
               POOL: names.pool,
               TARGET_GROUP: names.targetGroup,
               ZONE: names.zone,
               DB_ROLE: names.db,
               APP_ROLE: names.app,
-            });
-      sides[side].calls = world.proxy.calls.length;
-      sides[side].samples.push(sample);
+            }),
+          ),
+        ]
+      : []),
+  ];
+  if (!existsSync(sea)) console.log("  (no dist/bootlace-linux-x64: npm run sea adds the single executable)");
+
+  // Alternating, so a slow moment of the machine falls on every side alike.
+  for (let i = 0; i < t.repeats; i++) {
+    for (const s of sides) {
+      await world.allocateAddress({ Pool: names.pool });
+      const instance = await world.launchInstance({ vpcId });
+      const imds = await world.startImds({ ...instance, userData });
+      const root = await makeRoot();
+      world.proxy.resetCalls();
+      s.samples.push(await s.run({ imds: imds.endpoint, aws: world.proxy.endpoint, root }));
+      s.calls = world.proxy.calls.length;
       const problems = await wired(w, instance, root);
-      if (problems.length > 0) sides[side].unwired.push(`run ${i + 1}: ${problems.join("; ")}`);
+      if (problems.length > 0) s.unwired.push(`run ${i + 1}: ${problems.join("; ")}`);
       await imds.close();
     }
   }
 
-  console.log(t.row("bootlace run", sides.bootlace.samples));
-  if (aws) {
-    console.log(t.row("shell: curl + AWS CLI + sed", sides.shell.samples));
-    const cli = [] as Sample[];
-    for (let i = 0; i < t.repeats; i++) cli.push(await measureCommand(aws, ["--version"], {}));
-    console.log(t.row("  of which one AWS CLI start (aws --version)", cli));
-    const ms = (s: Sample[]) => t.median(s.map((x) => x.ms));
-    console.log(
-      `  ratio (medians): bootlace is ${(ms(sides.shell.samples) / ms(sides.bootlace.samples)).toFixed(1)}x faster` +
-        ` than the shell + CLI way`,
-    );
+  const ms = (samples: Sample[]) => t.median(samples.map((x) => x.ms));
+  for (const s of sides) console.log(t.row(s.label, s.samples));
+  const shell = sides.find((s) => s.label.startsWith("shell"));
+  if (shell) {
+    const cli: Sample[] = [];
+    for (let i = 0; i < t.repeats; i++) cli.push(await measureCommand(aws ?? "aws", ["--version"], {}));
+    console.log(t.row("  one AWS CLI start (aws --version)", cli));
+    for (const s of sides.filter((x) => x !== shell)) {
+      console.log(
+        `  ratio (medians): ${s.label} is ${(ms(shell.samples) / ms(s.samples)).toFixed(1)}x faster than the shell way`,
+      );
+    }
   }
-  console.log(
-    `  AWS API calls per run: bootlace ${sides.bootlace.calls}` + (aws ? `, shell + CLI ${sides.shell.calls}` : ""),
-  );
-  for (const [side, { unwired }] of Object.entries(sides)) {
-    for (const line of unwired) console.log(`  *** ${side} did not wire everything: ${line} ***`);
-  }
+  console.log(`  AWS API calls per run: ${sides.map((s) => `${s.label} ${s.calls}`).join(", ")}`);
+  for (const s of sides)
+    for (const line of s.unwired) console.log(`  *** ${s.label} did not wire everything: ${line} ***`);
 }
