@@ -7,148 +7,19 @@ import { AwsCallError, ConfigError, ConfigErrors } from "../errors";
 import { poll } from "../retry";
 import { render, templateView } from "../template";
 import { canonicalDnsName, isDnsName, isInZone, isIPv4, isIPv6 } from "../validate";
-import type { Action, ActionContext, Change, ElasticIpOutput, Outcome, Plan, PolicyStatement } from "./types";
-
-// ---- pure parts -------------------------------------------------------------------------------------------------
-
-/** The TXT record that says who manages name/type, beside it rather than on it (so it never clobbers an SPF TXT). */
-export function ownerRecordName(name: string, type: string): string {
-  const canonical = canonicalDnsName(name);
-  const prefix = `_bootlace-${type.toLowerCase()}`;
-  // A wildcard must stay the leftmost label, so the owner record of *.x is _bootlace-a-wildcard.x.
-  return canonical.startsWith("*.") ? `${prefix}-wildcard.${canonical.slice(2)}` : `${prefix}.${canonical}`;
-}
-
-export interface Ownership {
-  owner: string;
-  instance?: string;
-}
-
-export function ownerTxtValue(owner: string, instanceId: string): string {
-  return `"heritage=bootlace,bootlace/owner=${owner},bootlace/instance=${instanceId}"`;
-}
-
-/** Reads an ownership TXT rrset; undefined when it is not bootlace's. */
-export function parseOwnership(rrset: ResourceRecordSet | undefined): Ownership | undefined {
-  for (const record of rrset?.ResourceRecords ?? []) {
-    const text = (record.Value ?? "").replace(/^"|"$/g, "");
-    const fields = new Map(
-      text.split(",").map((kv) => {
-        const at = kv.indexOf("=");
-        return [kv.slice(0, at), kv.slice(at + 1)] as const;
-      }),
-    );
-    const owner = fields.get("bootlace/owner");
-    if (fields.get("heritage") === "bootlace" && owner) {
-      const instance = fields.get("bootlace/instance");
-      return instance ? { owner, instance } : { owner };
-    }
-  }
-  return undefined;
-}
-
-/** Route 53 lists names with octal escapes (\052 for '*'). */
-export function decodeRoute53Name(name: string): string {
-  return canonicalDnsName(name.replace(/\\(\d{3})/g, (_, octal: string) => String.fromCharCode(parseInt(octal, 8))));
-}
-
-export interface Desired {
-  zoneId: string;
-  zoneName: string;
-  name: string;
-  type: "A" | "AAAA";
-  ttl: number;
-  /** undefined only while planning, when the address comes from an Elastic IP not chosen yet. */
-  value: string | undefined;
-  deleteOnShutdown: boolean;
-  takeover: boolean;
-}
-
-export interface Current {
-  rrset?: ResourceRecordSet;
-  ownerRrset?: ResourceRecordSet;
-}
-
-export type Decision =
-  | { op: "none" }
-  | { op: "create" }
-  | { op: "update"; was: string; takeoverFrom?: string }
-  | { op: "refuse"; reason: string };
-
-function valuesOf(rrset: ResourceRecordSet | undefined): string[] {
-  return (rrset?.ResourceRecords ?? []).map((r) => r.Value ?? "");
-}
-
-function describeOwner(current: Current): string {
-  const ownership = parseOwnership(current.ownerRrset);
-  return ownership ? `bootlace owner "${ownership.owner}"` : "no bootlace ownership record";
-}
-
-/** What to do with one record: the heart of idempotency and of never overwriting someone else's record. */
-export function decide(desired: Desired, current: Current, ownerId: string): Decision {
-  const { rrset } = current;
-  if (!rrset) return { op: "create" };
-  const label = `${desired.name} ${desired.type}`;
-  if (rrset.SetIdentifier !== undefined || rrset.AliasTarget !== undefined) {
-    return {
-      op: "refuse",
-      reason: `${label} exists as ${rrset.AliasTarget ? "an alias" : `a routing-policy record (set ${rrset.SetIdentifier})`}; bootlace manages simple records only, so it is left alone`,
-    };
-  }
-  const values = valuesOf(rrset);
-  const was = `${values.join(",")} ttl ${rrset.TTL ?? "?"}`;
-  const ownership = parseOwnership(current.ownerRrset);
-  const ours = ownership?.owner === ownerId;
-  if (!ours && !desired.takeover) {
-    return {
-      op: "refuse",
-      reason: `${label} exists (${values.join(",")}) and is not bootlace's (${describeOwner(current)}); left alone — set takeover: true to take it over`,
-    };
-  }
-  const same = values.length === 1 && values[0] === desired.value && rrset.TTL === desired.ttl;
-  if (same && ours) return { op: "none" };
-  return ours ? { op: "update", was } : { op: "update", was, takeoverFrom: describeOwner(current) };
-}
-
-/** The changes for one record, in one batch with its ownership record so both apply or neither does. */
-export function changesFor(
-  d: Desired,
-  decision: Decision,
-  current: Current,
-  owner: string,
-  instanceId: string,
-): R53Change[] {
-  if ((decision.op !== "create" && decision.op !== "update") || d.value === undefined) return [];
-  const record: ResourceRecordSet = { Name: d.name, Type: d.type, TTL: d.ttl, ResourceRecords: [{ Value: d.value }] };
-  const txt: ResourceRecordSet = {
-    Name: ownerRecordName(d.name, d.type),
-    Type: "TXT",
-    TTL: d.ttl,
-    ResourceRecords: [{ Value: ownerTxtValue(owner, instanceId) }],
-  };
-  return [
-    // CREATE, not UPSERT, for a record that was absent: if someone creates it meanwhile, Route 53 refuses the batch.
-    { Action: decision.op === "create" ? "CREATE" : "UPSERT", ResourceRecordSet: record },
-    { Action: current.ownerRrset ? "UPSERT" : "CREATE", ResourceRecordSet: txt },
-  ];
-}
-
-export function describeChange(d: Desired, decision: Decision): Change | undefined {
-  const target = `${d.name} ${d.type}`;
-  const value = d.value ?? "(the Elastic IP, once claimed)";
-  switch (decision.op) {
-    case "create":
-      return { kind: "create", target, detail: `${value} ttl ${d.ttl}` };
-    case "update":
-      return {
-        kind: decision.takeoverFrom ? "take over" : "update",
-        target,
-        detail: `${value} ttl ${d.ttl} (was ${decision.was}${decision.takeoverFrom ? `, ${decision.takeoverFrom}` : ""})`,
-      };
-    default:
-      return undefined;
-  }
-}
+import { dnsPermissions } from "./dns-permissions";
+import type { Current, Decision, Desired } from "./dns-records";
+import {
+  changesFor,
+  decide,
+  decodeRoute53Name,
+  describeChange,
+  ownerRecordName,
+  parseOwnership,
+  valuesOf,
+  zoneIdOf,
+} from "./dns-records";
+import type { Action, ActionContext, Change, ElasticIpOutput, Outcome, Plan } from "./types";
 
 // ---- reading the world ----------------------------------------------------------------------------------------
 
@@ -161,8 +32,6 @@ interface Zone {
 async function route53(ctx: ActionContext) {
   return ctx.aws.route53();
 }
-
-const zoneIdOf = (id: string): string => id.replace(/^\/hostedzone\//, "");
 
 async function findZone(ctx: ActionContext, r: RecordConfig, at: string): Promise<Zone> {
   const { client, sdk } = await route53(ctx);
@@ -269,89 +138,6 @@ function resolveValue(ctx: ActionContext, r: RecordConfig, at: string): string |
     default:
       return r.value;
   }
-}
-
-// ---- permissions ------------------------------------------------------------------------------------------------
-
-/**
- * A record name as route53:ChangeResourceRecordSetsNormalizedRecordNames compares it (lower case, no trailing dot,
- * other characters as \ddd octal), with each template part ({{instance.id}}) a StringLike wildcard.
- */
-export function normalizedNamePattern(template: string): string {
-  const literal = (text: string): string =>
-    text.toLowerCase().replace(/[^a-z0-9_.-]/g, (c) => `\\${c.charCodeAt(0).toString(8).padStart(3, "0")}`);
-  return template
-    .split(/\{\{\{?[^}]*\}\}\}?/)
-    .map(literal)
-    .join("*")
-    .replace(/\.$/, "");
-}
-
-/** The ownership record's name for a record name template (ownerRecordName, before rendering). */
-function ownerNameTemplate(name: string, type: string): string {
-  const prefix = `_bootlace-${type.toLowerCase()}`;
-  return name.startsWith("*.") ? `${prefix}-wildcard.${name.slice(2)}` : `${prefix}.${name}`;
-}
-
-function dnsPermissions(config: Parameters<NonNullable<Action["permissions"]>>[0]): PolicyStatement[] {
-  const dns = config.dns;
-  const records = dns?.records ?? [];
-  if (!dns || records.length === 0) return [];
-  const byName = records.some((r) => r.zone_id === undefined);
-  const zones = [
-    ...new Set(
-      records.map((r) => `arn:aws:route53:::hostedzone/${r.zone_id !== undefined ? zoneIdOf(r.zone_id) : "*"}`),
-    ),
-  ];
-  const resources = zones.includes("arn:aws:route53:::hostedzone/*") ? ["arn:aws:route53:::hostedzone/*"] : zones;
-  // GetHostedZone: a zone given by id, or one of several private zones sharing a name.
-  const getZone = records.some((r) => r.zone_id !== undefined || r.private === true);
-  const names = [
-    ...new Set(records.flatMap((r) => [r.name, ownerNameTemplate(r.name, r.type)].map(normalizedNamePattern))),
-  ];
-  const statements: PolicyStatement[] = [];
-  // ListHostedZonesByName does not support resource-level permissions.
-  if (byName)
-    statements.push({
-      Sid: "Route53FindZones",
-      Effect: "Allow",
-      Action: ["route53:ListHostedZonesByName"],
-      Resource: "*",
-    });
-  statements.push(
-    {
-      Sid: "Route53ReadRecords",
-      Effect: "Allow",
-      Action: [...(getZone ? ["route53:GetHostedZone"] : []), "route53:ListResourceRecordSets"],
-      Resource: resources,
-    },
-    {
-      Sid: "Route53ChangeRecords",
-      Effect: "Allow",
-      Action: ["route53:ChangeResourceRecordSets"],
-      Resource: resources,
-      Condition: {
-        "ForAllValues:StringLike": { "route53:ChangeResourceRecordSetsNormalizedRecordNames": names },
-        "ForAllValues:StringEquals": {
-          "route53:ChangeResourceRecordSetsRecordTypes": [...new Set([...records.map((r) => r.type), "TXT"])],
-          "route53:ChangeResourceRecordSetsActions": [
-            "CREATE",
-            "UPSERT",
-            ...(records.some((r) => r.delete_on_shutdown) ? ["DELETE"] : []),
-          ],
-        },
-      },
-    },
-  );
-  if (dns.wait !== "none") {
-    statements.push({
-      Sid: "Route53WaitForChanges",
-      Effect: "Allow",
-      Action: ["route53:GetChange"],
-      Resource: "arn:aws:route53:::change/*",
-    });
-  }
-  return statements;
 }
 
 // ---- the action -------------------------------------------------------------------------------------------------

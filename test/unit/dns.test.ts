@@ -8,15 +8,15 @@ import {
 } from "@aws-sdk/client-route-53";
 import type { ResourceRecordSet } from "@aws-sdk/client-route-53";
 import { mockClient } from "aws-sdk-client-mock";
-import type { Desired } from "../../agent/actions/dns";
+import { dnsAction } from "../../agent/actions/dns";
+import type { Desired } from "../../agent/actions/dns-records";
 import {
   decide,
   decodeRoute53Name,
-  dnsAction,
   ownerRecordName,
   ownerTxtValue,
   parseOwnership,
-} from "../../agent/actions/dns";
+} from "../../agent/actions/dns-records";
 import { ConfigErrors } from "../../agent/errors";
 import { testContext } from "../support/context";
 

@@ -1,4 +1,4 @@
-import { normalizedNamePattern } from "../../agent/actions/dns";
+import { normalizedNamePattern } from "../../agent/actions/dns-permissions";
 import { actions } from "../../agent/actions";
 import { actionsOf, policyFor } from "../../agent/iam";
 import { configSchema } from "../../agent/config/schema";
