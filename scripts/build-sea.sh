@@ -6,7 +6,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-version=${BOOTLACE_SEA_NODE:-22.23.3}
+# shellcheck source=scripts/node-versions.env
+. scripts/node-versions.env
+version=${BOOTLACE_SEA_NODE:-$NODE_SEA}
 out=dist/bootlace-linux-x64
 [[ -f dist/bootlace.js ]] || {
 	echo "build-sea: dist/bootlace.js is missing: run npm run build" >&2

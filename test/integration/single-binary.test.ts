@@ -17,6 +17,12 @@ const version = (JSON.parse(readFileSync(join(REPO_ROOT, "package.json"), "utf8"
 const ready = haveTool("npm", "Node's npm, to fetch the Node binary to embed");
 const maybe = ready ? describe : describe.skip;
 
+/** scripts/node-versions.env: NAME=VALUE lines. */
+function nodeVersions(): Record<string, string> {
+  const text = readFileSync(join(REPO_ROOT, "scripts/node-versions.env"), "utf8");
+  return Object.fromEntries([...text.matchAll(/^(\w+)=(\S+)$/gm)].map((m): [string, string] => [m[1]!, m[2]!]));
+}
+
 let world: World;
 let vpcId: string;
 let zoneId: string;
@@ -55,6 +61,21 @@ maybe("the single executable", () => {
     expect(sha256(join(host, "usr/bin/bootlace"))).toBe(sha256(binary));
     expect(existsSync(join(host, "usr/lib/bootlace"))).toBe(false);
     expect(existsSync(join(host, "etc/systemd/system/multi-user.target.wants"))).toBe(false);
+  });
+
+  it("runs the plain bundle with the Node it embeds too (the newest Node bootlace is tested on)", async () => {
+    const { NODE_SEA } = nodeVersions();
+    const node = run("bash", [join(REPO_ROOT, "scripts/fetch-node.sh"), NODE_SEA ?? "(none)"]).trim();
+    const instance = await world.launchInstance({ vpcId });
+    const imds = await world.startImds({ ...instance, userData });
+    const plan = await runBootlace(["plan", "--json"], {
+      node,
+      imds: imds.endpoint,
+      aws: world.proxy.endpoint,
+      root: await makeRoot(),
+    });
+    expect(plan.stderr).not.toMatch(/error|warning/i);
+    expect(plan.json).toMatchObject({ changes: 3 });
   });
 
   it("prints the package's version and plans, then runs, against the demo world with no Node on PATH", async () => {
