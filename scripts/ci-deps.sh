@@ -1,13 +1,21 @@
 #!/usr/bin/env bash
 # Installs what the tests need beyond npm, from Debian's packages: dpkg-deb and dpkg (the .deb), systemd-analyze
 # (unit verification), shellcheck, strip (the single executable), and apt's package lists (cloud-init's make-mime is
-# fetched with apt-get download). Called by .ci/run; does nothing when all is there. Needs root for apt-get.
+# fetched with apt-get download); for the boot test (test/boot/), QEMU, qemu-img, socat (QEMU's forwards to the
+# emulators), debootstrap, zstd and mke2fs. Called by .ci/run and the boot test; does nothing when all is there.
+# Needs root for apt-get.
 set -euo pipefail
 need=()
 command -v dpkg-deb >/dev/null || need+=(dpkg)
 command -v systemd-analyze >/dev/null || need+=(systemd)
 command -v shellcheck >/dev/null || need+=(shellcheck)
 command -v strip >/dev/null || need+=(binutils)
+command -v qemu-system-x86_64 >/dev/null || need+=(qemu-system-x86)
+command -v qemu-img >/dev/null || need+=(qemu-utils)
+command -v socat >/dev/null || need+=(socat)
+command -v debootstrap >/dev/null || need+=(debootstrap)
+command -v zstd >/dev/null || need+=(zstd)
+command -v mke2fs >/dev/null || need+=(e2fsprogs)
 if ((${#need[@]})) || ! compgen -G "/var/lib/apt/lists/*_Packages" >/dev/null; then
 	apt-get update -qq
 fi

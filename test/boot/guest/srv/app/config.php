@@ -1,0 +1,3 @@
+<?php
+define('DB_HOST', 'localhost');
+define('DB_NAME', 'shop');
