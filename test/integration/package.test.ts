@@ -100,7 +100,9 @@ maybe("the .deb installed into a scratch root", () => {
   it("ships maintainer scripts and an init script that pass shellcheck, as do the scripts that build it", () => {
     if (!haveTool("shellcheck", "apt-get install shellcheck")) return;
     const scripts = readdirSync(join(REPO_ROOT, "scripts")).filter((f) => f.endsWith(".sh"));
-    expect(scripts).toEqual(expect.arrayContaining(["package.sh", "install.sh", "build-sea.sh"]));
+    expect(scripts).toEqual(
+      expect.arrayContaining(["package.sh", "install.sh", "build-sea.sh", "boot-base.sh", "boot-image.sh"]),
+    );
     // -x: follow what the scripts source (scripts/node-versions.env), named from the repository's root.
     run("shellcheck", [
       "-x",
@@ -111,6 +113,7 @@ maybe("the .deb installed into a scratch root", () => {
       ...scripts.map((f) => join(REPO_ROOT, "scripts", f)),
       join(REPO_ROOT, "scripts/bench/shell-wiring.sh"),
       join(REPO_ROOT, "test/fixtures/cloud-init/make.sh"),
+      join(REPO_ROOT, "test/boot/guest/usr/local/lib/bootlace-boot-test/boot-check"),
     ]);
   });
 
