@@ -284,7 +284,11 @@ async function bootGuest(name: string, variant: Variant, o: { overlay?: string; 
     limitMs: 15 * MINUTE,
   });
   vms.push(vm);
-  const reportMs = await vm.ready(8 * MINUTE);
+  // A guest that never reports is stopped at once: the next boot may want its disk.
+  const reportMs = await vm.ready(8 * MINUTE).catch(async (e: unknown) => {
+    await vm.kill();
+    throw e;
+  });
   const out = join(dir, "share", "out");
   const read = (file: string): string => (existsSync(join(out, file)) ? readFileSync(join(out, file), "utf8") : "");
   const boot: Boot = {

@@ -34,11 +34,11 @@ export interface VmExit {
 }
 
 export interface Vm {
-  pid: number;
   /** Resolves (with the ms since QEMU's start) once the guest's reporter has written out/ready; rejects if QEMU exits
    * first or after timeoutMs. */
   ready(timeoutMs: number): Promise<number>;
-  /** Tells the guest to power off ("graceful": units stop; "force": nothing stops) and waits for QEMU to exit. */
+  /** Tells the guest to power off ("graceful": units stop; "force": nothing stops) and waits for QEMU to exit; QEMU
+   * is stopped if it does not. */
   powerOff(how: "graceful" | "force", timeoutMs: number): Promise<VmExit>;
   /** Stops QEMU (through its timeout(1), by pid) if it still runs. */
   kill(): Promise<void>;
@@ -122,7 +122,6 @@ export async function startVm(o: VmOptions): Promise<Vm> {
     );
     throw new Error(`qemu-system-x86_64 did not start: ${error}`);
   }
-  const pid = child.pid;
 
   const consoleText = (): string => (existsSync(o.console) ? readFileSync(o.console, "utf8") : "");
   const tail = (): string => consoleText().split("\n").slice(-40).join("\n");
@@ -142,8 +141,14 @@ export async function startVm(o: VmOptions): Promise<Vm> {
     return exit;
   };
 
+  const kill = async (): Promise<void> => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    child.kill("SIGTERM");
+    const gone = await timeout(exited, 15_000, "QEMU's exit after SIGTERM").catch(() => undefined);
+    if (!gone) child.kill("SIGKILL");
+  };
+
   return {
-    pid,
     consoleText,
     async ready(timeoutMs) {
       const readyFile = join(o.share, "out", "ready");
@@ -162,13 +167,11 @@ export async function startVm(o: VmOptions): Promise<Vm> {
       const word = join(o.share, "in", "poweroff");
       writeFileSync(`${word}.tmp`, how);
       renameSync(`${word}.tmp`, word);
-      return waitExit(timeoutMs, `the guest's ${how} power-off`);
+      return waitExit(timeoutMs, `the guest's ${how} power-off`).catch(async (e: unknown) => {
+        await kill();
+        throw e;
+      });
     },
-    async kill() {
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      child.kill("SIGTERM");
-      const gone = await timeout(exited, 15_000, "QEMU's exit after SIGTERM").catch(() => undefined);
-      if (!gone) child.kill("SIGKILL");
-    },
+    kill,
   };
 }
