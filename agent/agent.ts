@@ -1,18 +1,18 @@
 // The whole agent as a function: argv, environment, clock and output in; exit code out. The CLI is a thin shell
 // around it, and tests run many agents at once in one process, each with its own endpoints and root folder.
 import { setMaxListeners } from "node:events";
-import { sdkPackagesLoaded } from "./aws";
+import { sdkPackagesLoaded } from "./aws/clients";
 import type { Parsed } from "./cli";
 import { parseCli, version } from "./cli";
-import type { Clock } from "./clock";
-import { systemClock } from "./clock";
+import type { Clock } from "./core/clock";
+import { systemClock } from "./core/clock";
 import type { AgentOptions, Session } from "./commands/session";
 import { exitCodes } from "./commands/session";
-import { ConfigError, ConfigErrors, MetadataUnavailableError, describeCause } from "./errors";
-import { LockBusyError } from "./lock";
-import type { Logger } from "./log";
-import { createLogger } from "./log";
-import type { Deadline } from "./retry";
+import { ConfigError, ConfigErrors, MetadataUnavailableError, describeCause } from "./core/errors";
+import { LockBusyError } from "./root/lock";
+import type { Logger } from "./core/log";
+import { createLogger } from "./core/log";
+import type { Deadline } from "./core/retry";
 
 export type { AgentOptions } from "./commands/session";
 export { exitCodes } from "./commands/session";

@@ -1,6 +1,6 @@
 // The command line: commands, global options and --help, parsed by yargs without letting it print or exit itself.
 import yargs from "yargs/yargs";
-import type { LogFormat, LogLevel } from "./log";
+import type { LogFormat, LogLevel } from "./core/log";
 
 export const version = "0.1.0";
 

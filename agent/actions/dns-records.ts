@@ -1,6 +1,6 @@
 // Route 53 records, decided purely: who owns a record, what to do with it, and the change batch that does it.
 import type { Change as R53Change, ResourceRecordSet } from "@aws-sdk/client-route-53";
-import { canonicalDnsName } from "../validate";
+import { canonicalDnsName } from "../core/names";
 import type { Change } from "./types";
 
 /** The TXT record that says who manages name/type, beside it rather than on it (so it never clobbers an SPF TXT). */

@@ -1,12 +1,12 @@
 // Route 53 records: finds each zone, upserts only what differs, marks what it owns, waits for INSYNC; at shutdown
 // deletes the records marked delete_on_shutdown if they still hold this instance's value.
 import type { Change as R53Change, ResourceRecordSet } from "@aws-sdk/client-route-53";
-import { call } from "../aws";
+import { call } from "../aws/clients";
 import type { RecordConfig } from "../config/schema";
-import { AwsCallError, ConfigError, ConfigErrors } from "../errors";
-import { poll } from "../retry";
-import { render, templateView } from "../template";
-import { canonicalDnsName, isDnsName, isInZone, isIPv4, isIPv6 } from "../validate";
+import { AwsCallError, ConfigError, ConfigErrors } from "../core/errors";
+import { poll } from "../core/retry";
+import { render, templateView } from "../template/render";
+import { canonicalDnsName, isDnsName, isInZone, isIPv4, isIPv6 } from "../core/names";
 import { dnsPermissions } from "./dns-permissions";
 import type { Current, Decision, Desired } from "./dns-records";
 import {

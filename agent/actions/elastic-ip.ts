@@ -1,10 +1,10 @@
 // Elastic IP: associates a fixed address or a free one from a tagged pool with this instance, race-safely (never takes an
 // address in use elsewhere unless allow_reassociation says so), and hands the address to the actions that publish it.
 import type { Address } from "@aws-sdk/client-ec2";
-import { call } from "../aws";
-import { AwsCallError, ConfigError } from "../errors";
-import { publicDnsName } from "../facts";
-import { render, templateView } from "../template";
+import { call } from "../aws/clients";
+import { AwsCallError, ConfigError } from "../core/errors";
+import { publicDnsName } from "../instance/facts";
+import { render, templateView } from "../template/render";
 import type { Action, ActionContext, Change, ElasticIpOutput, Outcome, Plan, PolicyStatement } from "./types";
 
 // ---- pure parts -------------------------------------------------------------------------------------------------

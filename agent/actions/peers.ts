@@ -1,13 +1,13 @@
 // Peers: the running instances in this VPC whose tags match each configured set, found with DescribeInstances. run
 // waits (jittered polling) until each set has its `min`; the sets go to the files action.
 import type { Filter, Instance } from "@aws-sdk/client-ec2";
-import { call } from "../aws";
+import { call } from "../aws/clients";
 import type { PeerSetConfig } from "../config/schema";
-import { ConfigError, ConfigErrors } from "../errors";
-import { describeInstancesStatement, instanceTags } from "../instance-tags";
-import { poll } from "../retry";
-import type { PeerView } from "../template";
-import { render, templateView } from "../template";
+import { ConfigError, ConfigErrors } from "../core/errors";
+import { describeInstancesStatement, instanceTags } from "../instance/tags";
+import { poll } from "../core/retry";
+import type { PeerView } from "../template/render";
+import { render, templateView } from "../template/render";
 import type { Action, ActionContext, Outcome, Plan } from "./types";
 
 // ---- pure parts -------------------------------------------------------------------------------------------------

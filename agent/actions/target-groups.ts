@@ -5,11 +5,11 @@ import type {
   TargetGroup,
   TargetHealthDescription,
 } from "@aws-sdk/client-elastic-load-balancing-v2";
-import { call } from "../aws";
+import { call } from "../aws/clients";
 import type { TargetGroupConfig } from "../config/schema";
-import { AwsCallError, ConfigError, ConfigErrors } from "../errors";
-import type { InstanceFacts } from "../facts";
-import { poll } from "../retry";
+import { AwsCallError, ConfigError, ConfigErrors } from "../core/errors";
+import type { InstanceFacts } from "../instance/facts";
+import { poll } from "../core/retry";
 import type { Action, ActionContext, Change, Outcome, Plan, PolicyStatement } from "./types";
 
 // ---- pure parts -------------------------------------------------------------------------------------------------

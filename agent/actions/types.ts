@@ -1,10 +1,10 @@
 // The contract every action keeps: read the world, compute changes purely, apply them; undo at shutdown.
-import type { AwsClients } from "../aws";
-import type { Clock } from "../clock";
+import type { AwsClients } from "../aws/clients";
+import type { Clock } from "../core/clock";
 import type { Config } from "../config/schema";
-import type { InstanceFacts } from "../facts";
-import type { Logger } from "../log";
-import type { Deadline } from "../retry";
+import type { InstanceFacts } from "../instance/facts";
+import type { Logger } from "../core/log";
+import type { Deadline } from "../core/retry";
 
 export type ActionName = "elastic_ip" | "load_balancer" | "dns" | "peers" | "files";
 

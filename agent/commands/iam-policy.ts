@@ -1,6 +1,6 @@
 // iam-policy: prints the IAM policy the effective configuration needs, read as validate reads it (no IMDS, no AWS).
 import { actions as allActions } from "../actions";
-import { policyFor } from "../iam";
+import { policyFor } from "../aws/iam";
 import type { Session } from "./session";
 import { configFrom, exitCodes, readUserDataFile } from "./session";
 

@@ -3,14 +3,14 @@ import { promises as fs } from "node:fs";
 import { resolve } from "node:path";
 import type { AwsCredentialIdentityProvider } from "@smithy/types";
 import type { Action } from "../actions/types";
-import type { Env } from "../aws";
+import type { Env } from "../aws/clients";
 import type { GlobalArgs } from "../cli";
-import type { Clock } from "../clock";
+import type { Clock } from "../core/clock";
 import type { LoadedConfig } from "../config/load";
 import { loadConfig } from "../config/load";
-import { ConfigError, describeCause } from "../errors";
-import type { Logger } from "../log";
-import type { Deadline } from "../retry";
+import { ConfigError, describeCause } from "../core/errors";
+import type { Logger } from "../core/log";
+import type { Deadline } from "../core/retry";
 
 export const exitCodes = { ok: 0, failed: 1, config: 2, metadata: 3 } as const;
 

@@ -1,6 +1,6 @@
 // status: prints what the last run and stop did, from state.json.
-import { paths, underRoot } from "../paths";
-import { readState } from "../state";
+import { paths, underRoot } from "../root/paths";
+import { readState } from "../root/state";
 import type { Session } from "./session";
 import { exitCodes } from "./session";
 

@@ -1,7 +1,7 @@
 // validate: checks a configuration or user-data file, or the baked configuration, offline.
 import { promises as fs } from "node:fs";
 import { validateFile } from "../config/load";
-import { ConfigError, describeCause } from "../errors";
+import { ConfigError, describeCause } from "../core/errors";
 import type { Session } from "./session";
 import { configFrom, exitCodes, readUserDataFile, resolvePath } from "./session";
 

@@ -1,18 +1,18 @@
 // run, plan and stop: read IMDS and the configuration, then plan and apply (or undo) the actions.
 import { actions as allActions } from "../actions";
-import type { AwsClients } from "../aws";
-import { createAwsClients } from "../aws";
+import type { AwsClients } from "../aws/clients";
+import { createAwsClients } from "../aws/clients";
 import { version } from "../cli";
-import { describeCause } from "../errors";
-import type { InstanceFacts } from "../facts";
-import { ImdsClient, imdsEndpointFrom } from "../imds";
-import { readInstanceFacts, readUserData } from "../instance";
-import { acquireLock } from "../lock";
-import { paths, underRoot } from "../paths";
-import type { ActionResult } from "../runner";
-import { applyAll, planAll, stopAll } from "../runner";
-import type { CommandRecord, StateFile } from "../state";
-import { readState, writeState } from "../state";
+import { describeCause } from "../core/errors";
+import type { InstanceFacts } from "../instance/facts";
+import { ImdsClient, imdsEndpointFrom } from "../instance/imds";
+import { readInstanceFacts, readUserData } from "../instance/read";
+import { acquireLock } from "../root/lock";
+import { paths, underRoot } from "../root/paths";
+import type { ActionResult } from "../wiring/runner";
+import { applyAll, planAll, stopAll } from "../wiring/runner";
+import type { CommandRecord, StateFile } from "../root/state";
+import { readState, writeState } from "../root/state";
 import type { Session } from "./session";
 import { configFrom, exitCodes, readUserDataFile } from "./session";
 

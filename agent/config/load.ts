@@ -1,6 +1,6 @@
 // The one way to the effective Config: read every source, merge them with provenance, validate once, explain errors.
-import { ConfigError, ConfigErrors } from "../errors";
-import type { SourceRef } from "../errors";
+import { ConfigError, ConfigErrors } from "../core/errors";
+import type { SourceRef } from "../core/errors";
 import { child, emptyMap, locate, merge, toPlain } from "./merge";
 import type { PathSegment, Tracked } from "./merge";
 import { configSchema, documentShape } from "./schema";

@@ -1,5 +1,5 @@
 // Configuration trees that remember where every value came from, and the key-by-key merge of them.
-import type { SourceRef } from "../errors";
+import type { SourceRef } from "../core/errors";
 
 /**
  * A configuration value with its provenance. Maps keep their entries as trees too, so a merge can keep, per key, the

@@ -2,7 +2,7 @@
 import Mustache from "mustache";
 import { z } from "zod";
 import { fieldUse, inlineTemplates } from "../files/values";
-import { isDnsName, isIPv4, isIPv6 } from "../validate";
+import { isDnsName, isIPv4, isIPv6 } from "../core/names";
 
 const tagKey = z.string().min(1).max(128);
 const tagValue = z.string().max(256);

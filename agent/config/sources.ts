@@ -3,8 +3,8 @@ import { readdir, readFile as fsReadFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument, parse as parseYaml } from "yaml";
 import type { Document, Node as YamlNode } from "yaml";
-import { ConfigError } from "../errors";
-import type { SourceRef } from "../errors";
+import { ConfigError } from "../core/errors";
+import type { SourceRef } from "../core/errors";
 import { emptyMap, locate, PathError, setPath, toPlain } from "./merge";
 import type { PathSegment, Tracked } from "./merge";
 

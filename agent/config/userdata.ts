@@ -1,7 +1,7 @@
 // User-data in every form it comes in (#bootlace, #cloud-config, MIME multipart, shell script, gzip): bootlace's part.
 import { gunzipSync } from "node:zlib";
-import { ConfigError, ConfigErrors } from "../errors";
-import type { SourceRef } from "../errors";
+import { ConfigError, ConfigErrors } from "../core/errors";
+import type { SourceRef } from "../core/errors";
 import { parseScalar, parseYamlSource } from "./sources";
 import type { SourceDocument } from "./sources";
 

@@ -4,7 +4,7 @@
 import { promises as fs } from "node:fs";
 import { join } from "node:path";
 import { parse } from "yaml";
-import { underRoot } from "../paths";
+import { underRoot } from "../root/paths";
 
 export interface CloudConfigSource {
   source: string;

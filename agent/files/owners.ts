@@ -1,7 +1,7 @@
 // User and group names to ids, from /etc/passwd and /etc/group (Node has no getpwnam). The image under --root is
 // asked first, so an image build resolves the image's users; the running system answers for names it lacks.
 import { promises as fs } from "node:fs";
-import { underRoot } from "../paths";
+import { underRoot } from "../root/paths";
 
 export type IdKind = "user" | "group";
 

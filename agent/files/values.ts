@@ -2,8 +2,8 @@
 // are safe to write, and the escapes for the places where a rendered value is not plain text (regex replacements,
 // shell commands). Pure.
 import Mustache from "mustache";
-import type { PeerView } from "../template";
-import { isDnsName, isIPv4, isSafeFileValue } from "../validate";
+import type { PeerView } from "../template/render";
+import { isDnsName, isIPv4, isSafeFileValue } from "../core/names";
 
 /** Every variable a template refers to ({{a.b}}, {{{a}}}, sections), in dotted form. Throws on a bad template. */
 export function templateNames(template: string): string[] {

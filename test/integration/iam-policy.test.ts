@@ -13,7 +13,7 @@ import { DescribeTargetHealthCommand } from "@aws-sdk/client-elastic-load-balanc
 import { mkdtemp, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { PolicyDocument } from "../../agent/iam";
+import type { PolicyDocument } from "../../agent/aws/iam";
 import { makeRoot, runBootlace, type RunResult } from "../harness/run-bundle";
 import type { World } from "../harness/world";
 import { startWorld, TEST_CREDENTIALS } from "../harness/world";

@@ -1,11 +1,11 @@
 // Builds an ActionContext for unit tests, with a real SDK client (to be mocked by aws-sdk-client-mock).
 import * as route53Sdk from "@aws-sdk/client-route-53";
 import type { ActionContext } from "../../agent/actions/types";
-import type { AwsClients } from "../../agent/aws";
+import type { AwsClients } from "../../agent/aws/clients";
 import type { Config } from "../../agent/config/schema";
 import { configSchema } from "../../agent/config/schema";
-import type { InstanceFacts } from "../../agent/facts";
-import { silentLogger } from "../../agent/log";
+import type { InstanceFacts } from "../../agent/instance/facts";
+import { silentLogger } from "../../agent/core/log";
 import type { FakeClock } from "./fake-clock";
 import { fakeClock } from "./fake-clock";
 

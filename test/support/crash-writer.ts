@@ -1,6 +1,6 @@
 // A child process for the crash test: rewrites one file with the real writer, version after version, until killed.
 // Each version's content is derived from its number alone, so the test can tell a whole file from a torn one.
-import { writeFileAtomic } from "../../agent/files/write";
+import { writeFileAtomic } from "../../agent/root/write";
 
 /** Version v: a header naming it, then ~256 KiB whose bytes depend on v, then a trailer. */
 export function versionContent(v: number): string {

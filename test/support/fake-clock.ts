@@ -1,5 +1,5 @@
 // A clock whose time moves only when the code under test sleeps: waits cost nothing and are recorded.
-import type { Clock } from "../../agent/clock";
+import type { Clock } from "../../agent/core/clock";
 
 export interface FakeClock extends Clock {
   sleeps: number[];

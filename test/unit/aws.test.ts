@@ -1,5 +1,5 @@
 import type { RetryErrorInfo, RetryStrategyV2, RetryToken } from "@smithy/types";
-import { DeadlineRetryStrategy, endpointFor, regionFrom } from "../../agent/aws";
+import { DeadlineRetryStrategy, endpointFor, regionFrom } from "../../agent/aws/clients";
 import { fakeClock } from "../support/fake-clock";
 
 describe("endpoints and region", () => {

@@ -3,7 +3,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "nod
 import { tmpdir } from "node:os";
 import { dirname, join, relative } from "node:path";
 import { gzipSync } from "node:zlib";
-import { ConfigErrors } from "../../agent/errors";
+import { ConfigErrors } from "../../agent/core/errors";
 import { loadConfig, validateFile } from "../../agent/config/load";
 import type { LoadOptions } from "../../agent/config/load";
 

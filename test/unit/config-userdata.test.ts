@@ -2,7 +2,7 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { gzipSync } from "node:zlib";
-import { ConfigErrors } from "../../agent/errors";
+import { ConfigErrors } from "../../agent/core/errors";
 import { parseUserData } from "../../agent/config/userdata";
 import type { UserDataConfig } from "../../agent/config/userdata";
 

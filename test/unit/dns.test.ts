@@ -17,7 +17,7 @@ import {
   ownerTxtValue,
   parseOwnership,
 } from "../../agent/actions/dns-records";
-import { ConfigErrors } from "../../agent/errors";
+import { ConfigErrors } from "../../agent/core/errors";
 import { testContext } from "../support/context";
 
 const desired: Desired = {

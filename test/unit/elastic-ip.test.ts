@@ -3,9 +3,9 @@ import { AssociateAddressCommand, DescribeAddressesCommand, EC2Client, type Addr
 import { mockClient } from "aws-sdk-client-mock";
 import type { Target } from "../../agent/actions/elastic-ip";
 import { decideEip, elasticIpAction, holderOf, isAssociated, isOurs, shuffle } from "../../agent/actions/elastic-ip";
-import type { AwsClients } from "../../agent/aws";
-import { ConfigErrors, ConfigError } from "../../agent/errors";
-import { publicDnsName } from "../../agent/facts";
+import type { AwsClients } from "../../agent/aws/clients";
+import { ConfigErrors, ConfigError } from "../../agent/core/errors";
+import { publicDnsName } from "../../agent/instance/facts";
 import { instance, testAws, testContext } from "../support/context";
 
 const target: Target = { instanceId: "i-0mine", interfaceId: "eni-0mine", privateIp: "10.0.1.5" };

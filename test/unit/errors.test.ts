@@ -1,4 +1,4 @@
-import { AwsCallError, describeCause } from "../../agent/errors";
+import { AwsCallError, describeCause } from "../../agent/core/errors";
 
 describe("describeCause", () => {
   it("shows Route 53's own text when the SDK's message is only 'UnknownError'", () => {

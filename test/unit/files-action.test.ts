@@ -7,8 +7,8 @@ import type { FilesSaved } from "../../agent/actions/files";
 import { filesAction } from "../../agent/actions/files";
 import type { PeerSetResult, PeersOutput } from "../../agent/actions/peers";
 import type { ActionContext } from "../../agent/actions/types";
-import type { LogFields, Logger } from "../../agent/log";
-import type { PeerView } from "../../agent/template";
+import type { LogFields, Logger } from "../../agent/core/log";
+import type { PeerView } from "../../agent/template/render";
 import { testContext } from "../support/context";
 
 let root: string;

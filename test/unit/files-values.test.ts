@@ -9,7 +9,7 @@ import {
   templateNames,
   unsafeReason,
 } from "../../agent/files/values";
-import type { PeerView } from "../../agent/template";
+import type { PeerView } from "../../agent/template/render";
 
 const peer = (over: Partial<PeerView> = {}): PeerView => ({
   id: "i-0aaaaaaaaaaaaaaa1",

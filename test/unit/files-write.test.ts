@@ -3,8 +3,8 @@
 import { chmod, chown, mkdir, mkdtemp, readdir, readFile, rm, stat, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { WriterFs } from "../../agent/files/write";
-import { CheckFailedError, WriteRefusedError, writeFileAtomic } from "../../agent/files/write";
+import type { WriterFs } from "../../agent/root/write";
+import { CheckFailedError, WriteRefusedError, writeFileAtomic } from "../../agent/root/write";
 
 let dir: string;
 

@@ -1,6 +1,6 @@
 import { normalizedNamePattern } from "../../agent/actions/dns-permissions";
 import { actions } from "../../agent/actions";
-import { actionsOf, policyFor } from "../../agent/iam";
+import { actionsOf, policyFor } from "../../agent/aws/iam";
 import { configSchema } from "../../agent/config/schema";
 
 const policy = (raw: unknown) => policyFor(configSchema.parse(raw), actions);

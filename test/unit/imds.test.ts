@@ -3,12 +3,12 @@ import { getEventListeners } from "node:events";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { gzipSync } from "node:zlib";
-import { systemClock, type Clock } from "../../agent/clock";
-import { ConfigError, MetadataUnavailableError } from "../../agent/errors";
-import { ImdsClient, imdsEndpointFrom, type ImdsClientOptions } from "../../agent/imds";
-import { readInstanceFacts, readUserData } from "../../agent/instance";
-import { silentLogger, type LogFields, type Logger } from "../../agent/log";
-import type { Deadline } from "../../agent/retry";
+import { systemClock, type Clock } from "../../agent/core/clock";
+import { ConfigError, MetadataUnavailableError } from "../../agent/core/errors";
+import { ImdsClient, imdsEndpointFrom, type ImdsClientOptions } from "../../agent/instance/imds";
+import { readInstanceFacts, readUserData } from "../../agent/instance/read";
+import { silentLogger, type LogFields, type Logger } from "../../agent/core/log";
+import type { Deadline } from "../../agent/core/retry";
 import { startImdsEmulator, testInstance, type ImdsEmulator, type ImdsEmulatorOptions } from "../harness/imds-emulator";
 
 const cleanups: (() => unknown)[] = [];

@@ -2,8 +2,8 @@ import { spawn } from "node:child_process";
 import { mkdtemp, readFile, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { systemClock } from "../../agent/clock";
-import { LockBusyError, acquireLock } from "../../agent/lock";
+import { systemClock } from "../../agent/core/clock";
+import { LockBusyError, acquireLock } from "../../agent/root/lock";
 
 const deadlineIn = (ms: number) => ({ at: Date.now() + ms, signal: new AbortController().signal });
 

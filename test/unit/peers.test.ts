@@ -4,8 +4,8 @@ import type { Instance } from "@aws-sdk/client-ec2";
 import { mockClient } from "aws-sdk-client-mock";
 import type { PeersOutput } from "../../agent/actions/peers";
 import { compareAddresses, escapeFilterWildcards, peerList, peersAction, toPeer } from "../../agent/actions/peers";
-import type { AwsClients } from "../../agent/aws";
-import { ConfigErrors } from "../../agent/errors";
+import type { AwsClients } from "../../agent/aws/clients";
+import { ConfigErrors } from "../../agent/core/errors";
 import { instance, testContext } from "../support/context";
 
 const ec2Instance = (id: string, ip: string | undefined, tags: Record<string, string> = {}): Instance => ({

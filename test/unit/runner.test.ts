@@ -1,6 +1,6 @@
 import type { Action, ActionName } from "../../agent/actions/types";
-import { ConfigError, ConfigErrors } from "../../agent/errors";
-import { applyAll, planAll, stopAll } from "../../agent/runner";
+import { ConfigError, ConfigErrors } from "../../agent/core/errors";
+import { applyAll, planAll, stopAll } from "../../agent/wiring/runner";
 import { testContext } from "../support/context";
 
 interface Script {

@@ -15,8 +15,8 @@ import {
   targetFor,
   targetGroupsAction,
 } from "../../agent/actions/target-groups";
-import type { AwsClients } from "../../agent/aws";
-import { ConfigError } from "../../agent/errors";
+import type { AwsClients } from "../../agent/aws/clients";
+import { ConfigError } from "../../agent/core/errors";
 import { instance, testAws, testContext } from "../support/context";
 
 const arn = "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/web/0123456789abcdef";

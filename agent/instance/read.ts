@@ -1,8 +1,8 @@
 // Reads what bootlace knows about its own instance (InstanceFacts) and its user-data from IMDS, once per run.
-import { MetadataUnavailableError } from "./errors";
+import { MetadataUnavailableError } from "../core/errors";
 import type { InstanceFacts } from "./facts";
 import type { MetadataReader } from "./imds";
-import { isDnsName, isIPv4 } from "./validate";
+import { isDnsName, isIPv4 } from "../core/names";
 
 const IDENTITY_PATH = "dynamic/instance-identity/document";
 

@@ -1,6 +1,6 @@
 // The least-privilege IAM policy for a configuration: the union of what each enabled action declares it needs.
-import type { Action, PolicyStatement } from "./actions/types";
-import type { Config } from "./config/schema";
+import type { Action, PolicyStatement } from "../actions/types";
+import type { Config } from "../config/schema";
 
 export interface PolicyDocument {
   Version: "2012-10-17";

@@ -7,10 +7,10 @@ import type { ElasticLoadBalancingV2Client } from "@aws-sdk/client-elastic-load-
 import type * as Route53Module from "@aws-sdk/client-route-53";
 import type { Route53Client } from "@aws-sdk/client-route-53";
 import type { AwsCredentialIdentityProvider, RetryErrorInfo, RetryStrategyV2, RetryToken } from "@smithy/types";
-import type { Clock } from "./clock";
-import { AwsCallError } from "./errors";
-import type { Logger } from "./log";
-import type { Deadline } from "./retry";
+import type { Clock } from "../core/clock";
+import { AwsCallError } from "../core/errors";
+import type { Logger } from "../core/log";
+import type { Deadline } from "../core/retry";
 
 export type Env = Record<string, string | undefined>;
 

@@ -1,9 +1,9 @@
 // Plans every enabled action, then applies them: independent ones concurrently, each after the ones it depends on;
 // a failed action is recorded and the others carry on.
 import { isDeepStrictEqual } from "node:util";
-import type { Action, ActionContext, ActionName, Change, Outcome, Plan, Upstream } from "./actions/types";
-import type { Logger } from "./log";
-import { ConfigError, ConfigErrors, describeCause } from "./errors";
+import type { Action, ActionContext, ActionName, Change, Outcome, Plan, Upstream } from "../actions/types";
+import type { Logger } from "../core/log";
+import { ConfigError, ConfigErrors, describeCause } from "../core/errors";
 
 export interface ActionResult {
   name: ActionName;

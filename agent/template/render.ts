@@ -1,7 +1,7 @@
 // Mustache rendering with the interface's variables; HTML escaping is off (these are config files, not pages).
 import Mustache from "mustache";
-import type { InstanceFacts } from "./facts";
-import { publicDnsName } from "./facts";
+import type { InstanceFacts } from "../instance/facts";
+import { publicDnsName } from "../instance/facts";
 
 export interface PeerView {
   id: string;

@@ -1,8 +1,8 @@
 // One run at a time: an exclusive lock file holding the owner's pid; a lock whose owner is gone is taken over.
 import { promises as fs } from "node:fs";
 import { dirname } from "node:path";
-import type { Clock } from "./clock";
-import type { Deadline } from "./retry";
+import type { Clock } from "../core/clock";
+import type { Deadline } from "../core/retry";
 
 export class LockBusyError extends Error {
   override readonly name = "LockBusyError";

@@ -1,11 +1,11 @@
 // The instance's own tags: from IMDS when it exposes them (InstanceMetadataTags=enabled), else from the EC2 API —
 // read once per set of instance facts, however many actions ask.
-import { call } from "./aws";
-import type { PolicyStatement } from "./actions/types";
-import type { AwsClients } from "./aws";
+import { call } from "../aws/clients";
+import type { PolicyStatement } from "../actions/types";
+import type { AwsClients } from "../aws/clients";
 import type { InstanceFacts } from "./facts";
-import type { Logger } from "./log";
-import type { Deadline } from "./retry";
+import type { Logger } from "../core/log";
+import type { Deadline } from "../core/retry";
 
 const fromApi = new WeakMap<InstanceFacts, Promise<Record<string, string>>>();
 

@@ -1,7 +1,7 @@
 // state.json: what the last run and stop did, and what each action saved for `stop` to undo.
 import { promises as fs } from "node:fs";
-import type { ActionName, Change } from "./actions/types";
-import { writeFileAtomic } from "./files/write";
+import type { ActionName, Change } from "../actions/types";
+import { writeFileAtomic } from "./write";
 
 export interface ActionRecord {
   status: "ok" | "failed" | "skipped";

@@ -6,10 +6,10 @@
 // token PUT fails — which hides the hop-limit problem instead of reporting it. See the reference, section 1.
 import { setMaxListeners } from "node:events";
 import { Pool, request } from "undici";
-import type { Clock } from "./clock";
-import { ConfigError, DeadlineError, MetadataUnavailableError, describeCause } from "./errors";
-import type { Logger } from "./log";
-import { retry, type Deadline } from "./retry";
+import type { Clock } from "../core/clock";
+import { ConfigError, DeadlineError, MetadataUnavailableError, describeCause } from "../core/errors";
+import type { Logger } from "../core/log";
+import { retry, type Deadline } from "../core/retry";
 
 export const IMDS_IPV4_ENDPOINT = "http://169.254.169.254";
 export const IMDS_IPV6_ENDPOINT = "http://[fd00:ec2::254]";
