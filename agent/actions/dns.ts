@@ -5,7 +5,7 @@ import { call } from "../aws/clients";
 import type { RecordConfig } from "../config/schema";
 import { AwsCallError, ConfigError, ConfigErrors } from "../core/errors";
 import { poll } from "../core/retry";
-import { render, templateView } from "../template/render";
+import { mentionsTags, renderRequired, templateView } from "../template/render";
 import { canonicalDnsName, isDnsName, isInZone, isIPv4, isIPv6 } from "../core/names";
 import { dnsPermissions } from "./dns-permissions";
 import type { Current, Decision, Desired } from "./dns-records";
@@ -167,14 +167,15 @@ export interface DnsSaved {
 
 async function desiredRecords(ctx: ActionContext): Promise<Desired[]> {
   const records = ctx.config.dns?.records ?? [];
-  const view = templateView(ctx.instance);
+  const tags = records.some((r) => mentionsTags(r.name)) ? await ctx.tags() : {};
+  const view = templateView(ctx.instance, tags);
   const zones = new Map<string, Promise<Zone>>();
   const problems: ConfigError[] = [];
   const desired = await Promise.all(
     records.map(async (r, i): Promise<Desired | undefined> => {
       const at = `dns.records.${i}`;
       try {
-        const name = canonicalDnsName(render(r.name, view));
+        const name = canonicalDnsName(renderRequired(r.name, view, `${at}.name`));
         if (!isDnsName(name))
           throw new ConfigError(`renders to ${JSON.stringify(name)}, not a DNS name`, undefined, `${at}.name`);
         const key = `${r.zone_id ?? r.zone}|${String(r.private)}`;

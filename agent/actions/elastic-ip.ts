@@ -4,7 +4,8 @@ import type { Address } from "@aws-sdk/client-ec2";
 import { call } from "../aws/clients";
 import { AwsCallError, ConfigError } from "../core/errors";
 import { publicDnsName } from "../instance/facts";
-import { render, templateView } from "../template/render";
+import { mentionsTags, renderRequired, templateView } from "../template/render";
+import { escapeFilterWildcards } from "./peers";
 import type { Action, ActionContext, Change, ElasticIpOutput, Outcome, Plan, PolicyStatement } from "./types";
 
 // ---- pure parts -------------------------------------------------------------------------------------------------
@@ -48,7 +49,10 @@ export function describeAddress(a: Address): string {
   return `${a.AllocationId ?? "?"} (${a.PublicIp ?? "?"})`;
 }
 
-export type Source = { kind: "fixed"; allocationId: string } | { kind: "pool"; label: string };
+export type Source =
+  | { kind: "fixed"; allocationId: string }
+  /** tags: the pool's tags rendered for this instance, with EC2 filter wildcards escaped. */
+  | { kind: "pool"; label: string; tags: Record<string, string> };
 
 export interface Candidate {
   address: Address;
@@ -141,17 +145,21 @@ function summaryOf(a: Address, region: string): string {
 
 // ---- reading and changing the world -----------------------------------------------------------------------------
 
-function sourceOf(ctx: ActionContext): Source {
+async function sourceOf(ctx: ActionContext): Promise<Source> {
   const eip = ctx.config.elastic_ip!;
   if (eip.allocation_id !== undefined) return { kind: "fixed", allocationId: eip.allocation_id };
-  return { kind: "pool", label: poolLabel(poolTags(ctx)) };
+  const tags = await poolTags(ctx);
+  return { kind: "pool", label: poolLabel(tags), tags };
 }
 
-/** The pool's tags with their templates ({{tags.Env}}) rendered for this instance. */
-function poolTags(ctx: ActionContext): Record<string, string> {
-  const view = templateView(ctx.instance);
-  const tags = ctx.config.elastic_ip?.pool?.tags ?? {};
-  return Object.fromEntries(Object.entries(tags).map(([k, v]) => [k, render(v, view)]));
+/** The pool's tags with their templates ({{tags.Env}}) rendered for this instance; an empty render is refused. */
+async function poolTags(ctx: ActionContext): Promise<Record<string, string>> {
+  const pool = Object.entries(ctx.config.elastic_ip?.pool?.tags ?? {});
+  const tags = pool.some(([, v]) => mentionsTags(v)) ? await ctx.tags() : {};
+  const view = templateView(ctx.instance, tags);
+  return Object.fromEntries(
+    pool.map(([k, v]) => [k, renderRequired(v, view, `elastic_ip.pool.tags.${k}`, escapeFilterWildcards)]),
+  );
 }
 
 function poolLabel(tags: Record<string, string>): string {
@@ -195,7 +203,7 @@ async function describeAddresses(ctx: ActionContext, source: Source): Promise<Ad
       throw new AwsCallError("DescribeAddresses", source.allocationId, error);
     }
   }
-  const filters = Object.entries(poolTags(ctx)).map(([k, v]) => ({ Name: `tag:${k}`, Values: [v] }));
+  const filters = Object.entries(source.tags).map(([k, v]) => ({ Name: `tag:${k}`, Values: [v] }));
   const out = await call("DescribeAddresses", `pool ${source.label}`, () =>
     client.send(
       new sdk.DescribeAddressesCommand({ Filters: [...filters, { Name: "domain", Values: ["vpc"] }] }),
@@ -305,7 +313,7 @@ export const elasticIpAction: Action<EipPlanData> = {
   dependsOn: () => [],
 
   async plan(ctx): Promise<Plan<EipPlanData>> {
-    const source = sourceOf(ctx);
+    const source = await sourceOf(ctx);
     const target = targetOf(ctx);
     const addresses = await describeAddresses(ctx, source);
     const decision = decideEip(source, addresses, target, ctx.config.elastic_ip?.allow_reassociation ?? false);

@@ -6,7 +6,7 @@ import type { Stats } from "node:fs";
 import { dirname, join } from "node:path";
 import Mustache from "mustache";
 import type { Config, FileConfig } from "../config/schema";
-import { ConfigError, ConfigErrors, describeCause } from "../core/errors";
+import { allOrConfigErrors, ConfigError, ConfigErrors, describeCause } from "../core/errors";
 import { etcHostsAdvice } from "../files/cloud-init";
 import { describeResult, runCommand } from "../files/commands";
 import type { BlockId, EditResult } from "../files/edit";
@@ -15,7 +15,7 @@ import { resolveId } from "../files/owners";
 import type { FieldUse } from "../files/values";
 import { fieldUse, inlineTemplates, literalReplacement, ownTagProblems, safePeers, shellQuote } from "../files/values";
 import { CheckFailedError, WriteRefusedError, writeFileAtomic } from "../root/write";
-import { describeInstancesStatement, instanceTags } from "../instance/tags";
+import { describeInstancesStatement } from "../instance/tags";
 import { underRoot } from "../root/paths";
 import type { PeerView, TemplateView } from "../template/render";
 import { mentionsElasticIp, render, templateView } from "../template/render";
@@ -72,24 +72,6 @@ function warnOnce(ctx: ActionContext, message: string): void {
   if (seen.has(message)) return;
   seen.add(message);
   ctx.log.warn(message);
-}
-
-/** Runs every step, then throws all their configuration errors together (so one run shows every mistake). */
-async function allOrConfigErrors<T>(steps: Promise<T>[]): Promise<T[]> {
-  const settled = await Promise.allSettled(steps);
-  const errors = settled.flatMap((s) =>
-    s.status === "fulfilled"
-      ? []
-      : s.reason instanceof ConfigErrors
-        ? s.reason.errors
-        : s.reason instanceof ConfigError
-          ? [s.reason]
-          : [],
-  );
-  if (errors.length > 0) throw new ConfigErrors(errors);
-  const other = settled.find((s) => s.status === "rejected");
-  if (other) throw other.reason;
-  return settled.map((s) => (s as PromiseFulfilledResult<T>).value);
 }
 
 interface Sources {
@@ -324,7 +306,7 @@ async function planFile(
       `${f.path}: left out peer ${x.peer.id} (${x.peer.ip}) of peers.${x.set}: its ${x.problems.join("; ")}`,
     );
   }
-  const view = templateView({ ...ctx.instance, tags: env.tags }, safe.sets, ctx.upstream.elastic_ip as ElasticIpOutput);
+  const view = templateView(ctx.instance, env.tags, safe.sets, ctx.upstream.elastic_ip as ElasticIpOutput);
   const cleaned = withoutStale(current.text ?? "", env.stale);
   if (!cleaned.ok) return notTouched(`not touched: ${cleaned.problem}`);
   const edited = edit(f, sources, current.text === undefined ? undefined : cleaned.content, view);
@@ -433,7 +415,7 @@ export const filesAction: Action<FilesPlanData> = {
     const peersOut = ctx.upstream.peers as PeersOutput | undefined;
     const sources = await allOrConfigErrors(files.map((f, i) => readSources(ctx, f, `files.${i}`)));
     const needTags = sources.some((s) => s.use.allTags || s.use.tags.size > 0);
-    const tags = peersOut?.tags ?? (needTags ? await instanceTags(ctx) : (ctx.instance.tags ?? {}));
+    const tags = peersOut?.tags ?? (needTags ? await ctx.tags() : {});
 
     const previous = (ctx.previous as FilesSaved | undefined)?.blocks ?? [];
     const configured = new Set(files.map((f) => f.path));

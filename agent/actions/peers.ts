@@ -4,10 +4,10 @@ import type { Filter, Instance } from "@aws-sdk/client-ec2";
 import { call } from "../aws/clients";
 import type { PeerSetConfig } from "../config/schema";
 import { ConfigError, ConfigErrors } from "../core/errors";
-import { describeInstancesStatement, instanceTags } from "../instance/tags";
+import { describeInstancesStatement } from "../instance/tags";
 import { poll } from "../core/retry";
 import type { PeerView } from "../template/render";
-import { render, templateView } from "../template/render";
+import { mentionsTags, renderRequired, templateView } from "../template/render";
 import type { Action, ActionContext, Outcome, Plan } from "./types";
 
 // ---- pure parts -------------------------------------------------------------------------------------------------
@@ -82,16 +82,16 @@ export function describeSet(name: string, r: PeerSetResult): string {
 
 // ---- reading the world ----------------------------------------------------------------------------------------
 
-const usesTemplate = (sets: Record<string, PeerSetConfig>): boolean =>
-  Object.values(sets).some((s) => Object.values(s.tags).some((v) => v.includes("{{")));
+const usesTags = (sets: Record<string, PeerSetConfig>): boolean =>
+  Object.values(sets).some((s) => Object.values(s.tags).some(mentionsTags));
 
 /** The DescribeInstances filters of each set, with template values rendered against this instance's tags. */
 async function filtersOf(
   ctx: ActionContext,
 ): Promise<{ tags: Record<string, string>; filters: Map<string, Filter[]> }> {
   const sets = ctx.config.peers ?? {};
-  const tags = usesTemplate(sets) ? await instanceTags(ctx) : (ctx.instance.tags ?? {});
-  const view = templateView({ ...ctx.instance, tags });
+  const tags = usesTags(sets) ? await ctx.tags() : {};
+  const view = templateView(ctx.instance, tags);
   const problems: ConfigError[] = [];
   const filters = new Map<string, Filter[]>();
   for (const [name, set] of Object.entries(sets)) {
@@ -100,17 +100,15 @@ async function filtersOf(
       { Name: "instance-state-name", Values: ["running"] },
     ];
     for (const [key, template] of Object.entries(set.tags)) {
-      const value = render(template, view, escapeFilterWildcards);
-      if (value === "" && template !== "") {
-        problems.push(
-          new ConfigError(
-            `renders to an empty value: this instance has no tag it names (its tags: ${Object.keys(tags).join(", ") || "none"})`,
-            undefined,
-            `peers.${name}.tags.${key}`,
-          ),
-        );
+      try {
+        list.push({
+          Name: `tag:${key}`,
+          Values: [renderRequired(template, view, `peers.${name}.tags.${key}`, escapeFilterWildcards)],
+        });
+      } catch (error) {
+        if (!(error instanceof ConfigError)) throw error;
+        problems.push(error);
       }
-      list.push({ Name: `tag:${key}`, Values: [value] });
     }
     filters.set(name, list);
   }

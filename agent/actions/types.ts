@@ -3,6 +3,8 @@ import type { AwsClients } from "../aws/clients";
 import type { Clock } from "../core/clock";
 import type { Config } from "../config/schema";
 import type { InstanceFacts } from "../instance/facts";
+import type { Tags } from "../instance/tags";
+import type { RootFs } from "../root/fs";
 import type { Logger } from "../core/log";
 import type { Deadline } from "../core/retry";
 
@@ -24,12 +26,16 @@ export type Upstream = Partial<Record<ActionName, unknown>>;
 export interface ActionContext {
   config: Config;
   instance: InstanceFacts;
+  /** The instance's tags: IMDS's, else read once from the EC2 API on first use (the same for every action). */
+  tags(): Promise<Tags>;
   aws: AwsClients;
   clock: Clock;
   deadline: Deadline;
   log: Logger;
   /** Every file path is taken under this folder ("/" in production). */
   root: string;
+  /** The filesystem under --root: every read, write and stat of the instance's files. */
+  fs: RootFs;
   /** Results of the actions this one depends on (only those that succeeded). */
   upstream: Upstream;
   /** State recorded by the previous run for this action, if any. */

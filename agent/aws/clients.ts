@@ -6,9 +6,16 @@ import type * as Elbv2Module from "@aws-sdk/client-elastic-load-balancing-v2";
 import type { ElasticLoadBalancingV2Client } from "@aws-sdk/client-elastic-load-balancing-v2";
 import type * as Route53Module from "@aws-sdk/client-route-53";
 import type { Route53Client } from "@aws-sdk/client-route-53";
-import type { AwsCredentialIdentityProvider, RetryErrorInfo, RetryStrategyV2, RetryToken } from "@smithy/types";
+import type {
+  AwsCredentialIdentityProvider,
+  Command,
+  RetryErrorInfo,
+  RetryStrategyV2,
+  RetryToken,
+} from "@smithy/types";
 import type { Clock } from "../core/clock";
-import { AwsCallError } from "../core/errors";
+import type { ConfigError } from "../core/errors";
+import { AwsCallError, errorCode } from "../core/errors";
 import type { Logger } from "../core/log";
 import type { Deadline } from "../core/retry";
 
@@ -23,14 +30,52 @@ export interface Service<C, S> {
   sdk: S;
 }
 
-export interface AwsClients {
+/** The SDK package of each service, as handed to a call's command builder. */
+export interface Sdks {
+  ec2: Ec2Sdk;
+  route53: Route53Sdk;
+  elbv2: Elbv2Sdk;
+}
+
+export type ServiceName = keyof Sdks;
+
+/** A command of any client whose output is O (what `new sdk.DescribeAddressesCommand(...)` is). */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type SdkCommand<O> = Command<any, any, any, O, any>;
+
+export interface CallOptions {
+  /**
+   * AWS error codes that mean "the thing the configuration names does not exist", and the configuration error to
+   * throw for them (exit 2): e.g. InvalidAllocationID.NotFound → "no Elastic IP with allocation id …".
+   */
+  notFound?: { codes: readonly string[]; error: () => ConfigError };
+}
+
+/** Calls made so far, by "service:Operation" (the fleet work and the tests read it). */
+export type CallCounts = Record<string, number>;
+
+/**
+ * The one door to AWS. Every call goes through call(): it loads the service's SDK on first use, applies the run's
+ * deadline (abort signal), names the operation and the resource in any error (AwsCallError), turns a not-found the
+ * caller names into a ConfigError, and counts the call. A test or a simulator can hand in its own.
+ */
+export interface Aws {
   region: string;
+  call<K extends ServiceName, O>(
+    service: K,
+    resource: string,
+    make: (sdk: Sdks[K]) => SdkCommand<O>,
+    options?: CallOptions,
+  ): Promise<O>;
+  /** Calls made so far through this door. */
+  calls(): CallCounts;
+  destroy(): void;
+}
+
+export interface AwsClients extends Aws {
   ec2(): Promise<Service<EC2Client, Ec2Sdk>>;
   route53(): Promise<Service<Route53Client, Route53Sdk>>;
   elbv2(): Promise<Service<ElasticLoadBalancingV2Client, Elbv2Sdk>>;
-  /** SDK packages loaded so far, for the debug log and tests. */
-  loaded(): string[];
-  destroy(): void;
 }
 
 export interface AwsClientsOptions {
@@ -72,7 +117,6 @@ export function sdkPackagesLoaded(): string[] {
 
 export function createAwsClients(o: AwsClientsOptions): AwsClients {
   const region = regionFrom(o.region, o.env);
-  const loaded: string[] = [];
   const made: { destroy(): void }[] = [];
   let shared: Promise<Record<string, unknown>> | undefined;
 
@@ -108,15 +152,13 @@ export function createAwsClients(o: AwsClientsOptions): AwsClients {
         const endpoint = endpointFor(service, o.env);
         const client = make(sdk, endpoint ? { ...config, endpoint } : config);
         made.push(client);
-        loaded.push(name);
         loadedInProcess.add(name);
         o.log.debug(`loaded ${name}`, { ms: o.clock.now() - started, endpoint: endpoint ?? "default", region });
         return { client, sdk };
       })());
   };
 
-  return {
-    region,
+  const services = {
     ec2: load(
       "@aws-sdk/client-ec2",
       "ec2",
@@ -135,9 +177,42 @@ export function createAwsClients(o: AwsClientsOptions): AwsClients {
       () => import("@aws-sdk/client-elastic-load-balancing-v2"),
       (s, c) => new s.ElasticLoadBalancingV2Client(c),
     ),
-    loaded: () => [...loaded],
-    destroy: () => made.forEach((c) => c.destroy()),
   };
+  return { ...services, ...awsDoor(region, services, o.deadline.signal, () => made.forEach((c) => c.destroy())) };
+}
+
+/** The services a door sends through: each loads its client and SDK package on first use. */
+export type ServiceLoaders = { [K in ServiceName]: () => Promise<Service<{ destroy(): void }, Sdks[K]>> };
+
+/** The door over a set of clients (createAwsClients' own, or a test's mocked ones). */
+export function awsDoor(region: string, services: ServiceLoaders, signal: AbortSignal, destroy: () => void): Aws {
+  const counts: CallCounts = {};
+  return {
+    region,
+    call: async (service, resource, make, options) => {
+      const { client, sdk } = await services[service]();
+      const command = make(sdk);
+      const operation = operationOf(command);
+      const key = `${service}:${operation}`;
+      counts[key] = (counts[key] ?? 0) + 1;
+      try {
+        // Every client's send takes any of its commands; the door's typing is per service, not per client class.
+        const send = (client as unknown as { send: (c: unknown, o: unknown) => Promise<unknown> }).send.bind(client);
+        return (await send(command, { abortSignal: signal })) as never;
+      } catch (error) {
+        const code = errorCode(error);
+        if (code !== undefined && options?.notFound?.codes.includes(code)) throw options.notFound.error();
+        throw new AwsCallError(operation, resource, error);
+      }
+    },
+    calls: () => ({ ...counts }),
+    destroy,
+  };
+}
+
+/** "DescribeAddresses" from a DescribeAddressesCommand (esbuild keeps class names: see scripts/build.mjs). */
+export function operationOf(command: object): string {
+  return command.constructor.name.replace(/Command$/, "");
 }
 
 /** The SDK's default chain, with more patience for IMDS than its default (1 s, no retry) while an instance boots. */
@@ -175,11 +250,7 @@ export class DeadlineRetryStrategy implements RetryStrategyV2 {
   }
 }
 
-/**
- * Runs one SDK call and turns its failure into an AwsCallError naming the operation and the resource, e.g.
- * "ChangeResourceRecordSets Z123 (web.example.internal. A): InvalidChangeBatch: ...". Callers pass the run's
- * abort signal to client.send so no call outlives the deadline.
- */
+/** Transition only (issue 9): the actions still calling the SDK by hand use this until they go through Aws.call. */
 export async function call<T>(operation: string, resource: string, fn: () => Promise<T>): Promise<T> {
   try {
     return await fn();

@@ -2,7 +2,8 @@
 import { actions as allActions } from "../actions";
 import { policyFor } from "../aws/iam";
 import type { Session } from "./session";
-import { configFrom, exitCodes, readUserDataFile } from "./session";
+import { exitCodes } from "./session";
+import { configFrom, readUserDataFile } from "../wiring/procedure";
 
 export async function iamPolicy(s: Session): Promise<number> {
   const loaded = await configFrom(s, await readUserDataFile(s));

@@ -1,14 +1,9 @@
 // What every command gets from runAgent, and the input helpers the configuration-reading commands share.
-import { promises as fs } from "node:fs";
-import { resolve } from "node:path";
 import type { AwsCredentialIdentityProvider } from "@smithy/types";
 import type { Action } from "../actions/types";
 import type { Env } from "../aws/clients";
 import type { GlobalArgs } from "../cli";
 import type { Clock } from "../core/clock";
-import type { LoadedConfig } from "../config/load";
-import { loadConfig } from "../config/load";
-import { ConfigError, describeCause } from "../core/errors";
 import type { Logger } from "../core/log";
 import type { Deadline } from "../core/retry";
 
@@ -46,28 +41,4 @@ export interface Session {
   clock: Clock;
   log: Logger;
   deadline: Deadline;
-}
-
-export function resolvePath(o: AgentOptions, file: string): string {
-  return resolve(o.cwd ?? process.cwd(), file);
-}
-
-export async function readUserDataFile(s: Session): Promise<Buffer | undefined> {
-  if (s.args.userData === undefined) return undefined;
-  const path = resolvePath(s.o, s.args.userData);
-  try {
-    return await fs.readFile(path);
-  } catch (error) {
-    throw new ConfigError(`cannot read the user-data file: ${describeCause(error)}`, { source: path });
-  }
-}
-
-export function configFrom(s: Session, userData: Buffer | undefined): Promise<LoadedConfig> {
-  return loadConfig({
-    root: s.args.root,
-    ...(s.args.config !== undefined && { configFile: resolvePath(s.o, s.args.config) }),
-    ...(userData !== undefined && { userData }),
-    ...(s.args.profile !== undefined && { profile: s.args.profile }),
-    sets: s.args.set,
-  });
 }

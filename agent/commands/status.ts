@@ -1,11 +1,11 @@
 // status: prints what the last run and stop did, from state.json.
-import { paths, underRoot } from "../root/paths";
+import { RootFs } from "../root/fs";
 import { readState } from "../root/state";
 import type { Session } from "./session";
 import { exitCodes } from "./session";
 
 export async function status(s: Session): Promise<number> {
-  const state = await readState(underRoot(s.args.root, paths.state));
+  const state = await readState(new RootFs(s.args.root));
   if (s.args.json) {
     s.o.stdout(JSON.stringify(state ?? null, null, 2) + "\n");
     return exitCodes.ok;

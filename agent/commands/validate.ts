@@ -3,11 +3,12 @@ import { promises as fs } from "node:fs";
 import { validateFile } from "../config/load";
 import { ConfigError, describeCause } from "../core/errors";
 import type { Session } from "./session";
-import { configFrom, exitCodes, readUserDataFile, resolvePath } from "./session";
+import { exitCodes } from "./session";
+import { configFrom, readUserDataFile, resolvePath } from "../wiring/procedure";
 
 export async function validate(s: Session, file: string | undefined): Promise<number> {
   if (file !== undefined) {
-    const path = resolvePath(s.o, file);
+    const path = resolvePath(s, file);
     let content: Buffer;
     try {
       content = await fs.readFile(path);

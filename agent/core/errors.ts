@@ -26,11 +26,45 @@ export class ConfigError extends Error {
 }
 
 /** Several configuration errors reported together, so one boot shows every mistake at once. */
-export class ConfigErrors extends Error {
+export class ConfigErrors extends AggregateError {
   override readonly name = "ConfigErrors";
-  constructor(readonly errors: ConfigError[]) {
-    super(errors.map((e) => e.message).join("\n"));
+  declare readonly errors: ConfigError[];
+  constructor(errors: ConfigError[]) {
+    super(errors, errors.map((e) => e.message).join("\n"));
   }
+}
+
+/** The configuration errors an error stands for: itself, or those it aggregates; none for any other error. */
+export function configErrorsIn(error: unknown): ConfigError[] {
+  if (error instanceof ConfigError) return [error];
+  if (error instanceof ConfigErrors) return error.errors;
+  return [];
+}
+
+/**
+ * Settles every step, then throws all their configuration errors together (so one run shows every mistake), else
+ * the first other failure; otherwise their values in order.
+ */
+export async function allOrConfigErrors<T>(steps: Promise<T>[]): Promise<T[]> {
+  const settled = await Promise.allSettled(steps);
+  const errors = settled.flatMap((s) => (s.status === "rejected" ? configErrorsIn(s.reason) : []));
+  if (errors.length > 0) throw new ConfigErrors(errors);
+  const other = settled.find((s): s is PromiseRejectedResult => s.status === "rejected");
+  if (other) throw other.reason;
+  return settled.map((s) => (s as PromiseFulfilledResult<T>).value);
+}
+
+/** One action's parts that could not be done while the rest was (Outcome.failures). */
+export class ActionFailuresError extends Error {
+  override readonly name = "ActionFailures";
+  constructor(readonly failures: string[]) {
+    super(failures.join("; "));
+  }
+}
+
+/** An action not run because an action it depends on failed. */
+export class DependencyFailedError extends Error {
+  override readonly name = "DependencyFailed";
 }
 
 /** The instance metadata service did not answer usably within the deadline: exit 3. */
@@ -58,6 +92,15 @@ export class AwsCallError extends Error {
 /** The run's deadline passed while waiting. */
 export class DeadlineError extends Error {
   override readonly name = "DeadlineError";
+}
+
+/**
+ * The code a result carries for an error: the AWS error code of a failed call (e.g. "Throttling"), else the error's
+ * own name ("ConfigError", "DeadlineError", "WriteRefusedError"...), else "Error".
+ */
+export function codeOf(error: unknown): string {
+  if (error instanceof AwsCallError) return error.code ?? error.name;
+  return errorCode(error) ?? "Error";
 }
 
 export function errorCode(error: unknown): string | undefined {

@@ -1,5 +1,6 @@
 // Bounded, jittered retries and polling for what the AWS SDK does not retry itself: IMDS at boot, and waits
 // (INSYNC, target health). Every wait ends at the run's deadline.
+import { setMaxListeners } from "node:events";
 import type { Clock } from "./clock";
 import { DeadlineError } from "./errors";
 
@@ -10,8 +11,17 @@ export interface Deadline {
   signal: AbortSignal;
 }
 
-export function remainingMs(deadline: Deadline, clock: Clock): number {
-  return Math.max(0, deadline.at - clock.now());
+/** A deadline `seconds` from now, and end() to cancel its timer once the step it bounds is over. */
+export function deadlineAfter(clock: Clock, seconds: number): { deadline: Deadline; end: () => void } {
+  const controller = new AbortController();
+  const cancel = new AbortController();
+  // Every concurrent wait (IMDS reads, AWS calls, polls) listens on this one signal: more than Node's default 10.
+  setMaxListeners(1000, controller.signal);
+  clock.sleep(seconds * 1000, cancel.signal).then(
+    () => controller.abort(new Error(`the deadline of ${seconds} s passed`)),
+    () => undefined,
+  );
+  return { deadline: { at: clock.now() + seconds * 1000, signal: controller.signal }, end: () => cancel.abort() };
 }
 
 export interface BackoffOptions {

@@ -20,8 +20,6 @@ export interface InstanceFacts {
   subnetId: string;
   vpcCidr: string;
   hostname?: string;
-  /** The instance's own tags, when IMDS exposes them (InstanceMetadataTags=enabled); else undefined. */
-  tags?: Record<string, string>;
 }
 
 /**

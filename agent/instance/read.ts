@@ -152,8 +152,13 @@ async function readTags(imds: MetadataReader): Promise<Record<string, string> | 
   return tags;
 }
 
-/** Every fact in as few round-trip generations as possible: boot time is spent here before anything else can start. */
-export async function readInstanceFacts(imds: MetadataReader): Promise<InstanceFacts> {
+/**
+ * Every fact in as few round-trip generations as possible: boot time is spent here before anything else can start.
+ * The tags come apart: undefined when IMDS does not expose them (the instance context then reads them from the API).
+ */
+export async function readInstanceFacts(
+  imds: MetadataReader,
+): Promise<{ facts: InstanceFacts; tags?: Record<string, string> }> {
   const [identity, privateIpv4, publicIpv4, network, hostname, tags] = await Promise.all([
     readIdentity(imds),
     required(imds, "meta-data/local-ipv4"),
@@ -168,14 +173,14 @@ export async function readInstanceFacts(imds: MetadataReader): Promise<InstanceF
   }
   if (publicIpv4) check("meta-data/public-ipv4", publicIpv4, isIPv4(publicIpv4), "an IPv4 address");
   if (hostname) check("meta-data/hostname", hostname, isDnsName(hostname), "a DNS name");
-  return {
+  const facts: InstanceFacts = {
     ...identity,
     privateIpv4,
     ...(publicIpv4 ? { publicIpv4 } : {}),
     ...network,
     ...(hostname ? { hostname } : {}),
-    ...(tags !== undefined ? { tags } : {}),
   };
+  return { facts, ...(tags !== undefined && { tags }) };
 }
 
 /** The raw user-data bytes (possibly gzip or MIME multipart; decoding is the config loader's job); undefined when none. */

@@ -1,42 +1,37 @@
 // The instance's own tags: from IMDS when it exposes them (InstanceMetadataTags=enabled), else from the EC2 API —
-// read once per set of instance facts, however many actions ask.
-import { call } from "../aws/clients";
+// read at most once per instance context, however many actions ask, and only when one does.
 import type { PolicyStatement } from "../actions/types";
-import type { AwsClients } from "../aws/clients";
-import type { InstanceFacts } from "./facts";
+import type { Aws } from "../aws/clients";
 import type { Logger } from "../core/log";
-import type { Deadline } from "../core/retry";
+import type { InstanceFacts } from "./facts";
 
-const fromApi = new WeakMap<InstanceFacts, Promise<Record<string, string>>>();
+export type Tags = Record<string, string>;
 
-export interface TagsContext {
-  instance: InstanceFacts;
-  aws: AwsClients;
-  deadline: Deadline;
-  log: Logger;
+/**
+ * The instance's tags, as every action sees them: IMDS's when it exposed them, else one DescribeInstances made on
+ * first use. A failed read is not remembered, so a later pass of `watch` tries again.
+ */
+export function tagsReader(
+  facts: InstanceFacts,
+  imdsTags: Tags | undefined,
+  aws: Aws,
+  log: Logger,
+): () => Promise<Tags> {
+  if (imdsTags !== undefined) return () => Promise.resolve(imdsTags);
+  let read: Promise<Tags> | undefined;
+  return () => {
+    if (!read) {
+      read = readFromApi(facts, aws, log);
+      read.catch(() => (read = undefined));
+    }
+    return read;
+  };
 }
 
-export function instanceTags(ctx: TagsContext): Promise<Record<string, string>> {
-  if (ctx.instance.tags) return Promise.resolve(ctx.instance.tags);
-  let tags = fromApi.get(ctx.instance);
-  if (!tags) {
-    tags = readTags(ctx);
-    // A failed read is not remembered: a later pass of `watch` tries again.
-    tags.catch(() => fromApi.delete(ctx.instance));
-    fromApi.set(ctx.instance, tags);
-  }
-  return tags;
-}
-
-async function readTags(ctx: TagsContext): Promise<Record<string, string>> {
-  ctx.log.info("IMDS does not expose this instance's tags (InstanceMetadataTags is off): reading them from EC2");
-  const { client, sdk } = await ctx.aws.ec2();
-  const out = await call("DescribeInstances", ctx.instance.id, () =>
-    client.send(new sdk.DescribeInstancesCommand({ InstanceIds: [ctx.instance.id] }), {
-      abortSignal: ctx.deadline.signal,
-    }),
-  );
-  const self = out.Reservations?.flatMap((r) => r.Instances ?? []).find((i) => i.InstanceId === ctx.instance.id);
+async function readFromApi(facts: InstanceFacts, aws: Aws, log: Logger): Promise<Tags> {
+  log.info("IMDS does not expose this instance's tags (InstanceMetadataTags is off): reading them from EC2");
+  const out = await aws.call("ec2", facts.id, (sdk) => new sdk.DescribeInstancesCommand({ InstanceIds: [facts.id] }));
+  const self = out.Reservations?.flatMap((r) => r.Instances ?? []).find((i) => i.InstanceId === facts.id);
   return Object.fromEntries((self?.Tags ?? []).map((t) => [t.Key ?? "", t.Value ?? ""]));
 }
 

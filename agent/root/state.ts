@@ -1,12 +1,14 @@
 // state.json: what the last run and stop did, and what each action saved for `stop` to undo.
-import { promises as fs } from "node:fs";
 import type { ActionName, Change } from "../actions/types";
-import { writeFileAtomic } from "./write";
+import type { RootFs } from "./fs";
+import { paths } from "./paths";
 
 export interface ActionRecord {
   status: "ok" | "failed" | "skipped";
   changes: Change[];
   error?: string;
+  /** The error's code: an AWS error code ("Throttling"), or bootlace's name for it ("ConfigError"). */
+  error_code?: string;
   /** What holds now, in the action's words (e.g. the Elastic IP and its public DNS name). */
   summary?: string;
   duration_ms: number;
@@ -33,14 +35,9 @@ export interface StateFile {
 }
 
 /** The state of the last run on this instance; a state file from another instance (a baked AMI) is ignored. */
-export async function readState(path: string, instanceId?: string): Promise<StateFile | undefined> {
-  let text: string;
-  try {
-    text = await fs.readFile(path, "utf8");
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === "ENOENT") return undefined;
-    throw error;
-  }
+export async function readState(root: RootFs, instanceId?: string): Promise<StateFile | undefined> {
+  const text = await root.readText(paths.state);
+  if (text === undefined) return undefined;
   let state: StateFile;
   try {
     state = JSON.parse(text) as StateFile;
@@ -51,6 +48,11 @@ export async function readState(path: string, instanceId?: string): Promise<Stat
   return state;
 }
 
-export async function writeState(path: string, state: StateFile): Promise<void> {
-  await writeFileAtomic({ path, content: JSON.stringify(state, null, 2) + "\n", mode: 0o600, createDirs: true });
+export async function writeState(root: RootFs, state: StateFile): Promise<void> {
+  await root.write({
+    path: paths.state,
+    content: JSON.stringify(state, null, 2) + "\n",
+    mode: 0o600,
+    createDirs: true,
+  });
 }

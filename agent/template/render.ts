@@ -1,5 +1,6 @@
 // Mustache rendering with the interface's variables; HTML escaping is off (these are config files, not pages).
 import Mustache from "mustache";
+import { ConfigError } from "../core/errors";
 import type { InstanceFacts } from "../instance/facts";
 import { publicDnsName } from "../instance/facts";
 
@@ -43,6 +44,7 @@ export interface ClaimedAddress {
  */
 export function templateView(
   instance: InstanceFacts,
+  tags: Record<string, string> = {},
   peers: Record<string, PeerView[]> = {},
   eip?: ClaimedAddress,
 ): TemplateView {
@@ -62,7 +64,7 @@ export function templateView(
       subnet_id: instance.subnetId,
       hostname: instance.hostname ?? "",
     },
-    tags: instance.tags ?? {},
+    tags,
     peers,
   };
 }
@@ -78,4 +80,46 @@ export function mentionsElasticIp(template: string): boolean {
  */
 export function render(template: string, view: TemplateView, escape: (value: unknown) => string = String): string {
   return Mustache.render(template, view, {}, { escape });
+}
+
+/** Whether a template may use the instance's tags: they must then be read (from the API when IMDS lacks them). */
+export function mentionsTags(template: string): boolean {
+  return /\btags\b/.test(template);
+}
+
+/** The variables ({{x}}, {{{x}}}, {{& x}}) a template uses outside sections, whose value in the view is empty. */
+export function emptyVariables(template: string, view: TemplateView): string[] {
+  const context = new Mustache.Context(view);
+  const names = (Mustache.parse(template) as unknown[][])
+    .filter((t) => t[0] === "name" || t[0] === "&")
+    .map((t) => String(t[1]));
+  return [...new Set(names)].filter((name) => {
+    const value: unknown = context.lookup(name);
+    return value === undefined || value === null || value === "";
+  });
+}
+
+/**
+ * Renders a value the configuration requires (a record name, a pool or peer filter tag): a template that uses an
+ * empty variable — a tag this instance does not have, an address it lacks — is refused at keyPath, never rendered
+ * into a shorter name or an empty filter.
+ */
+export function renderRequired(
+  template: string,
+  view: TemplateView,
+  keyPath: string,
+  escape?: (value: unknown) => string,
+): string {
+  const empty = emptyVariables(template, view);
+  if (empty.length > 0) {
+    const tags = empty.some((n) => n.startsWith("tags."))
+      ? ` (this instance's tags: ${Object.keys(view.tags).join(", ") || "none"})`
+      : "";
+    throw new ConfigError(
+      `${JSON.stringify(template)} uses ${empty.map((n) => `{{${n}}}`).join(", ")}, empty for this instance${tags}`,
+      undefined,
+      keyPath,
+    );
+  }
+  return render(template, view, escape);
 }

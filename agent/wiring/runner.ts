@@ -3,13 +3,20 @@
 import { isDeepStrictEqual } from "node:util";
 import type { Action, ActionContext, ActionName, Change, Outcome, Plan, Upstream } from "../actions/types";
 import type { Logger } from "../core/log";
-import { ConfigError, ConfigErrors, describeCause } from "../core/errors";
+import {
+  ActionFailuresError,
+  ConfigErrors,
+  configErrorsIn,
+  DependencyFailedError,
+  describeCause,
+} from "../core/errors";
 
 export interface ActionResult {
   name: ActionName;
   status: "ok" | "failed" | "skipped";
   changes: Change[];
-  error?: string;
+  /** Why it failed or was skipped: the error itself (its code and message are made at the edge, in the report). */
+  error?: Error;
   durationMs: number;
   /** For state.json: what stop() needs later. */
   state?: unknown;
@@ -17,11 +24,11 @@ export interface ActionResult {
   summary?: string;
 }
 
-export type BaseContext = Omit<ActionContext, "upstream" | "previous" | "log">;
+export type BaseContext = Omit<ActionContext, "upstream" | "previous">;
 
 export interface RunnerOptions {
   actions: readonly Action[];
-  context: BaseContext & { log: ActionContext["log"] };
+  context: BaseContext;
   /** Per action, what the previous run saved. */
   previous: Partial<Record<ActionName, unknown>>;
 }
@@ -90,11 +97,24 @@ export async function planAll(o: RunnerOptions): Promise<Map<ActionName, Planned
       return { name: action.name, error, upstream, durationMs: o.context.clock.now() - started };
     }
   });
-  const configErrors = [...planned.values()].flatMap((p) =>
-    p.error instanceof ConfigErrors ? p.error.errors : p.error instanceof ConfigError ? [p.error] : [],
-  );
+  const configErrors = [...planned.values()].flatMap((p) => configErrorsIn(p.error));
   if (configErrors.length > 0) throw new ConfigErrors(configErrors);
   return planned;
+}
+
+/** What `plan` reports: each action's planned changes, or why it could not plan. */
+export function planResults(planned: Map<ActionName, Planned>, log: Logger): ActionResult[] {
+  return [...planned.values()].map((p) => {
+    if (p.error === undefined)
+      return { name: p.name, status: "ok", changes: p.plan?.changes ?? [], durationMs: p.durationMs };
+    log.child({ action: p.name }).error(`plan failed: ${describeCause(p.error)}`);
+    return { name: p.name, status: "failed", changes: [], durationMs: p.durationMs, error: asError(p.error) };
+  });
+}
+
+/** Errors as results keep them: anything thrown that is not an Error (a string...) becomes one. */
+function asError(error: unknown): Error {
+  return error instanceof Error ? error : new Error(String(error));
 }
 
 interface Applied {
@@ -110,8 +130,8 @@ export async function applyAll(o: RunnerOptions, planned: Map<ActionName, Planne
     const log = o.context.log.child({ action: action.name });
     const failedDeps = [...deps].filter(([, d]) => d.result.status !== "ok").map(([n]) => n);
     if (failedDeps.length > 0) {
-      const error = `not run: ${failedDeps.join(", ")} failed`;
-      log.error(error);
+      const error = new DependencyFailedError(`not run: ${failedDeps.join(", ")} failed`);
+      log.error(error.message);
       return { result: { name: action.name, status: "skipped", changes: [], error, durationMs: 0 } };
     }
     const upstream: Upstream = {};
@@ -121,7 +141,7 @@ export async function applyAll(o: RunnerOptions, planned: Map<ActionName, Planne
     const failed = (error: unknown): Applied => {
       const durationMs = o.context.clock.now() - started + (first?.durationMs ?? 0);
       log.error(`failed: ${describeCause(error)}`, { ms: durationMs });
-      return { result: { name: action.name, status: "failed", changes: [], error: describeCause(error), durationMs } };
+      return { result: { name: action.name, status: "failed", changes: [], error: asError(error), durationMs } };
     };
     // A failed read with nothing upstream would fail the same way again: report it rather than repeat it.
     if (first?.error !== undefined && deps.size === 0) return failed(first.error);
@@ -152,7 +172,7 @@ export async function stopAll(o: RunnerOptions, saved: Partial<Record<ActionName
       } catch (error) {
         const durationMs = o.context.clock.now() - started;
         ctx.log.error(`stop failed: ${describeCause(error)}`, { ms: durationMs });
-        return { name: action.name, status: "failed", changes: [], error: describeCause(error), durationMs };
+        return { name: action.name, status: "failed", changes: [], error: asError(error), durationMs };
       }
     }),
   );
@@ -172,7 +192,7 @@ function finish(name: ActionName, outcome: Outcome, durationMs: number, log: Log
   if (outcome.failures && outcome.failures.length > 0) {
     for (const failure of outcome.failures) log.error(failure);
     log.error(`failed: ${summary(outcome.changes.length, durationMs)}`, fields);
-    return { ...result, status: "failed", error: outcome.failures.join("; ") };
+    return { ...result, status: "failed", error: new ActionFailuresError(outcome.failures) };
   }
   log.info(summary(outcome.changes.length, durationMs), fields);
   return result;

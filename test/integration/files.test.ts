@@ -506,9 +506,14 @@ describe("bad input: exit 2 with the key path, nothing changed", () => {
     ));
 
   it("a peer filter that renders empty (this instance lacks the tag it names)", () =>
-    refused([], /peers\.db\.tags\.Team: renders to an empty value/, undefined, {
-      db: { tags: { Role: "db", Team: "{{tags.Team}}" } },
-    }));
+    refused(
+      [],
+      /peers\.db\.tags\.Team: "\{\{tags\.Team\}\}" uses \{\{tags\.Team\}\}, empty for this instance/,
+      undefined,
+      {
+        db: { tags: { Role: "db", Team: "{{tags.Team}}" } },
+      },
+    ));
 });
 
 describe("what a files run loads", () => {

@@ -1,10 +1,16 @@
 // Builds an ActionContext for unit tests, with a real SDK client (to be mocked by aws-sdk-client-mock).
+import * as ec2Sdk from "@aws-sdk/client-ec2";
+import * as elbv2Sdk from "@aws-sdk/client-elastic-load-balancing-v2";
 import * as route53Sdk from "@aws-sdk/client-route-53";
 import type { ActionContext } from "../../agent/actions/types";
 import type { AwsClients } from "../../agent/aws/clients";
+import { awsDoor } from "../../agent/aws/clients";
 import type { Config } from "../../agent/config/schema";
 import { configSchema } from "../../agent/config/schema";
 import type { InstanceFacts } from "../../agent/instance/facts";
+import type { Tags } from "../../agent/instance/tags";
+import { tagsReader } from "../../agent/instance/tags";
+import { RootFs } from "../../agent/root/fs";
 import { silentLogger } from "../../agent/core/log";
 import type { FakeClock } from "./fake-clock";
 import { fakeClock } from "./fake-clock";
@@ -19,36 +25,72 @@ export const instance: InstanceFacts = {
   vpcId: "vpc-0abc",
   subnetId: "subnet-0abc",
   vpcCidr: "10.0.0.0/16",
-  tags: { Role: "web", Env: "test" },
 };
 
-const credentials = { accessKeyId: "AKIDTEST", secretAccessKey: "secret" };
+/** The tags IMDS exposes for the test instance (unless a test says IMDS exposes none). */
+export const instanceTags: Tags = { Role: "web", Env: "test" };
 
-export function testAws(): AwsClients {
-  const route53 = new route53Sdk.Route53Client({ region: "us-east-1", credentials, maxAttempts: 1 });
-  return {
-    region: "us-east-1",
-    route53: () => Promise.resolve({ client: route53, sdk: route53Sdk }),
-    ec2: () => Promise.reject(new Error("EC2 not expected in this test")),
-    elbv2: () => Promise.reject(new Error("ELBv2 not expected in this test")),
-    loaded: () => ["@aws-sdk/client-route-53"],
-    destroy: () => route53.destroy(),
+const clientConfig = {
+  region: "us-east-1",
+  credentials: { accessKeyId: "AKIDTEST", secretAccessKey: "secret" },
+  maxAttempts: 1,
+};
+
+/**
+ * AWS for a unit test: real SDK clients (to be mocked by aws-sdk-client-mock) for the services named, behind the same
+ * door the agent uses; a service not named fails if called.
+ */
+export function testAws(
+  clients: { ec2?: boolean; route53?: boolean; elbv2?: boolean } = { route53: true },
+  signal: AbortSignal = new AbortController().signal,
+): AwsClients {
+  const made: { destroy(): void }[] = [];
+  const service = <C extends { destroy(): void }, S>(
+    name: string,
+    wanted: boolean | undefined,
+    make: () => C,
+    sdk: S,
+  ) => {
+    let client: C | undefined;
+    return () => {
+      if (!wanted) return Promise.reject(new Error(`${name} not expected in this test`));
+      if (!client) made.push((client = make()));
+      return Promise.resolve({ client, sdk });
+    };
   };
+  const services = {
+    route53: service("Route 53", clients.route53, () => new route53Sdk.Route53Client(clientConfig), route53Sdk),
+    ec2: service("EC2", clients.ec2, () => new ec2Sdk.EC2Client(clientConfig), ec2Sdk),
+    elbv2: service("ELBv2", clients.elbv2, () => new elbv2Sdk.ElasticLoadBalancingV2Client(clientConfig), elbv2Sdk),
+  };
+  return { ...services, ...awsDoor("us-east-1", services, signal, () => made.forEach((c) => c.destroy())) };
 }
 
-export function testContext(raw: unknown, over: Partial<ActionContext> = {}): ActionContext & { clock: FakeClock } {
+/**
+ * An action's context over the test instance. `imdsTags: null` stands for an IMDS that does not expose tags (the
+ * context then reads them from the EC2 API through `aws`).
+ */
+export function testContext(
+  raw: unknown,
+  over: Partial<ActionContext> & { imdsTags?: Tags | null } = {},
+): ActionContext & { clock: FakeClock } {
   const config: Config = configSchema.parse(raw);
   const clock = fakeClock();
+  const { imdsTags, ...rest } = over;
+  const aws = rest.aws ?? testAws();
+  const facts = rest.instance ?? instance;
   return {
     config,
-    instance,
-    aws: testAws(),
+    instance: facts,
+    tags: tagsReader(facts, imdsTags === null ? undefined : (imdsTags ?? instanceTags), aws, silentLogger),
+    aws,
+    fs: new RootFs(rest.root ?? "/"),
     deadline: { at: clock.now() + 300_000, signal: new AbortController().signal },
     log: silentLogger,
     root: "/",
     upstream: {},
     previous: undefined,
-    ...over,
+    ...rest,
     clock,
   };
 }

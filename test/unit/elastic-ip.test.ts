@@ -1,4 +1,3 @@
-import * as ec2Sdk from "@aws-sdk/client-ec2";
 import { AssociateAddressCommand, DescribeAddressesCommand, EC2Client, type Address } from "@aws-sdk/client-ec2";
 import { mockClient } from "aws-sdk-client-mock";
 import type { Target } from "../../agent/actions/elastic-ip";
@@ -17,7 +16,7 @@ const heldBy = (id: string, instanceId: string, eni: string, privateIp = "10.0.9
   NetworkInterfaceId: eni,
   PrivateIpAddress: privateIp,
 });
-const pool = { kind: "pool", label: "Pool=web" } as const;
+const pool = { kind: "pool", label: "Pool=web", tags: { Pool: "web" } } as const;
 
 describe("addresses", () => {
   it("are free without association fields, as AWS sends them, or with moto's empty ones", () => {
@@ -108,8 +107,7 @@ describe("elastic_ip action against a mocked EC2", () => {
   beforeEach(() => ec2.reset());
 
   function context(config: unknown) {
-    const client = new EC2Client({ region: "us-east-1", credentials: { accessKeyId: "a", secretAccessKey: "b" } });
-    const aws: AwsClients = { ...testAws(), ec2: () => Promise.resolve({ client, sdk: ec2Sdk }) };
+    const aws: AwsClients = testAws({ ec2: true });
     return testContext(config, {
       aws,
       instance: { ...instance, interfaceId: "eni-0mine", privateIpv4s: ["10.0.1.5"] },

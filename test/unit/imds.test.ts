@@ -311,8 +311,9 @@ describe("readInstanceFacts", () => {
     const emu = await emulator({
       instance: testInstance({ tags: { Name: "web-1", "aws:autoscaling:groupName": "web" } }),
     });
-    const facts = await readInstanceFacts(client(emu));
-    expect(facts).toEqual({
+    const read = await readInstanceFacts(client(emu));
+    expect(read.tags).toEqual({ Name: "web-1", "aws:autoscaling:groupName": "web" });
+    expect(read.facts).toEqual({
       id: "i-0123456789abcdef0",
       region: "eu-west-1",
       az: "eu-west-1b",
@@ -326,7 +327,6 @@ describe("readInstanceFacts", () => {
       subnetId: "subnet-0fedcba9876543210",
       vpcCidr: "10.20.0.0/16",
       hostname: "ip-10-20-1-17.eu-west-1.compute.internal",
-      tags: { Name: "web-1", "aws:autoscaling:groupName": "web" },
     });
     expect(emu.tokensIssued).toBe(1);
     expectNoTokenlessReads(emu);
@@ -339,7 +339,7 @@ describe("readInstanceFacts", () => {
     const reading = readInstanceFacts(client(emu, { deadline }));
     await new Promise((resolve) => setTimeout(resolve, 300));
     expect(getEventListeners(deadline.signal, "abort").length).toBeLessThanOrEqual(1);
-    const facts = await reading;
+    const { facts } = await reading;
     expect(facts.id).toBe("i-0123456789abcdef0");
     expect(emu.requests.filter((r) => r.method === "GET").length).toBeGreaterThan(10);
     expectNoTokenlessReads(emu);
@@ -348,9 +348,10 @@ describe("readInstanceFacts", () => {
   test("tags are undefined when IMDS does not expose them; no public IP or hostname → absent", async () => {
     const emu = await emulator({ tagsEnabled: false, instance: testInstance({ publicIpv4: undefined }) });
     emu.failNext(404, 1, "meta-data/hostname");
-    const facts = await readInstanceFacts(client(emu));
-    expect(facts.tags).toBeUndefined();
-    expect("tags" in facts).toBe(false);
+    const read = await readInstanceFacts(client(emu));
+    const { facts } = read;
+    expect(read.tags).toBeUndefined();
+    expect("tags" in read).toBe(false);
     expect("publicIpv4" in facts).toBe(false);
     expect("hostname" in facts).toBe(false);
     expect(facts.id).toBe("i-0123456789abcdef0");
@@ -364,7 +365,7 @@ describe("readInstanceFacts", () => {
   test("falls back to the placement paths without an identity document (and has no account id then)", async () => {
     const emu = await emulator();
     emu.failNext(404, 1, "dynamic/instance-identity/document");
-    const facts = await readInstanceFacts(client(emu));
+    const { facts } = await readInstanceFacts(client(emu));
     expect(facts).toMatchObject({ id: "i-0123456789abcdef0", region: "eu-west-1", az: "eu-west-1b" });
     expect(facts.accountId).toBeUndefined();
     const paths = emu.requests.map((r) => r.path);

@@ -1,4 +1,3 @@
-import * as ec2Sdk from "@aws-sdk/client-ec2";
 import { DescribeInstancesCommand, EC2Client } from "@aws-sdk/client-ec2";
 import type { Instance } from "@aws-sdk/client-ec2";
 import { mockClient } from "aws-sdk-client-mock";
@@ -6,7 +5,7 @@ import type { PeersOutput } from "../../agent/actions/peers";
 import { compareAddresses, escapeFilterWildcards, peerList, peersAction, toPeer } from "../../agent/actions/peers";
 import type { AwsClients } from "../../agent/aws/clients";
 import { ConfigErrors } from "../../agent/core/errors";
-import { instance, testContext } from "../support/context";
+import { instance, testAws, testContext } from "../support/context";
 
 const ec2Instance = (id: string, ip: string | undefined, tags: Record<string, string> = {}): Instance => ({
   InstanceId: id,
@@ -62,15 +61,7 @@ describe("peersAction", () => {
   beforeEach(() => ec2.reset());
 
   function awsWithEc2(): AwsClients {
-    const client = new EC2Client({ region: "us-east-1", credentials: { accessKeyId: "a", secretAccessKey: "b" } });
-    return {
-      region: "us-east-1",
-      ec2: () => Promise.resolve({ client, sdk: ec2Sdk }),
-      route53: () => Promise.reject(new Error("not expected")),
-      elbv2: () => Promise.reject(new Error("not expected")),
-      loaded: () => ["@aws-sdk/client-ec2"],
-      destroy: () => client.destroy(),
-    };
+    return testAws({ ec2: true });
   }
 
   const page = (...instances: Instance[]) => ({ Reservations: [{ Instances: instances }] });
@@ -115,10 +106,9 @@ describe("peersAction", () => {
       .on(DescribeInstancesCommand, { InstanceIds: [instance.id] })
       .resolves(page(ec2Instance(instance.id, instance.privateIpv4, { Env: "staging" })));
     ec2.on(DescribeInstancesCommand, { MaxResults: 1000 }).resolves(page());
-    const { tags: _, ...withoutTags } = instance;
     const ctx = testContext(
       { peers: { db: { tags: { Env: "{{tags.Env}}" } } } },
-      { aws: awsWithEc2(), instance: withoutTags },
+      { aws: awsWithEc2(), imdsTags: null },
     );
 
     const plan = await peersAction.plan(ctx);
@@ -132,7 +122,9 @@ describe("peersAction", () => {
     const ctx = testContext({ peers: { db: { tags: { Team: "{{tags.Team}}" } } } }, { aws: awsWithEc2() });
 
     await expect(peersAction.plan(ctx)).rejects.toThrow(ConfigErrors);
-    await expect(peersAction.plan(ctx)).rejects.toThrow(/peers\.db\.tags\.Team: renders to an empty value/);
+    await expect(peersAction.plan(ctx)).rejects.toThrow(
+      /peers\.db\.tags\.Team: "\{\{tags\.Team\}\}" uses \{\{tags\.Team\}\}, empty for this instance \(this instance's tags: Role, Env\)/,
+    );
     expect(ec2.commandCalls(DescribeInstancesCommand)).toEqual([]);
   });
 

@@ -114,8 +114,10 @@ describe("runner", () => {
       dns: "skipped",
       files: "ok",
     });
-    expect(results.find((r) => r.name === "elastic_ip")?.error).toBe("elastic_ip exploded");
-    expect(results.find((r) => r.name === "dns")?.error).toBe("not run: elastic_ip failed");
+    expect(results.find((r) => r.name === "elastic_ip")?.error?.message).toBe("elastic_ip exploded");
+    const skipped = results.find((r) => r.name === "dns")?.error;
+    expect(skipped?.message).toBe("not run: elastic_ip failed");
+    expect(skipped?.name).toBe("DependencyFailed");
     expect(events).not.toContain("apply-start dns");
   });
 
@@ -125,7 +127,7 @@ describe("runner", () => {
 
     const results = await applyAll(o, await planAll(o));
 
-    expect(results.map((r) => [r.name, r.status, r.error])).toEqual([
+    expect(results.map((r) => [r.name, r.status, r.error?.message])).toEqual([
       ["dns", "failed", "dns could not read"],
       ["files", "ok", undefined],
     ]);

@@ -1,4 +1,3 @@
-import * as elbv2Sdk from "@aws-sdk/client-elastic-load-balancing-v2";
 import {
   DescribeTargetGroupsCommand,
   DescribeTargetHealthCommand,
@@ -102,11 +101,7 @@ describe("load_balancer action against a mocked ELBv2", () => {
   beforeEach(() => elb.reset());
 
   function context(config: unknown) {
-    const client = new ElasticLoadBalancingV2Client({
-      region: "us-east-1",
-      credentials: { accessKeyId: "a", secretAccessKey: "b" },
-    });
-    const aws: AwsClients = { ...testAws(), elbv2: () => Promise.resolve({ client, sdk: elbv2Sdk }) };
+    const aws: AwsClients = testAws({ elbv2: true });
     return testContext({ load_balancer: config }, { aws });
   }
 

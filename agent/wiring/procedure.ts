@@ -1,0 +1,153 @@
+// The one wiring procedure every command that touches the world shares (run, plan, stop, watch, and those to come):
+// read the world once (IMDS facts and user-data, then the configuration), make the AWS clients and the instance
+// context once, hold the run lock and record state.json in one place.
+import { promises as fs } from "node:fs";
+import { resolve } from "node:path";
+import { actions as allActions } from "../actions";
+import type { ActionName } from "../actions/types";
+import type { AwsClients } from "../aws/clients";
+import { createAwsClients } from "../aws/clients";
+import { version } from "../cli";
+import type { LoadedConfig } from "../config/load";
+import { loadConfig } from "../config/load";
+import type { Config } from "../config/schema";
+import { ConfigError, describeCause } from "../core/errors";
+import type { Logger } from "../core/log";
+import type { Deadline } from "../core/retry";
+import type { InstanceFacts } from "../instance/facts";
+import { ImdsClient, imdsEndpointFrom } from "../instance/imds";
+import { readInstanceFacts, readUserData } from "../instance/read";
+import type { Tags } from "../instance/tags";
+import { tagsReader } from "../instance/tags";
+import { RootFs } from "../root/fs";
+import type { StateFile } from "../root/state";
+import { readState, writeState } from "../root/state";
+import type { Session } from "../commands/session";
+import type { RunnerOptions } from "./runner";
+
+/** What a command reads before it decides anything: the instance and the effective configuration. */
+export interface World {
+  instance: InstanceFacts;
+  /** The instance's tags as IMDS exposed them; undefined when it does not (they are then read from the API). */
+  imdsTags?: Tags;
+  loaded: LoadedConfig;
+}
+
+/** A path given on the command line, taken from the agent's working directory. */
+export function resolvePath(s: Session, file: string): string {
+  return resolve(s.o.cwd ?? process.cwd(), file);
+}
+
+/** The --user-data file, when one is given (it replaces IMDS user-data). */
+export async function readUserDataFile(s: Session): Promise<Buffer | undefined> {
+  if (s.args.userData === undefined) return undefined;
+  const path = resolvePath(s, s.args.userData);
+  try {
+    return await fs.readFile(path);
+  } catch (error) {
+    throw new ConfigError(`cannot read the user-data file: ${describeCause(error)}`, { source: path });
+  }
+}
+
+/** The effective configuration: baked files ← profile ← this user-data ← --set flags. */
+export function configFrom(s: Session, userData: Buffer | undefined): Promise<LoadedConfig> {
+  return loadConfig({
+    root: s.args.root,
+    ...(s.args.config !== undefined && { configFile: resolvePath(s, s.args.config) }),
+    ...(userData !== undefined && { userData }),
+    ...(s.args.profile !== undefined && { profile: s.args.profile }),
+    sets: s.args.set,
+  });
+}
+
+/** IMDS (facts and user-data, concurrently) and then the configuration, within the deadline given. */
+export async function readWorld(s: Session, deadline: Deadline): Promise<World> {
+  const imds = new ImdsClient({
+    endpoint: imdsEndpointFrom(s.o.env),
+    clock: s.clock,
+    deadline,
+    log: s.log.child({ component: "imds" }),
+  });
+  try {
+    const fromFile = await readUserDataFile(s);
+    const [{ facts, tags }, userData] = await Promise.all([
+      readInstanceFacts(imds),
+      fromFile !== undefined ? Promise.resolve(fromFile) : readUserData(imds),
+    ]);
+    return { instance: facts, ...(tags !== undefined && { imdsTags: tags }), loaded: await configFrom(s, userData) };
+  } finally {
+    await imds.close();
+  }
+}
+
+export interface WiringOptions {
+  deadline: Deadline;
+  /** Take the run lock and read state.json under it (every command that may change something). */
+  lock: boolean;
+  /** Only these of the session's actions (default: all of them). */
+  only?: readonly ActionName[];
+  /** The configuration the actions see (default: the world's). */
+  config?: Config;
+  /** The logger the actions write to (default: the session's). */
+  log?: Logger;
+}
+
+export interface Wiring {
+  /** What the runner needs: the actions, the context every action shares, what each saved last time. */
+  runner: RunnerOptions;
+  /** state.json as the last command left it (read under the lock), for the record this one adds. */
+  previous?: StateFile;
+  aws: AwsClients;
+  /** Records the command's state (under the lock). */
+  save(state: StateFile): Promise<void>;
+}
+
+/**
+ * Runs `fn` with everything a command needs to touch the world: the AWS door, the instance context (tags read from
+ * IMDS or else once from the API), the filesystem under --root, the lock and the previous state. The clients are
+ * destroyed and the lock released however fn ends.
+ */
+export async function withWiring<T>(
+  s: Session,
+  world: World,
+  o: WiringOptions,
+  fn: (w: Wiring) => Promise<T>,
+): Promise<T> {
+  const aws = createAwsClients({
+    region: world.instance.region,
+    env: s.o.env,
+    clock: s.clock,
+    deadline: o.deadline,
+    log: s.log.child({ component: "aws" }),
+    userAgent: `bootlace/${version}`,
+    ...(s.o.credentials && { credentials: s.o.credentials }),
+  });
+  const root = new RootFs(s.args.root);
+  try {
+    const lock = o.lock ? await root.lock(s.clock, o.deadline) : undefined;
+    try {
+      const previous = await readState(root, world.instance.id);
+      const log = o.log ?? s.log;
+      const runner: RunnerOptions = {
+        actions: (s.o.actions ?? allActions).filter((a) => o.only?.includes(a.name) ?? true),
+        context: {
+          config: o.config ?? world.loaded.config,
+          instance: world.instance,
+          tags: tagsReader(world.instance, world.imdsTags, aws, log),
+          aws,
+          fs: root,
+          root: s.args.root,
+          clock: s.clock,
+          deadline: o.deadline,
+          log,
+        },
+        previous: previous?.saved ?? {},
+      };
+      return await fn({ runner, ...(previous && { previous }), aws, save: (state) => writeState(root, state) });
+    } finally {
+      await lock?.release();
+    }
+  } finally {
+    aws.destroy();
+  }
+}
