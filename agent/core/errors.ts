@@ -56,7 +56,7 @@ export async function allOrConfigErrors<T>(steps: Promise<T>[]): Promise<T[]> {
 
 /** One action's parts that could not be done while the rest was (Outcome.failures). */
 export class ActionFailuresError extends Error {
-  override readonly name = "ActionFailures";
+  override readonly name = "PartialFailure";
   constructor(readonly failures: string[]) {
     super(failures.join("; "));
   }

@@ -157,6 +157,14 @@ describe("bootlace run with Route 53 records", () => {
     };
     expect(state.run.failed).toEqual(["dns"]);
     expect(state.run.actions.dns.error).toContain("is not bootlace's");
+    // --json carries the failure as a code and a message.
+    const json = result.json as { failed: number; actions: { name: string; error_code?: string; error?: string }[] };
+    expect(json.failed).toBe(1);
+    expect(json.actions.find((a) => a.name === "dns")).toMatchObject({
+      status: "failed",
+      error_code: "PartialFailure",
+    });
+    expect(json.actions.find((a) => a.name === "dns")?.error).toContain("takeover: true");
   });
 
   it("takes over a foreign record with takeover: true (failover)", async () => {
