@@ -1,8 +1,8 @@
 // The one schema of bootlace's configuration document: types, defaults, and the text of docs/configuration.md.
 import Mustache from "mustache";
 import { z } from "zod";
-import { fieldUse, inlineTemplates } from "../files/values";
 import { isDnsName, isIPv4, isIPv6 } from "../core/names";
+import { fieldUse, inlineTemplates } from "../template/analysis";
 
 const tagKey = z.string().min(1).max(128);
 const tagValue = z.string().max(256);
