@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { dirname, join, relative } from "node:path";
 import { gzipSync } from "node:zlib";
 import { ConfigErrors } from "../../agent/core/errors";
-import { loadConfig, validateFile } from "../../agent/config/load";
+import { loadConfig } from "../../agent/config/load";
 import type { LoadOptions } from "../../agent/config/load";
 
 const FIXTURES = join(__dirname, "../fixtures");
@@ -311,52 +311,5 @@ describe("errors name the source, the line and the key path", () => {
     ["dns.nope=1", "--set dns.nope=1: dns.nope: unknown key (expected one of: wait, owner_id, records)"],
   ])("--set %s", async (arg, message) => {
     expect(await errorsOf({ root: BAKED, sets: [arg] })).toEqual([message]);
-  });
-});
-
-describe("validateFile (bootlace validate FILE)", () => {
-  test("a configuration document", async () => {
-    const file = join(FIXTURES, "config/override.yaml");
-    expect(await validateFile(file, readFileSync(file))).toEqual({
-      kind: "config",
-      sources: [file],
-      config: { version: 1, watch: { interval: 999 } },
-    });
-  });
-
-  test("user-data, whose profile may be defined by the AMI's baked file", async () => {
-    const result = await validateFile("ud.sh", Buffer.from("#!/bin/sh\nBOOTLACE_PROFILE=web\n"));
-    expect(result.kind).toBe("user-data");
-    expect(result.sources).toEqual(["user-data (shell script)"]);
-  });
-
-  test("MIME user-data with its mistakes", async () => {
-    const file = join(FIXTURES, "userdata/mime-bad-address.txt");
-    await expect(validateFile(file, readFileSync(file))).rejects.toThrow(
-      /^user-data part 2 \(text\/x-bootlace, "bootlace.yaml"\), line 7: dns.records.0.value: /,
-    );
-  });
-
-  test("a configuration with a mistake names the file", async () => {
-    await expect(validateFile("/tmp/c.yaml", Buffer.from("watch:\n  every: 5\n"))).rejects.toThrow(
-      "/tmp/c.yaml, line 2: watch.every: unknown key",
-    );
-  });
-
-  test("a conf.d snippet may choose a profile defined in another file", async () => {
-    const result = await validateFile("/etc/bootlace/conf.d/50-web.yaml", Buffer.from("profile: web\n"));
-    expect(result).toEqual({ kind: "config", sources: ["/etc/bootlace/conf.d/50-web.yaml"], config: { version: 1 } });
-  });
-
-  test("a file that defines profiles must choose one of them", async () => {
-    await expect(validateFile("/c.yaml", Buffer.from("profile: db\nprofiles:\n  web: {}\n"))).rejects.toThrow(
-      '/c.yaml, line 1: profile: no profile named "db" (known: web)',
-    );
-  });
-
-  test("user-data without bootlace configuration is reported", async () => {
-    await expect(validateFile("ud", Buffer.from("#cloud-config\npackages: [nginx]\n"))).rejects.toThrow(
-      /^ud: no bootlace configuration found/,
-    );
   });
 });
