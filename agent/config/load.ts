@@ -22,8 +22,6 @@ export interface LoadOptions {
   profile?: string;
   /** `--set path=value`, in order. */
   sets?: string[];
-  /** Reads a file, `undefined` when it does not exist (tests hand in their own). */
-  readFile?: (path: string) => Promise<Buffer | undefined>;
 }
 
 export interface LoadedConfig {
@@ -44,7 +42,7 @@ const META_KEYS = new Set(["version", "profile", "profiles"]);
  */
 export async function loadConfig(o: LoadOptions): Promise<LoadedConfig> {
   const errors: ConfigError[] = [];
-  const baked = await readBakedSources(o.root, o.configFile, o.readFile);
+  const baked = await readBakedSources(o.root, o.configFile);
   errors.push(...baked.errors);
   let userData: UserDataConfig = { documents: [], sets: [] };
   const raw = o.userData;

@@ -1,5 +1,5 @@
 // The effective configuration: precedence of every source, profile choice, and errors that name source, line and key.
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, relative } from "node:path";
 import { gzipSync } from "node:zlib";
@@ -131,7 +131,7 @@ describe("sources and precedence", () => {
   test("a conf.d that cannot be listed is an error", async () => {
     const root = rootWith({ "etc/bootlace/conf.d": "a file, not a folder" });
     expect(await errorsOf({ root })).toEqual([
-      expect.stringMatching(new RegExp(`^${join(root, "etc/bootlace/conf.d")}: cannot list: ENOTDIR`)),
+      expect.stringMatching(new RegExp(`^${join(root, "etc/bootlace/conf.d")}: cannot list: not a directory`)),
     ]);
   });
 
@@ -141,14 +141,23 @@ describe("sources and precedence", () => {
     ]);
   });
 
-  test("readFile is used for every file read", async () => {
-    const files: Record<string, string> = { "/r/etc/bootlace/bootlace.yaml": "watch: {interval: 77}\n" };
-    const read = jest.fn((path: string) =>
-      Promise.resolve(files[path] === undefined ? undefined : Buffer.from(files[path])),
-    );
-    const loaded = await loadConfig({ root: "/r", readFile: read });
-    expect(loaded.config.watch).toEqual({ interval: 77 });
-    expect(read).toHaveBeenCalledWith("/r/etc/bootlace/bootlace.yaml");
+  test("a baked file that is there but cannot be read is an error naming it, never taken for absent", async () => {
+    const root = rootWith({ "etc/bootlace/conf.d/20-ok.yaml": "watch: {interval: 77}\n" });
+    mkdirSync(join(root, "etc/bootlace/bootlace.yaml")); // a folder where the file belongs: EISDIR, even for root
+    mkdirSync(join(root, "etc/bootlace/conf.d/10-dir.yaml"));
+    expect(await errorsOf({ root })).toEqual([
+      expect.stringMatching(new RegExp(`^${join(root, "etc/bootlace/bootlace.yaml")}: cannot read: EISDIR`)),
+      expect.stringMatching(new RegExp(`^${join(root, "etc/bootlace/conf.d/10-dir.yaml")}: cannot read: EISDIR`)),
+    ]);
+  });
+
+  // Root reads a file whatever its mode, so this one can only run as another user.
+  (process.getuid?.() === 0 ? test.skip : test)("a baked file without read permission is an error", async () => {
+    const root = rootWith({ "etc/bootlace/bootlace.yaml": "watch: {interval: 77}\n" });
+    chmodSync(join(root, "etc/bootlace/bootlace.yaml"), 0o000);
+    expect(await errorsOf({ root })).toEqual([
+      expect.stringMatching(new RegExp(`^${join(root, "etc/bootlace/bootlace.yaml")}: cannot read: EACCES`)),
+    ]);
   });
 
   test("MIME user-data end to end: make-mime output, gzipped", async () => {
