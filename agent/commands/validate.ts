@@ -1,6 +1,6 @@
 // validate: checks a configuration or user-data file, or the baked configuration, offline.
 import { promises as fs } from "node:fs";
-import { validateFile } from "../config/load";
+import { validateFile } from "../config/validate";
 import { ConfigError, describeCause } from "../core/errors";
 import type { Session } from "./session";
 import { exitCodes } from "./session";

@@ -1,8 +1,8 @@
 // The one schema of bootlace's configuration document: types, defaults, and the text of docs/configuration.md.
 import Mustache from "mustache";
 import { z } from "zod";
-import { fieldUse, inlineTemplates } from "../files/values";
 import { isDnsName, isIPv4, isIPv6 } from "../core/names";
+import { fieldUse, inlineTemplates } from "../template/analysis";
 
 const tagKey = z.string().min(1).max(128);
 const tagValue = z.string().max(256);
@@ -87,7 +87,7 @@ const loadBalancer = z
   })
   .describe("Register this instance in ELBv2 target groups.");
 
-export const recordValueKeywords = ["private_ipv4", "public_ipv4", "elastic_ip"] as const;
+const recordValueKeywords = ["private_ipv4", "public_ipv4", "elastic_ip"] as const;
 
 const record = z
   .strictObject({
@@ -260,7 +260,7 @@ const sections = {
   watch: watch.optional(),
 };
 
-export const profileSchema = z.strictObject(sections).describe("A named set of settings merged over the top level.");
+const profileSchema = z.strictObject(sections).describe("A named set of settings merged over the top level.");
 
 export const documentShape = z.strictObject({
   version: z.literal(1).default(1).describe("Configuration format version."),

@@ -1,12 +1,14 @@
 // Configuration sources as documents with lines: YAML text, the baked files under /etc/bootlace, and the flags.
-import { readdir, readFile as fsReadFile } from "node:fs/promises";
-import { join, resolve } from "node:path";
+import { readFile } from "node:fs/promises";
+import { resolve } from "node:path";
 import { isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument, parse as parseYaml } from "yaml";
 import type { Document, Node as YamlNode } from "yaml";
 import { ConfigError } from "../core/errors";
 import type { SourceRef } from "../core/errors";
-import { emptyMap, locate, PathError, setPath, toPlain } from "./merge";
-import type { PathSegment, Tracked } from "./merge";
+import { RootFs, unlessAbsent } from "../root/fs";
+import { paths } from "../root/paths";
+import { emptyMap, PathError, setPath } from "./merge";
+import type { Tracked } from "./merge";
 
 /** One configuration document from one source, with every value's line. */
 export interface SourceDocument {
@@ -14,10 +16,6 @@ export interface SourceDocument {
   label: string;
   /** The document as a tree with provenance (what the merge consumes). */
   tree: Tracked;
-  /** The plain object. */
-  value: unknown;
-  /** The line of the value at path (or of its deepest existing parent). */
-  lineOf(path: readonly PathSegment[]): number | undefined;
 }
 
 /** A path assignment: `--set a.b=1`, `BOOTLACE_SET_a__b=1`, and the profile choices. */
@@ -25,10 +23,6 @@ export interface PathSet {
   path: string[];
   value: unknown;
   where: SourceRef;
-}
-
-export function sourceDocument(label: string, tree: Tracked): SourceDocument {
-  return { label, tree, value: toPlain(tree), lineOf: (path) => locate(tree, path).line };
 }
 
 export interface ParsedYaml {
@@ -60,7 +54,7 @@ export function parseYamlSource(label: string, text: string, key?: string): Pars
   }
   const at = (node: YamlNode | null | undefined) => ({ source: label, line: lineAt(node?.range?.[0] ?? 0) });
   if (root === null || (isScalar(root) && root.value === null)) {
-    return { document: sourceDocument(label, emptyMap(at(root))), errors: [] };
+    return { document: { label, tree: emptyMap(at(root)) }, errors: [] };
   }
   if (!isMap(root) && !isAlias(root)) {
     const what = key ? `${key}: expected` : "expected";
@@ -68,7 +62,7 @@ export function parseYamlSource(label: string, text: string, key?: string): Pars
   }
   try {
     return {
-      document: sourceDocument(label, track(root, doc, at(root), label, lineAt, { left: 100_000 })),
+      document: { label, tree: track(root, doc, at(root), label, lineAt, { left: 100_000 }) },
       errors: [],
     };
   } catch (error) {
@@ -148,75 +142,69 @@ export function applySet(tree: Tracked, set: PathSet): Tracked {
   }
 }
 
-export type ReadFile = (path: string) => Promise<Buffer | undefined>;
-
-/** Reads a file; a file that does not exist is `undefined` (baked files are optional). */
-export const readOptionalFile: ReadFile = async (path) => {
-  try {
-    return await fsReadFile(path);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === "ENOENT") return undefined;
-    throw error;
-  }
-};
-
 export interface BakedSources {
   documents: SourceDocument[];
   errors: ConfigError[];
 }
 
+/** A file to read as a configuration document: its name in messages, how to read it, what its absence means. */
+interface SourceFile {
+  label: string;
+  read(): Promise<Buffer | undefined>;
+  /** The error when it does not exist; none for a file that may be missing. */
+  ifMissing?: string;
+}
+
 /**
- * The baked configuration: `etc/bootlace/bootlace.yaml`, then `etc/bootlace/conf.d/*.yaml` (and `.yml`) in byte
- * order of their names, all under root. `configFile` replaces them all and, being asked for, must exist; it is
- * resolved against the working directory, not root, because it names a file the operator is pointing at.
+ * The baked configuration: `/etc/bootlace/bootlace.yaml`, then `/etc/bootlace/conf.d/*.yaml` (and `.yml`) in byte
+ * order of their names, read under root through the RootFs door (absent files are fine; any other failure is an error
+ * naming the file). `configFile` replaces them all and, being asked for, must exist; it is resolved against the working
+ * directory, not root, because it names a file the operator is pointing at.
  */
-export async function readBakedSources(
-  root: string,
-  configFile?: string,
-  readFile: ReadFile = readOptionalFile,
-): Promise<BakedSources> {
-  const documents: SourceDocument[] = [];
-  const errors: ConfigError[] = [];
-  let paths: string[] = [];
-  try {
-    paths = configFile !== undefined ? [resolve(configFile)] : await bakedPaths(root);
-  } catch (error) {
-    const source = join(root, "etc/bootlace/conf.d");
-    errors.push(new ConfigError(`cannot list: ${(error as Error).message}`, { source }, undefined, { cause: error }));
-  }
-  for (const path of paths) {
+export async function readBakedSources(root: string, configFile?: string): Promise<BakedSources> {
+  const found: BakedSources = { documents: [], errors: [] };
+  const files = configFile !== undefined ? [givenFile(configFile)] : await bakedFiles(new RootFs(root), found.errors);
+  for (const file of files) {
     let content: Buffer | undefined;
     try {
-      content = await readFile(path);
+      content = await file.read();
     } catch (error) {
-      errors.push(
-        new ConfigError(`cannot read: ${(error as Error).message}`, { source: path }, undefined, { cause: error }),
-      );
+      const why = `cannot read: ${(error as Error).message}`;
+      found.errors.push(new ConfigError(why, { source: file.label }, undefined, { cause: error }));
       continue;
     }
     if (content === undefined) {
-      if (configFile !== undefined)
-        errors.push(new ConfigError("no such file (given with --config)", { source: path }));
+      if (file.ifMissing !== undefined) found.errors.push(new ConfigError(file.ifMissing, { source: file.label }));
       continue;
     }
-    const parsed = parseYamlSource(path, content.toString("utf8"));
-    errors.push(...parsed.errors);
-    if (parsed.document) documents.push(parsed.document);
+    const parsed = parseYamlSource(file.label, content.toString("utf8"));
+    found.errors.push(...parsed.errors);
+    if (parsed.document) found.documents.push(parsed.document);
   }
-  return { documents, errors };
+  return found;
 }
 
-async function bakedPaths(root: string): Promise<string[]> {
-  const dir = join(root, "etc/bootlace");
+/** `--config FILE`: a path on this host, not under root. */
+function givenFile(configFile: string): SourceFile {
+  const path = resolve(configFile);
+  return { label: path, read: () => unlessAbsent(readFile(path)), ifMissing: "no such file (given with --config)" };
+}
+
+async function bakedFiles(fs: RootFs, errors: ConfigError[]): Promise<SourceFile[]> {
+  const file = (path: string): SourceFile => ({ label: fs.path(path), read: () => fs.readBytes(path) });
   let names: string[] = [];
   try {
-    names = await readdir(join(dir, "conf.d"));
+    const listed = await fs.readDir(paths.bakedDir);
+    // readDir takes "not a directory" for absence; a conf.d that is there but is no folder is a mistake to report.
+    if (listed === undefined && (await fs.stat(paths.bakedDir)) !== undefined) throw new Error("not a directory");
+    names = listed ?? [];
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
+    const why = `cannot list: ${(error as Error).message}`;
+    errors.push(new ConfigError(why, { source: fs.path(paths.bakedDir) }, undefined, { cause: error }));
   }
   const confd = names
     .filter((n) => /\.ya?ml$/.test(n) && !n.startsWith("."))
     .sort((a, b) => (a < b ? -1 : a > b ? 1 : 0))
-    .map((n) => join(dir, "conf.d", n));
-  return [join(dir, "bootlace.yaml"), ...confd];
+    .map((n) => file(`${paths.bakedDir}/${n}`));
+  return [file(paths.bakedFile), ...confd];
 }

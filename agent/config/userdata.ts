@@ -2,6 +2,8 @@
 import { gunzipSync } from "node:zlib";
 import { ConfigError, ConfigErrors } from "../core/errors";
 import type { SourceRef } from "../core/errors";
+import type { Entity } from "./mime";
+import { decodeText, decodeTransfer, parseEntity, parseHeaderValue, splitMultipart } from "./mime";
 import { parseScalar, parseYamlSource } from "./sources";
 import type { SourceDocument } from "./sources";
 
@@ -48,12 +50,35 @@ function label(place: Place, form: string): string {
   return `user-data part ${place.number} (${[place.type, form].filter(Boolean).join(", ")})`;
 }
 
-const GZIP_MAGIC = [0x1f, 0x8b];
+/** The forms bootlace reads user-data in; anything else carries no bootlace configuration. */
+export type UserDataForm = "gzip" | "#bootlace" | "#cloud-config" | "shell script" | "mime";
+
+/**
+ * The one answer to "is this user-data, and in which form?", by the first bytes and the first line, as cloud-init
+ * tells user-data (and parts of a generic type) apart. The loader reads each form by it; `bootlace validate FILE` takes
+ * a file for user-data exactly when this finds a form, and else for a configuration document.
+ */
+export function userDataForm(bytes: Buffer): UserDataForm | undefined {
+  if (isGzip(bytes)) return "gzip";
+  const text = bytes.toString("utf8").replace(/^\uFEFF/, "");
+  const first = (/^[^\r\n]*/.exec(text)?.[0] ?? "").trim();
+  if (/^#bootlace(\s|$)/i.test(first)) return "#bootlace";
+  if (/^#cloud-config\s*$/i.test(first)) return "#cloud-config";
+  if (first.startsWith("#!")) return "shell script";
+  // cloud-init takes user-data for MIME when "MIME-Version:" appears near the top; a leading Content-Type also counts.
+  if (/^content-type:/i.test(text) || /(^|\n)mime-version:/i.test(text.slice(0, 4096))) return "mime";
+  return undefined;
+}
+
+function isGzip(bytes: Buffer): boolean {
+  return bytes[0] === 0x1f && bytes[1] === 0x8b;
+}
+
 // User-data is at most 16 KiB compressed; this bounds what a gzip bomb could make us hold in memory at boot.
 const MAX_INFLATED = 16 * 1024 * 1024;
 
 function gunzipIfNeeded(bytes: Buffer, place: Place, found: Found): Buffer | undefined {
-  if (bytes[0] !== GZIP_MAGIC[0] || bytes[1] !== GZIP_MAGIC[1]) return bytes;
+  if (!isGzip(bytes)) return bytes;
   try {
     return gunzipSync(bytes, { maxOutputLength: MAX_INFLATED });
   } catch (error) {
@@ -63,23 +88,23 @@ function gunzipIfNeeded(bytes: Buffer, place: Place, found: Found): Buffer | und
   }
 }
 
-/** Recognises content by its first line, as cloud-init does for user-data and for parts of a generic type. */
+/** Reads content in the form userDataForm finds (once decompressed: gzip inside gzip is no form). */
 function readContent(raw: Buffer, found: Found, place: Place): void {
   const bytes = gunzipIfNeeded(raw, place, found);
   if (!bytes) return;
+  const form = userDataForm(bytes);
   const text = bytes.toString("utf8").replace(/^\uFEFF/, "");
-  const first = (/^[^\r\n]*/.exec(text)?.[0] ?? "").trim();
   let source = place.type === undefined && place.number === undefined ? "user-data" : label(place, "");
-  if (/^#bootlace(\s|$)/i.test(first)) {
+  if (form === "#bootlace") {
     source = label(place, "#bootlace");
     readYaml(source, text, found);
-  } else if (/^#cloud-config\s*$/i.test(first)) {
+  } else if (form === "#cloud-config") {
     source = label(place, "#cloud-config, key bootlace");
     readYaml(source, text, found, "bootlace");
-  } else if (first.startsWith("#!")) {
+  } else if (form === "shell script") {
     source = label(place, "shell script");
     readShell(source, text, found);
-  } else if (looksLikeMime(text)) {
+  } else if (form === "mime") {
     readMime(parseEntity(bytes.toString("latin1")), found, place.number);
     return;
   }
@@ -155,94 +180,7 @@ function scanCredentials(source: string, text: string, found: Found): void {
   });
 }
 
-// ---- MIME multipart ------------------------------------------------------------------------------------------------
-//
-// Hand-rolled rather than a library: nothing MIME-capable is installed, and the maintained parsers (mailparser,
-// postal-mime) are built for e-mail (address headers, encoded words, attachments streams) and would add far more to
-// the single boot-time bundle than the subset cloud-init's user-data uses: multipart/* with a boundary, per-part
-// Content-Type (with charset), Content-Transfer-Encoding (7bit, 8bit, binary, base64, quoted-printable) and
-// Content-Disposition filename. The parser works on latin1 strings, which map bytes one to one, so binary bodies
-// survive until they are decoded.
-
-interface Entity {
-  headers: Map<string, string>;
-  body: string;
-}
-
-/** cloud-init treats user-data as MIME when "MIME-Version:" appears near the top; a leading Content-Type also counts. */
-function looksLikeMime(text: string): boolean {
-  return /^content-type:/i.test(text) || /(^|\n)mime-version:/i.test(text.slice(0, 4096));
-}
-
-function parseEntity(latin1: string): Entity {
-  const split = /\r?\n\r?\n/.exec(latin1);
-  const head = split ? latin1.slice(0, split.index) : latin1;
-  const body = split ? latin1.slice(split.index + split[0].length) : "";
-  const headers = new Map<string, string>();
-  // Folded header lines continue the previous one.
-  for (const line of head.replace(/\r?\n[ \t]+/g, " ").split(/\r?\n/)) {
-    const m = /^([!-9;-~]+):\s*(.*)$/.exec(line);
-    if (m?.[1] !== undefined) headers.set(m[1].toLowerCase(), (m[2] ?? "").trim());
-  }
-  return { headers, body };
-}
-
-/** `text/plain; charset="utf-8"` → type and parameters (quoted-string and RFC 2231 `name*=charset''value` forms). */
-function parseHeaderValue(value: string): { value: string; params: Map<string, string> } {
-  const semi = value.indexOf(";");
-  const params = new Map<string, string>();
-  const re = /;\s*([^=\s;]+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^;\s]*))/g;
-  for (const m of (semi < 0 ? "" : value.slice(semi)).matchAll(re)) {
-    const name = (m[1] ?? "").toLowerCase();
-    const raw = m[2] !== undefined ? m[2].replace(/\\(.)/g, "$1") : (m[3] ?? "");
-    if (name.endsWith("*")) {
-      const [, charset = "", encoded = ""] = /^([^']*)'[^']*'(.*)$/.exec(raw) ?? [];
-      params.set(name.slice(0, -1), decodeText(Buffer.from(decodePercent(encoded), "latin1"), charset));
-    } else {
-      params.set(name, raw);
-    }
-  }
-  return { value: (semi < 0 ? value : value.slice(0, semi)).trim().toLowerCase(), params };
-}
-
-function decodePercent(text: string): string {
-  return text.replace(/%([0-9A-Fa-f]{2})/g, (_, hex: string) => String.fromCharCode(parseInt(hex, 16)));
-}
-
-function decodeText(bytes: Buffer, charset: string): string {
-  try {
-    return new TextDecoder(charset || "utf-8").decode(bytes);
-  } catch {
-    return bytes.toString("utf8");
-  }
-}
-
-/** The bodies between `--boundary` lines (RFC 2046: the line break before a delimiter belongs to it). */
-function splitMultipart(body: string, boundary: string): string[] {
-  const escaped = boundary.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
-  const delimiter = new RegExp(`(?:^|\\r?\\n)--${escaped}(--)?[ \\t]*(?:\\r?\\n|$)`, "g");
-  const parts: string[] = [];
-  let start: number | undefined;
-  for (const m of body.matchAll(delimiter)) {
-    if (start !== undefined) parts.push(body.slice(start, m.index));
-    if (m[1] !== undefined) return parts;
-    start = m.index + m[0].length;
-  }
-  // No closing delimiter: keep what was opened, as Python's parser does.
-  if (start !== undefined) parts.push(body.slice(start));
-  return parts;
-}
-
-function decodeTransfer(body: string, encoding: string): Buffer {
-  switch (encoding) {
-    case "base64":
-      return Buffer.from(body.replace(/[^A-Za-z0-9+/=]/g, ""), "base64");
-    case "quoted-printable":
-      return Buffer.from(decodePercent(body.replace(/=\r?\n/g, "").replace(/=([0-9A-Fa-f]{2})/g, "%$1")), "latin1");
-    default:
-      return Buffer.from(body, "latin1");
-  }
-}
+// ---- MIME parts (the format itself is mime.ts's) --------------------------------------------------------------------
 
 // Parts whose type says nothing about their content: cloud-init looks at their first line, and so do we.
 const GENERIC_TYPES = new Set([

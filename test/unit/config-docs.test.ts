@@ -2,8 +2,8 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { z } from "zod";
-import { renderConfigReference } from "../../agent/config/docs";
 import { documentShape } from "../../agent/config/schema";
+import { renderConfigReference } from "../../scripts/config-docs";
 
 const DOC = join(__dirname, "../../docs/configuration.md");
 

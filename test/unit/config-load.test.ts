@@ -1,10 +1,10 @@
 // The effective configuration: precedence of every source, profile choice, and errors that name source, line and key.
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, relative } from "node:path";
 import { gzipSync } from "node:zlib";
 import { ConfigErrors } from "../../agent/core/errors";
-import { loadConfig, validateFile } from "../../agent/config/load";
+import { loadConfig } from "../../agent/config/load";
 import type { LoadOptions } from "../../agent/config/load";
 
 const FIXTURES = join(__dirname, "../fixtures");
@@ -131,7 +131,7 @@ describe("sources and precedence", () => {
   test("a conf.d that cannot be listed is an error", async () => {
     const root = rootWith({ "etc/bootlace/conf.d": "a file, not a folder" });
     expect(await errorsOf({ root })).toEqual([
-      expect.stringMatching(new RegExp(`^${join(root, "etc/bootlace/conf.d")}: cannot list: ENOTDIR`)),
+      expect.stringMatching(new RegExp(`^${join(root, "etc/bootlace/conf.d")}: cannot list: not a directory`)),
     ]);
   });
 
@@ -141,14 +141,23 @@ describe("sources and precedence", () => {
     ]);
   });
 
-  test("readFile is used for every file read", async () => {
-    const files: Record<string, string> = { "/r/etc/bootlace/bootlace.yaml": "watch: {interval: 77}\n" };
-    const read = jest.fn((path: string) =>
-      Promise.resolve(files[path] === undefined ? undefined : Buffer.from(files[path])),
-    );
-    const loaded = await loadConfig({ root: "/r", readFile: read });
-    expect(loaded.config.watch).toEqual({ interval: 77 });
-    expect(read).toHaveBeenCalledWith("/r/etc/bootlace/bootlace.yaml");
+  test("a baked file that is there but cannot be read is an error naming it, never taken for absent", async () => {
+    const root = rootWith({ "etc/bootlace/conf.d/20-ok.yaml": "watch: {interval: 77}\n" });
+    mkdirSync(join(root, "etc/bootlace/bootlace.yaml")); // a folder where the file belongs: EISDIR, even for root
+    mkdirSync(join(root, "etc/bootlace/conf.d/10-dir.yaml"));
+    expect(await errorsOf({ root })).toEqual([
+      expect.stringMatching(new RegExp(`^${join(root, "etc/bootlace/bootlace.yaml")}: cannot read: EISDIR`)),
+      expect.stringMatching(new RegExp(`^${join(root, "etc/bootlace/conf.d/10-dir.yaml")}: cannot read: EISDIR`)),
+    ]);
+  });
+
+  // Root reads a file whatever its mode, so this one can only run as another user.
+  (process.getuid?.() === 0 ? test.skip : test)("a baked file without read permission is an error", async () => {
+    const root = rootWith({ "etc/bootlace/bootlace.yaml": "watch: {interval: 77}\n" });
+    chmodSync(join(root, "etc/bootlace/bootlace.yaml"), 0o000);
+    expect(await errorsOf({ root })).toEqual([
+      expect.stringMatching(new RegExp(`^${join(root, "etc/bootlace/bootlace.yaml")}: cannot read: EACCES`)),
+    ]);
   });
 
   test("MIME user-data end to end: make-mime output, gzipped", async () => {
@@ -311,52 +320,5 @@ describe("errors name the source, the line and the key path", () => {
     ["dns.nope=1", "--set dns.nope=1: dns.nope: unknown key (expected one of: wait, owner_id, records)"],
   ])("--set %s", async (arg, message) => {
     expect(await errorsOf({ root: BAKED, sets: [arg] })).toEqual([message]);
-  });
-});
-
-describe("validateFile (bootlace validate FILE)", () => {
-  test("a configuration document", async () => {
-    const file = join(FIXTURES, "config/override.yaml");
-    expect(await validateFile(file, readFileSync(file))).toEqual({
-      kind: "config",
-      sources: [file],
-      config: { version: 1, watch: { interval: 999 } },
-    });
-  });
-
-  test("user-data, whose profile may be defined by the AMI's baked file", async () => {
-    const result = await validateFile("ud.sh", Buffer.from("#!/bin/sh\nBOOTLACE_PROFILE=web\n"));
-    expect(result.kind).toBe("user-data");
-    expect(result.sources).toEqual(["user-data (shell script)"]);
-  });
-
-  test("MIME user-data with its mistakes", async () => {
-    const file = join(FIXTURES, "userdata/mime-bad-address.txt");
-    await expect(validateFile(file, readFileSync(file))).rejects.toThrow(
-      /^user-data part 2 \(text\/x-bootlace, "bootlace.yaml"\), line 7: dns.records.0.value: /,
-    );
-  });
-
-  test("a configuration with a mistake names the file", async () => {
-    await expect(validateFile("/tmp/c.yaml", Buffer.from("watch:\n  every: 5\n"))).rejects.toThrow(
-      "/tmp/c.yaml, line 2: watch.every: unknown key",
-    );
-  });
-
-  test("a conf.d snippet may choose a profile defined in another file", async () => {
-    const result = await validateFile("/etc/bootlace/conf.d/50-web.yaml", Buffer.from("profile: web\n"));
-    expect(result).toEqual({ kind: "config", sources: ["/etc/bootlace/conf.d/50-web.yaml"], config: { version: 1 } });
-  });
-
-  test("a file that defines profiles must choose one of them", async () => {
-    await expect(validateFile("/c.yaml", Buffer.from("profile: db\nprofiles:\n  web: {}\n"))).rejects.toThrow(
-      '/c.yaml, line 1: profile: no profile named "db" (known: web)',
-    );
-  });
-
-  test("user-data without bootlace configuration is reported", async () => {
-    await expect(validateFile("ud", Buffer.from("#cloud-config\npackages: [nginx]\n"))).rejects.toThrow(
-      /^ud: no bootlace configuration found/,
-    );
   });
 });

@@ -5,6 +5,9 @@ import { gzipSync } from "node:zlib";
 import { ConfigErrors } from "../../agent/core/errors";
 import { parseUserData } from "../../agent/config/userdata";
 import type { UserDataConfig } from "../../agent/config/userdata";
+import { locate, toPlain } from "../../agent/config/merge";
+import type { PathSegment } from "../../agent/config/merge";
+import type { SourceDocument } from "../../agent/config/sources";
 
 const fixture = (name: string) => readFileSync(join(__dirname, "../fixtures/userdata", name));
 
@@ -18,9 +21,12 @@ function errorsOf(raw: Buffer): string[] {
   throw new Error("expected parseUserData to throw");
 }
 
+const valueOf = (d: SourceDocument | undefined) => d && toPlain(d.tree);
+const lineOf = (d: SourceDocument | undefined, path: PathSegment[]) => d && locate(d.tree, path).line;
+
 const summary = (u: UserDataConfig) => ({
   labels: u.documents.map((d) => d.label),
-  values: u.documents.map((d) => d.value),
+  values: u.documents.map(valueOf),
   sets: u.sets.map((s) => [s.path, s.value, s.where.source, s.where.line]),
   profile: u.profile && [u.profile.name, u.profile.where.source, u.profile.where.line],
 });
@@ -54,13 +60,13 @@ describe("#bootlace documents", () => {
 
   test("JSON after the #bootlace line", () => {
     const u = parseUserData(Buffer.from('#bootlace\n{"dns": {"wait": "none"}, "watch": {"interval": 70}}\n'));
-    expect(u.documents[0]?.value).toEqual({ dns: { wait: "none" }, watch: { interval: 70 } });
+    expect(valueOf(u.documents[0])).toEqual({ dns: { wait: "none" }, watch: { interval: 70 } });
   });
 
   test("lines count from the #bootlace line", () => {
     const u = parseUserData(Buffer.from(BOOTLACE));
-    expect(u.documents[0]?.lineOf(["dns", "wait"])).toBe(4);
-    expect(u.documents[0]?.lineOf(["profile"])).toBe(2);
+    expect(lineOf(u.documents[0], ["dns", "wait"])).toBe(4);
+    expect(lineOf(u.documents[0], ["profile"])).toBe(2);
   });
 
   test("broken YAML names the source and line", () => {
@@ -89,8 +95,8 @@ describe("#cloud-config with a bootlace key", () => {
   ])("%s: only the bootlace key is read", (_, raw) => {
     const u = parseUserData(raw);
     expect(summary(u).labels).toEqual(["user-data (#cloud-config, key bootlace)"]);
-    expect(u.documents[0]?.value).toEqual({ profile: "web", watch: { interval: 90 } });
-    expect(u.documents[0]?.lineOf(["watch", "interval"])).toBe(6);
+    expect(valueOf(u.documents[0])).toEqual({ profile: "web", watch: { interval: 90 } });
+    expect(lineOf(u.documents[0], ["watch", "interval"])).toBe(6);
   });
 
   test("no bootlace key: no configuration, even when the rest is YAML bootlace cannot read", () => {
@@ -183,7 +189,7 @@ describe("MIME multipart (fixtures made with python's email.mime, as cloud-init'
       profile: undefined,
     });
     // Lines count within the part's decoded body.
-    expect(u.documents[0]?.lineOf(["dns", "records", 0, "ttl"])).toBe(8);
+    expect(lineOf(u.documents[0], ["dns", "records", 0, "ttl"])).toBe(8);
   });
 
   test.each([
@@ -226,7 +232,7 @@ describe("MIME multipart (fixtures made with python's email.mime, as cloud-init'
       'user-data part 2.2 (text/x-bootlace, "nested.yaml")',
       'user-data part 3 (text/plain, "plain.txt", #bootlace)',
     ]);
-    expect(u.documents[1]?.value).toEqual({ watch: { interval: 120 } });
+    expect(valueOf(u.documents[1])).toEqual({ watch: { interval: 120 } });
   });
 
   test("gzip-compressed parts: a text/x-bootlace body and an application/x-gzip shell script", () => {
@@ -289,7 +295,7 @@ describe("MIME multipart (fixtures made with python's email.mime, as cloud-init'
     const raw = Buffer.from("Content-Type: text/x-bootlace\nMIME-Version: 1.0\n\nwatch:\n  interval: 70\n");
     const u = parseUserData(raw);
     expect(summary(u).labels).toEqual(["user-data (text/x-bootlace)"]);
-    expect(u.documents[0]?.value).toEqual({ watch: { interval: 70 } });
+    expect(valueOf(u.documents[0])).toEqual({ watch: { interval: 70 } });
   });
 
   test("multipart without a boundary is an error", () => {

@@ -1,14 +1,13 @@
-// What may land in a file: which values a template uses, which peers are safe, and the escapes.
+// What may land in a file: which peers are safe, given what its templates use, and the escapes.
 import {
-  fieldUse,
   literalReplacement,
   ownTagProblems,
   peerProblems,
   safePeers,
   shellQuote,
-  templateNames,
   unsafeReason,
 } from "../../agent/files/values";
+import { fieldUse } from "../../agent/template/analysis";
 import type { PeerView } from "../../agent/template/render";
 
 const peer = (over: Partial<PeerView> = {}): PeerView => ({
@@ -18,28 +17,6 @@ const peer = (over: Partial<PeerView> = {}): PeerView => ({
   az: "us-east-1a",
   tags: { Name: "db-1", Role: "db" },
   ...over,
-});
-
-describe("templateNames and fieldUse", () => {
-  it("finds the names of values, sections and inverted sections, nested", () => {
-    expect(templateNames("{{#peers.db}}{{ip}} {{{name}}}{{^tags.X}}-{{/tags.X}}{{/peers.db}}{{&instance.id}}")).toEqual(
-      ["peers.db", "ip", "name", "tags.X", "instance.id"],
-    );
-  });
-
-  it("says which peer sets, peer fields and tags a file may contain", () => {
-    const use = fieldUse(["{{#peers.db}}{{ip}} {{tags.Role}}{{/peers.db}}", "{{peers.app.0.name}}"]);
-    expect([...use.peerSets]).toEqual(["db", "app"]);
-    expect([...use.fields].sort()).toEqual(["ip", "name"]);
-    expect([...use.tags]).toEqual(["Role"]);
-    expect(use.allTags).toBe(false);
-    expect(fieldUse(["{{#tags}}{{Env}}{{/tags}}"]).allTags).toBe(true);
-    expect(fieldUse(["{{#peers}}{{#db}}x{{/db}}{{/peers}}"]).allPeerSets).toBe(true);
-  });
-
-  it("throws on a template that does not parse", () => {
-    expect(() => fieldUse(["{{#a}}"])).toThrow();
-  });
 });
 
 describe("unsafeReason", () => {

@@ -1,6 +1,7 @@
 // The configuration reference (docs/configuration.md), generated from the schema so the docs cannot drift from it.
+// A developer tool (scripts/gen-docs.ts, `npm run docs`), kept out of agent/ so the bundle never carries the prose.
 import { z } from "zod";
-import { documentShape } from "./schema";
+import { documentShape } from "../agent/config/schema";
 
 /** The subset of JSON Schema that z.toJSONSchema produces for bootlace's schema. */
 interface JsonSchema {
@@ -118,7 +119,7 @@ function cell(text: string): string {
 
 const HEADER = `# bootlace configuration
 
-<!-- Generated from agent/config/schema.ts and agent/config/docs.ts by \`npm run docs\`. Do not edit by hand. -->
+<!-- Generated from agent/config/schema.ts and scripts/config-docs.ts by \`npm run docs\`. Do not edit by hand. -->
 
 bootlace reads one configuration document, assembled from several sources. This page says where it comes from, how
 the sources combine, the forms user-data may take, and every key.
