@@ -24,6 +24,7 @@ if [[ ! -d $cache/usr/lib/python3/dist-packages/cloudinit ]]; then
 		echo "cloud-init-make-mime: apt-get download cloud-init failed (run apt-get update?)" >&2
 		exit 1
 	}
+	mkdir -p "$(dirname "$cache")"
 	rm -rf "$cache.partial"
 	dpkg-deb -x "$work"/cloud-init_*.deb "$cache.partial"
 	rm -rf "$cache"
