@@ -24,7 +24,11 @@ const config = (zone: string) => ({
   dns: { records: [{ zone, name: `{{tags.Env}}-web.${zone}` }] },
   elastic_ip: { pool: { tags: { Pool: "{{tags.Env}}" } } },
   peers: { db: { tags: { Role: "db", Env: "{{tags.Env}}" }, min: 1 } },
-  files: [{ path: "/etc/app.conf", block: "env={{tags.Env}} db={{#peers.db}}{{ip}}{{/peers.db}}\n" }],
+  files: [
+    { path: "/etc/app.conf", block: "env={{tags.Env}} db={{#peers.db}}{{ip}}{{/peers.db}}\n" },
+    // No peers in it: a file the peer search does not hold back.
+    { path: "/etc/env", block: "ENV={{tags.Env}}\n" },
+  ],
 });
 
 interface Scene {
@@ -102,6 +106,7 @@ it("renders {{tags.Env}} from the EC2 API in every action when IMDS exposes no t
   expect(await readFile(join(s.root, "etc/app.conf"), "utf8")).toContain(
     `env=${s.env} db=${s.dbStaging.privateIpv4}\n`,
   );
+  expect(await readFile(join(s.root, "etc/env"), "utf8")).toContain(`ENV=${s.env}\n`);
 
   // DescribeInstances: the one peer set's search (its one page), and this instance's own tags read once for all four
   // actions. The peer was found and the tags rendered, so each was read at least once: two calls means once each.
