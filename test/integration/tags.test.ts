@@ -127,6 +127,7 @@ it("refuses a tag the instance does not have, naming each key path, and changes 
   expect((await address(s.staging.allocationId)).NetworkInterfaceId || undefined).toBeUndefined();
   expect((await address(s.prod.allocationId)).NetworkInterfaceId || undefined).toBeUndefined();
   expect(await exists(join(s.root, "etc/app.conf"))).toBe(false);
+  expect(await exists(join(s.root, "etc/env"))).toBe(false);
   expect(await exists(join(s.root, "var/lib/bootlace/state.json"))).toBe(false);
   expect(world.proxy.mutatingCalls()).toEqual([]);
   expect(describeInstancesCalls()).toBe(1);
