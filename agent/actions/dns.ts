@@ -1,9 +1,8 @@
 // Route 53 records: finds each zone, upserts only what differs, marks what it owns, waits for INSYNC; at shutdown
 // deletes the records marked delete_on_shutdown if they still hold this instance's value.
 import type { Change as R53Change, ResourceRecordSet } from "@aws-sdk/client-route-53";
-import { call } from "../aws/clients";
 import type { RecordConfig } from "../config/schema";
-import { AwsCallError, ConfigError, ConfigErrors } from "../core/errors";
+import { allOrConfigErrors, AwsCallError, ConfigError } from "../core/errors";
 import { poll } from "../core/retry";
 import { mentionsTags, renderRequired, templateView } from "../template/render";
 import { canonicalDnsName, isDnsName, isInZone, isIPv4, isIPv6 } from "../core/names";
@@ -29,32 +28,26 @@ interface Zone {
   private: boolean;
 }
 
-async function route53(ctx: ActionContext) {
-  return ctx.aws.route53();
-}
-
 async function findZone(ctx: ActionContext, r: RecordConfig, at: string): Promise<Zone> {
-  const { client, sdk } = await route53(ctx);
-  const signal = { abortSignal: ctx.deadline.signal };
   if (r.zone_id !== undefined) {
     const id = zoneIdOf(r.zone_id);
-    try {
-      const out = await client.send(new sdk.GetHostedZoneCommand({ Id: id }), signal);
-      return {
-        id,
-        name: canonicalDnsName(out.HostedZone?.Name ?? ""),
-        private: out.HostedZone?.Config?.PrivateZone ?? false,
-      };
-    } catch (error) {
-      if ((error as { name?: string }).name === "NoSuchHostedZone") {
-        throw new ConfigError(`no hosted zone with id ${id}`, undefined, `${at}.zone_id`);
-      }
-      throw new AwsCallError("GetHostedZone", id, error);
-    }
+    const out = await ctx.aws.call("route53", id, (sdk) => new sdk.GetHostedZoneCommand({ Id: id }), {
+      notFound: {
+        codes: ["NoSuchHostedZone"],
+        error: () => new ConfigError(`no hosted zone with id ${id}`, undefined, `${at}.zone_id`),
+      },
+    });
+    return {
+      id,
+      name: canonicalDnsName(out.HostedZone?.Name ?? ""),
+      private: out.HostedZone?.Config?.PrivateZone ?? false,
+    };
   }
   const wanted = canonicalDnsName(r.zone ?? "");
-  const out = await call("ListHostedZonesByName", wanted, () =>
-    client.send(new sdk.ListHostedZonesByNameCommand({ DNSName: wanted, MaxItems: 100 }), signal),
+  const out = await ctx.aws.call(
+    "route53",
+    wanted,
+    (sdk) => new sdk.ListHostedZonesByNameCommand({ DNSName: wanted, MaxItems: 100 }),
   );
   // The listing starts at the name and runs on past it: keep exact matches only.
   let candidates: Zone[] = (out.HostedZones ?? [])
@@ -70,9 +63,7 @@ async function findZone(ctx: ActionContext, r: RecordConfig, at: string): Promis
     // Several zones share the name: a private one must be associated with this instance's VPC to be chosen.
     const associated: Zone[] = [];
     for (const zone of privates) {
-      const detail = await call("GetHostedZone", zone.id, () =>
-        client.send(new sdk.GetHostedZoneCommand({ Id: zone.id }), signal),
-      );
+      const detail = await ctx.aws.call("route53", zone.id, (sdk) => new sdk.GetHostedZoneCommand({ Id: zone.id }));
       if ((detail.VPCs ?? []).some((v) => v.VPCId === ctx.instance.vpcId)) associated.push(zone);
     }
     if (r.private === true && associated.length === 1) return associated[0]!;
@@ -92,17 +83,16 @@ async function readRrset(
   name: string,
   type: string,
 ): Promise<ResourceRecordSet | undefined> {
-  const { client, sdk } = await route53(ctx);
-  const out = await call("ListResourceRecordSets", `${zoneId} (${name} ${type})`, () =>
-    client.send(
+  const out = await ctx.aws.call(
+    "route53",
+    `${zoneId} (${name} ${type})`,
+    (sdk) =>
       new sdk.ListResourceRecordSetsCommand({
         HostedZoneId: zoneId,
         StartRecordName: name,
         StartRecordType: type as "A",
         MaxItems: 1,
       }),
-      { abortSignal: ctx.deadline.signal },
-    ),
   );
   // StartRecordName is a position, not a filter: the first rrset may be a later name.
   const first = out.ResourceRecordSets?.[0];
@@ -170,51 +160,40 @@ async function desiredRecords(ctx: ActionContext): Promise<Desired[]> {
   const tags = records.some((r) => mentionsTags(r.name)) ? await ctx.tags() : {};
   const view = templateView(ctx.instance, tags);
   const zones = new Map<string, Promise<Zone>>();
-  const problems: ConfigError[] = [];
-  const desired = await Promise.all(
-    records.map(async (r, i): Promise<Desired | undefined> => {
+  const desired = await allOrConfigErrors(
+    records.map(async (r, i): Promise<Desired> => {
       const at = `dns.records.${i}`;
-      try {
-        const name = canonicalDnsName(renderRequired(r.name, view, `${at}.name`));
-        if (!isDnsName(name))
-          throw new ConfigError(`renders to ${JSON.stringify(name)}, not a DNS name`, undefined, `${at}.name`);
-        const key = `${r.zone_id ?? r.zone}|${String(r.private)}`;
-        if (!zones.has(key)) zones.set(key, findZone(ctx, r, at));
-        const zone = await zones.get(key)!;
-        if (!isInZone(name, zone.name)) {
-          throw new ConfigError(`${name} is not inside the zone ${zone.name}`, undefined, `${at}.name`);
-        }
-        const value = resolveValue(ctx, r, at);
-        if (value !== undefined && !(r.type === "A" ? isIPv4(value) : isIPv6(value))) {
-          throw new ConfigError(
-            `${JSON.stringify(value)} is not an ${r.type === "A" ? "IPv4" : "IPv6"} address`,
-            undefined,
-            `${at}.value`,
-          );
-        }
-        return {
-          zoneId: zone.id,
-          zoneName: zone.name,
-          name,
-          type: r.type,
-          ttl: r.ttl,
-          value,
-          deleteOnShutdown: r.delete_on_shutdown,
-          takeover: r.takeover,
-        };
-      } catch (error) {
-        if (error instanceof ConfigError) {
-          problems.push(error);
-          return undefined;
-        }
-        throw error;
+      const name = canonicalDnsName(renderRequired(r.name, view, `${at}.name`));
+      if (!isDnsName(name))
+        throw new ConfigError(`renders to ${JSON.stringify(name)}, not a DNS name`, undefined, `${at}.name`);
+      const key = `${r.zone_id ?? r.zone}|${String(r.private)}`;
+      if (!zones.has(key)) zones.set(key, findZone(ctx, r, at));
+      const zone = await zones.get(key)!;
+      if (!isInZone(name, zone.name)) {
+        throw new ConfigError(`${name} is not inside the zone ${zone.name}`, undefined, `${at}.name`);
       }
+      const value = resolveValue(ctx, r, at);
+      if (value !== undefined && !(r.type === "A" ? isIPv4(value) : isIPv6(value))) {
+        throw new ConfigError(
+          `${JSON.stringify(value)} is not an ${r.type === "A" ? "IPv4" : "IPv6"} address`,
+          undefined,
+          `${at}.value`,
+        );
+      }
+      return {
+        zoneId: zone.id,
+        zoneName: zone.name,
+        name,
+        type: r.type,
+        ttl: r.ttl,
+        value,
+        deleteOnShutdown: r.delete_on_shutdown,
+        takeover: r.takeover,
+      };
     }),
   );
-  if (problems.length > 0) throw new ConfigErrors(problems);
   const seen = new Set<string>();
-  return desired.filter((d): d is Desired => {
-    if (!d) return false;
+  return desired.filter((d) => {
     const key = `${d.zoneId} ${d.name} ${d.type}`;
     if (seen.has(key)) throw new ConfigError(`${d.name} ${d.type} is configured twice`, undefined, "dns.records");
     seen.add(key);
@@ -246,17 +225,16 @@ async function applyZone(
   const changes = plans.flatMap((p) => changesFor(p.desired, p.decision, p.current, owner, ctx.instance.id));
   if (changes.length === 0) return { plans };
   const zoneId = plans[0]!.desired.zoneId;
-  const { client, sdk } = await route53(ctx);
   const names = plans.map((p) => `${p.desired.name} ${p.desired.type}`).join(", ");
   try {
-    const out = await call("ChangeResourceRecordSets", `${zoneId} (${names})`, () =>
-      client.send(
+    const out = await ctx.aws.call(
+      "route53",
+      `${zoneId} (${names})`,
+      (sdk) =>
         new sdk.ChangeResourceRecordSetsCommand({
           HostedZoneId: zoneId,
           ChangeBatch: { Comment: `bootlace ${ctx.instance.id}`, Changes: changes },
         }),
-        { abortSignal: ctx.deadline.signal },
-      ),
     );
     const changeId = out.ChangeInfo?.Id;
     return changeId ? { changeId, plans } : { plans };
@@ -275,13 +253,10 @@ async function applyZone(
 }
 
 async function waitInsync(ctx: ActionContext, changeId: string): Promise<void> {
-  const { client, sdk } = await route53(ctx);
   const started = ctx.clock.now();
   const result = await poll(
     async (attempt) => {
-      const out = await call("GetChange", changeId, () =>
-        client.send(new sdk.GetChangeCommand({ Id: changeId }), { abortSignal: ctx.deadline.signal }),
-      );
+      const out = await ctx.aws.call("route53", changeId, (sdk) => new sdk.GetChangeCommand({ Id: changeId }));
       if (out.ChangeInfo?.Status === "INSYNC") return true;
       if (attempt === 0) ctx.log.info(`waiting for Route 53 change ${changeId} to be INSYNC`);
       return undefined;
@@ -364,7 +339,6 @@ export const dnsAction: Action<DnsPlanData> = {
     const state = saved as DnsSaved;
     const changes: Change[] = [];
     const kept: DnsSaved["records"] = [];
-    const { client, sdk } = await route53(ctx);
     await Promise.all(
       state.records.map(async (r) => {
         if (!r.deleteOnShutdown) {
@@ -388,14 +362,14 @@ export const dnsAction: Action<DnsPlanData> = {
         if (ownership?.owner === state.owner && current.ownerRrset) {
           batch.push({ Action: "DELETE", ResourceRecordSet: current.ownerRrset });
         }
-        await call("ChangeResourceRecordSets", `${r.zoneId} (${r.name} ${r.type})`, () =>
-          client.send(
+        await ctx.aws.call(
+          "route53",
+          `${r.zoneId} (${r.name} ${r.type})`,
+          (sdk) =>
             new sdk.ChangeResourceRecordSetsCommand({
               HostedZoneId: r.zoneId,
               ChangeBatch: { Comment: `bootlace stop ${ctx.instance.id}`, Changes: batch },
             }),
-            { abortSignal: ctx.deadline.signal },
-          ),
         );
         changes.push({ kind: "delete", target: `${r.name} ${r.type}`, detail: r.value });
       }),

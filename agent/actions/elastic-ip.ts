@@ -1,7 +1,6 @@
 // Elastic IP: associates a fixed address or a free one from a tagged pool with this instance, race-safely (never takes an
 // address in use elsewhere unless allow_reassociation says so), and hands the address to the actions that publish it.
 import type { Address } from "@aws-sdk/client-ec2";
-import { call } from "../aws/clients";
 import { AwsCallError, ConfigError } from "../core/errors";
 import { publicDnsName } from "../instance/facts";
 import { mentionsTags, renderRequired, templateView } from "../template/render";
@@ -186,48 +185,49 @@ function targetOf(ctx: ActionContext): Target {
 }
 
 async function describeAddresses(ctx: ActionContext, source: Source): Promise<Address[]> {
-  const { client, sdk } = await ctx.aws.ec2();
-  const signal = { abortSignal: ctx.deadline.signal };
   if (source.kind === "fixed") {
-    try {
-      const out = await client.send(new sdk.DescribeAddressesCommand({ AllocationIds: [source.allocationId] }), signal);
-      return out.Addresses ?? [];
-    } catch (error) {
-      if (new AwsCallError("DescribeAddresses", source.allocationId, error).code === "InvalidAllocationID.NotFound") {
-        throw new ConfigError(
-          `no Elastic IP with allocation id ${source.allocationId} in ${ctx.aws.region}`,
-          undefined,
-          "elastic_ip.allocation_id",
-        );
-      }
-      throw new AwsCallError("DescribeAddresses", source.allocationId, error);
-    }
+    const out = await ctx.aws.call(
+      "ec2",
+      source.allocationId,
+      (sdk) => new sdk.DescribeAddressesCommand({ AllocationIds: [source.allocationId] }),
+      {
+        notFound: {
+          codes: ["InvalidAllocationID.NotFound"],
+          error: () =>
+            new ConfigError(
+              `no Elastic IP with allocation id ${source.allocationId} in ${ctx.aws.region}`,
+              undefined,
+              "elastic_ip.allocation_id",
+            ),
+        },
+      },
+    );
+    return out.Addresses ?? [];
   }
   const filters = Object.entries(source.tags).map(([k, v]) => ({ Name: `tag:${k}`, Values: [v] }));
-  const out = await call("DescribeAddresses", `pool ${source.label}`, () =>
-    client.send(
-      new sdk.DescribeAddressesCommand({ Filters: [...filters, { Name: "domain", Values: ["vpc"] }] }),
-      signal,
-    ),
+  const out = await ctx.aws.call(
+    "ec2",
+    `pool ${source.label}`,
+    (sdk) => new sdk.DescribeAddressesCommand({ Filters: [...filters, { Name: "domain", Values: ["vpc"] }] }),
   );
   return out.Addresses ?? [];
 }
 
 async function describeOne(ctx: ActionContext, allocationId: string): Promise<Address | undefined> {
-  const { client, sdk } = await ctx.aws.ec2();
-  const out = await call("DescribeAddresses", allocationId, () =>
-    client.send(new sdk.DescribeAddressesCommand({ AllocationIds: [allocationId] }), {
-      abortSignal: ctx.deadline.signal,
-    }),
+  const out = await ctx.aws.call(
+    "ec2",
+    allocationId,
+    (sdk) => new sdk.DescribeAddressesCommand({ AllocationIds: [allocationId] }),
   );
   return out.Addresses?.[0];
 }
 
 async function associate(ctx: ActionContext, c: Candidate, t: Target): Promise<void> {
-  const { client, sdk } = await ctx.aws.ec2();
   const id = c.address.AllocationId!;
-  await call("AssociateAddress", `${id} with ${describeTarget(t)}`, () =>
-    client.send(
+  await ctx.aws.call(
+    "ec2",
+    `${id} with ${describeTarget(t)}`,
+    (sdk) =>
       new sdk.AssociateAddressCommand({
         AllocationId: id,
         ...(t.interfaceId !== undefined ? { NetworkInterfaceId: t.interfaceId } : { InstanceId: t.instanceId }),
@@ -235,8 +235,6 @@ async function associate(ctx: ActionContext, c: Candidate, t: Target): Promise<v
         // Always explicit: AWS's default is documented both ways (reference, section 2).
         AllowReassociation: c.reassociate,
       }),
-      { abortSignal: ctx.deadline.signal },
-    ),
   );
 }
 

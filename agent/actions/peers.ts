@@ -1,9 +1,8 @@
 // Peers: the running instances in this VPC whose tags match each configured set, found with DescribeInstances. run
 // waits (jittered polling) until each set has its `min`; the sets go to the files action.
 import type { Filter, Instance } from "@aws-sdk/client-ec2";
-import { call } from "../aws/clients";
 import type { PeerSetConfig } from "../config/schema";
-import { ConfigError, ConfigErrors } from "../core/errors";
+import { allOrConfigErrors } from "../core/errors";
 import { describeInstancesStatement } from "../instance/tags";
 import { poll } from "../core/retry";
 import type { PeerView } from "../template/render";
@@ -92,32 +91,26 @@ async function filtersOf(
   const sets = ctx.config.peers ?? {};
   const tags = usesTags(sets) ? await ctx.tags() : {};
   const view = templateView(ctx.instance, tags);
-  const problems: ConfigError[] = [];
-  const filters = new Map<string, Filter[]>();
-  for (const [name, set] of Object.entries(sets)) {
-    const list: Filter[] = [
-      { Name: "vpc-id", Values: [ctx.instance.vpcId] },
-      { Name: "instance-state-name", Values: ["running"] },
-    ];
-    for (const [key, template] of Object.entries(set.tags)) {
-      try {
-        list.push({
-          Name: `tag:${key}`,
-          Values: [renderRequired(template, view, `peers.${name}.tags.${key}`, escapeFilterWildcards)],
-        });
-      } catch (error) {
-        if (!(error instanceof ConfigError)) throw error;
-        problems.push(error);
-      }
-    }
-    filters.set(name, list);
-  }
-  if (problems.length > 0) throw new ConfigErrors(problems);
-  return { tags, filters };
+  const scope: Filter[] = [
+    { Name: "vpc-id", Values: [ctx.instance.vpcId] },
+    { Name: "instance-state-name", Values: ["running"] },
+  ];
+  // Each render as a promise, so allOrConfigErrors reports every empty one of every set at once.
+  const filter = (name: string, key: string, template: string): Promise<Filter> =>
+    Promise.resolve().then(() => ({
+      Name: `tag:${key}`,
+      Values: [renderRequired(template, view, `peers.${name}.tags.${key}`, escapeFilterWildcards)],
+    }));
+  const entries = await allOrConfigErrors(
+    Object.entries(sets).map(async ([name, set]): Promise<[string, Filter[]]> => {
+      const tagFilters = await allOrConfigErrors(Object.entries(set.tags).map(([k, t]) => filter(name, k, t)));
+      return [name, [...scope, ...tagFilters]];
+    }),
+  );
+  return { tags, filters: new Map(entries) };
 }
 
 async function discover(ctx: ActionContext, name: string, filters: Filter[]): Promise<PeerView[]> {
-  const { client, sdk } = await ctx.aws.ec2();
   const instances: Instance[] = [];
   const what = `peers.${name} (${filters
     .filter((f) => f.Name?.startsWith("tag:"))
@@ -125,11 +118,12 @@ async function discover(ctx: ActionContext, name: string, filters: Filter[]): Pr
     .join(", ")})`;
   let token: string | undefined;
   do {
-    const out = await call("DescribeInstances", what, () =>
-      client.send(
-        new sdk.DescribeInstancesCommand({ Filters: filters, MaxResults: 1000, ...(token && { NextToken: token }) }),
-        { abortSignal: ctx.deadline.signal },
-      ),
+    const page = token;
+    const out = await ctx.aws.call(
+      "ec2",
+      what,
+      (sdk) =>
+        new sdk.DescribeInstancesCommand({ Filters: filters, MaxResults: 1000, ...(page && { NextToken: page }) }),
     );
     for (const r of out.Reservations ?? []) instances.push(...(r.Instances ?? []));
     token = out.NextToken;

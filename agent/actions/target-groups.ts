@@ -5,9 +5,8 @@ import type {
   TargetGroup,
   TargetHealthDescription,
 } from "@aws-sdk/client-elastic-load-balancing-v2";
-import { call } from "../aws/clients";
 import type { TargetGroupConfig } from "../config/schema";
-import { AwsCallError, ConfigError, ConfigErrors } from "../core/errors";
+import { allOrConfigErrors, AwsCallError, ConfigError } from "../core/errors";
 import type { InstanceFacts } from "../instance/facts";
 import { poll } from "../core/retry";
 import type { Action, ActionContext, Change, Outcome, Plan, PolicyStatement } from "./types";
@@ -107,46 +106,38 @@ const seconds = (ms: number): string => `${(ms / 1000).toFixed(0)} s`;
 
 // ---- reading and changing the world -----------------------------------------------------------------------------
 
-async function elbv2(ctx: ActionContext) {
-  return ctx.aws.elbv2();
-}
-
 async function findGroup(ctx: ActionContext, config: TargetGroupConfig, at: string): Promise<TargetGroup> {
-  const { client, sdk } = await elbv2(ctx);
   const what = config.arn ?? config.name ?? "";
   const key = `${at}.${config.arn !== undefined ? "arn" : "name"}`;
-  try {
-    const out = await client.send(
+  const missing = () => new ConfigError(`no target group ${what} in ${ctx.aws.region}`, undefined, key);
+  const out = await ctx.aws.call(
+    "elbv2",
+    what,
+    (sdk) =>
       new sdk.DescribeTargetGroupsCommand(
         config.arn !== undefined ? { TargetGroupArns: [config.arn] } : { Names: [what] },
       ),
-      { abortSignal: ctx.deadline.signal },
-    );
-    const group = out.TargetGroups?.[0];
-    if (group) return group;
-  } catch (error) {
-    const failure = new AwsCallError("DescribeTargetGroups", what, error);
-    if (failure.code !== "TargetGroupNotFoundException" && failure.code !== "TargetGroupNotFound") throw failure;
-  }
-  throw new ConfigError(`no target group ${what} in ${ctx.aws.region}`, undefined, key);
+    { notFound: { codes: ["TargetGroupNotFoundException", "TargetGroupNotFound"], error: missing } },
+  );
+  const group = out.TargetGroups?.[0];
+  if (!group) throw missing();
+  return group;
 }
 
 async function readHealth(ctx: ActionContext, t: GroupTarget): Promise<TargetHealthDescription | undefined> {
-  const { client, sdk } = await elbv2(ctx);
-  const out = await call("DescribeTargetHealth", targetLabel(t), () =>
-    client.send(new sdk.DescribeTargetHealthCommand({ TargetGroupArn: t.arn, Targets: [description(t)] }), {
-      abortSignal: ctx.deadline.signal,
-    }),
+  const out = await ctx.aws.call(
+    "elbv2",
+    targetLabel(t),
+    (sdk) => new sdk.DescribeTargetHealthCommand({ TargetGroupArn: t.arn, Targets: [description(t)] }),
   );
   return out.TargetHealthDescriptions?.find((d) => d.Target?.Id === t.id) ?? out.TargetHealthDescriptions?.[0];
 }
 
 async function register(ctx: ActionContext, t: GroupTarget): Promise<void> {
-  const { client, sdk } = await elbv2(ctx);
-  await call("RegisterTargets", targetLabel(t), () =>
-    client.send(new sdk.RegisterTargetsCommand({ TargetGroupArn: t.arn, Targets: [description(t)] }), {
-      abortSignal: ctx.deadline.signal,
-    }),
+  await ctx.aws.call(
+    "elbv2",
+    targetLabel(t),
+    (sdk) => new sdk.RegisterTargetsCommand({ TargetGroupArn: t.arn, Targets: [description(t)] }),
   );
 }
 
@@ -182,11 +173,10 @@ async function waitHealthy(ctx: ActionContext, t: GroupTarget, waitSeconds: numb
 }
 
 async function deregistrationDelayMs(ctx: ActionContext, t: GroupTarget): Promise<number> {
-  const { client, sdk } = await elbv2(ctx);
-  const out = await call("DescribeTargetGroupAttributes", t.name, () =>
-    client.send(new sdk.DescribeTargetGroupAttributesCommand({ TargetGroupArn: t.arn }), {
-      abortSignal: ctx.deadline.signal,
-    }),
+  const out = await ctx.aws.call(
+    "elbv2",
+    t.name,
+    (sdk) => new sdk.DescribeTargetGroupAttributesCommand({ TargetGroupArn: t.arn }),
   );
   const value = out.Attributes?.find((a) => a.Key === "deregistration_delay.timeout_seconds")?.Value;
   // AWS's default when the attribute is not reported.
@@ -198,23 +188,24 @@ async function deregistrationDelayMs(ctx: ActionContext, t: GroupTarget): Promis
  * delay that cannot be read is AWS's default, 300 s, and reported as a problem (the deregistration itself stands).
  */
 async function deregister(ctx: ActionContext, t: GroupTarget): Promise<{ change?: Change; problem?: string }> {
-  const { client, sdk } = await elbv2(ctx);
   const started = ctx.clock.now();
   let problem: string | undefined;
   const [gone, delayMs] = await Promise.all([
-    call("DeregisterTargets", targetLabel(t), () =>
-      client.send(new sdk.DeregisterTargetsCommand({ TargetGroupArn: t.arn, Targets: [description(t)] }), {
-        abortSignal: ctx.deadline.signal,
-      }),
-    ).then(
-      () => false,
-      (error: unknown) => {
-        // Already deregistered (or the group is gone): nothing left to undo.
-        const code = error instanceof AwsCallError ? error.code : undefined;
-        if (code === "InvalidTargetException" || code === "TargetGroupNotFoundException") return true;
-        throw error;
-      },
-    ),
+    ctx.aws
+      .call(
+        "elbv2",
+        targetLabel(t),
+        (sdk) => new sdk.DeregisterTargetsCommand({ TargetGroupArn: t.arn, Targets: [description(t)] }),
+      )
+      .then(
+        () => false,
+        (error: unknown) => {
+          // Already deregistered (or the group is gone): nothing left to undo.
+          const code = error instanceof AwsCallError ? error.code : undefined;
+          if (code === "InvalidTargetException" || code === "TargetGroupNotFoundException") return true;
+          throw error;
+        },
+      ),
     deregistrationDelayMs(ctx, t).catch((error: unknown) => {
       problem = `${error instanceof Error ? error.message : String(error)}; waited for draining as if it were 300 s`;
       return 300_000;
@@ -269,25 +260,16 @@ export interface TargetGroupsSaved {
 
 async function planGroups(ctx: ActionContext): Promise<GroupPlan[]> {
   const configs = ctx.config.load_balancer?.target_groups ?? [];
-  const problems: ConfigError[] = [];
-  const planned = await Promise.all(
-    configs.map(async (config, i): Promise<GroupPlan | undefined> => {
+  const planned = await allOrConfigErrors(
+    configs.map(async (config, i): Promise<GroupPlan> => {
       const at = `load_balancer.target_groups.${i}`;
-      try {
-        const target = targetFor(await findGroup(ctx, config, at), ctx.instance, config, at);
-        const health = await readHealth(ctx, target);
-        return { target, health, register: !isRegistered(health) };
-      } catch (error) {
-        if (!(error instanceof ConfigError)) throw error;
-        problems.push(error);
-        return undefined;
-      }
+      const target = targetFor(await findGroup(ctx, config, at), ctx.instance, config, at);
+      const health = await readHealth(ctx, target);
+      return { target, health, register: !isRegistered(health) };
     }),
   );
-  if (problems.length > 0) throw new ConfigErrors(problems);
   const seen = new Set<string>();
-  return planned.filter((p): p is GroupPlan => {
-    if (!p) return false;
+  return planned.filter((p) => {
     const key = `${p.target.arn} ${p.target.id} ${p.target.port}`;
     if (seen.has(key)) {
       throw new ConfigError(`${targetLabel(p.target)} is configured twice`, undefined, "load_balancer.target_groups");

@@ -1,5 +1,5 @@
 // The contract every action keeps: read the world, compute changes purely, apply them; undo at shutdown.
-import type { AwsClients } from "../aws/clients";
+import type { Aws } from "../aws/clients";
 import type { Clock } from "../core/clock";
 import type { Config } from "../config/schema";
 import type { InstanceFacts } from "../instance/facts";
@@ -28,7 +28,7 @@ export interface ActionContext {
   instance: InstanceFacts;
   /** The instance's tags: IMDS's, else read once from the EC2 API on first use (the same for every action). */
   tags(): Promise<Tags>;
-  aws: AwsClients;
+  aws: Aws;
   clock: Clock;
   deadline: Deadline;
   log: Logger;

@@ -1,11 +1,8 @@
 // The one place AWS clients are made: region, credentials, endpoints, retries. A client — and its SDK package — is
 // loaded only when an action first asks for it, so --help, validate and a files-only run load no AWS SDK at all.
 import type * as Ec2Module from "@aws-sdk/client-ec2";
-import type { EC2Client } from "@aws-sdk/client-ec2";
 import type * as Elbv2Module from "@aws-sdk/client-elastic-load-balancing-v2";
-import type { ElasticLoadBalancingV2Client } from "@aws-sdk/client-elastic-load-balancing-v2";
 import type * as Route53Module from "@aws-sdk/client-route-53";
-import type { Route53Client } from "@aws-sdk/client-route-53";
 import type {
   AwsCredentialIdentityProvider,
   Command,
@@ -72,12 +69,6 @@ export interface Aws {
   destroy(): void;
 }
 
-export interface AwsClients extends Aws {
-  ec2(): Promise<Service<EC2Client, Ec2Sdk>>;
-  route53(): Promise<Service<Route53Client, Route53Sdk>>;
-  elbv2(): Promise<Service<ElasticLoadBalancingV2Client, Elbv2Sdk>>;
-}
-
 export interface AwsClientsOptions {
   /** From IMDS; AWS_REGION in env overrides it. */
   region: string;
@@ -115,7 +106,8 @@ export function sdkPackagesLoaded(): string[] {
   return [...loadedInProcess].sort();
 }
 
-export function createAwsClients(o: AwsClientsOptions): AwsClients {
+/** The door to AWS over clients made here; nothing outside agent/aws/ reaches a client. */
+export function createAwsClients(o: AwsClientsOptions): Aws {
   const region = regionFrom(o.region, o.env);
   const made: { destroy(): void }[] = [];
   let shared: Promise<Record<string, unknown>> | undefined;
@@ -178,7 +170,7 @@ export function createAwsClients(o: AwsClientsOptions): AwsClients {
       (s, c) => new s.ElasticLoadBalancingV2Client(c),
     ),
   };
-  return { ...services, ...awsDoor(region, services, o.deadline.signal, () => made.forEach((c) => c.destroy())) };
+  return awsDoor(region, services, o.deadline.signal, () => made.forEach((c) => c.destroy()));
 }
 
 /** The services a door sends through: each loads its client and SDK package on first use. */
@@ -247,14 +239,5 @@ export class DeadlineRetryStrategy implements RetryStrategyV2 {
 
   recordSuccess(token: RetryToken): void {
     this.inner.recordSuccess(token);
-  }
-}
-
-/** Transition only (issue 9): the actions still calling the SDK by hand use this until they go through Aws.call. */
-export async function call<T>(operation: string, resource: string, fn: () => Promise<T>): Promise<T> {
-  try {
-    return await fn();
-  } catch (error) {
-    throw new AwsCallError(operation, resource, error);
   }
 }

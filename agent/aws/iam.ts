@@ -25,8 +25,3 @@ export function policyFor(config: Config, actions: readonly Action[]): PolicyDoc
   }
   return { Version: "2012-10-17", Statement: statements };
 }
-
-/** Every IAM action the policy allows, e.g. "ec2:AssociateAddress" (for tests and the log). */
-export function actionsOf(policy: PolicyDocument): string[] {
-  return [...new Set(policy.Statement.flatMap((s) => s.Action))];
-}

@@ -5,7 +5,7 @@ import { promises as fs } from "node:fs";
 import { resolve } from "node:path";
 import { actions as allActions } from "../actions";
 import type { ActionName } from "../actions/types";
-import type { AwsClients } from "../aws/clients";
+import type { Aws } from "../aws/clients";
 import { createAwsClients } from "../aws/clients";
 import { version } from "../cli";
 import type { LoadedConfig } from "../config/load";
@@ -97,7 +97,7 @@ export interface Wiring {
   runner: RunnerOptions;
   /** state.json as the last command left it (read under the lock), for the record this one adds. */
   previous?: StateFile;
-  aws: AwsClients;
+  aws: Aws;
   /** Records the command's state (under the lock). */
   save(state: StateFile): Promise<void>;
 }

@@ -3,7 +3,7 @@ import * as ec2Sdk from "@aws-sdk/client-ec2";
 import * as elbv2Sdk from "@aws-sdk/client-elastic-load-balancing-v2";
 import * as route53Sdk from "@aws-sdk/client-route-53";
 import type { ActionContext } from "../../agent/actions/types";
-import type { AwsClients } from "../../agent/aws/clients";
+import type { Aws } from "../../agent/aws/clients";
 import { awsDoor } from "../../agent/aws/clients";
 import type { Config } from "../../agent/config/schema";
 import { configSchema } from "../../agent/config/schema";
@@ -43,7 +43,7 @@ const clientConfig = {
 export function testAws(
   clients: { ec2?: boolean; route53?: boolean; elbv2?: boolean } = { route53: true },
   signal: AbortSignal = new AbortController().signal,
-): AwsClients {
+): Aws {
   const made: { destroy(): void }[] = [];
   const service = <C extends { destroy(): void }, S>(
     name: string,
@@ -63,7 +63,7 @@ export function testAws(
     ec2: service("EC2", clients.ec2, () => new ec2Sdk.EC2Client(clientConfig), ec2Sdk),
     elbv2: service("ELBv2", clients.elbv2, () => new elbv2Sdk.ElasticLoadBalancingV2Client(clientConfig), elbv2Sdk),
   };
-  return { ...services, ...awsDoor("us-east-1", services, signal, () => made.forEach((c) => c.destroy())) };
+  return awsDoor("us-east-1", services, signal, () => made.forEach((c) => c.destroy()));
 }
 
 /**

@@ -220,6 +220,19 @@ describe("dns action against a mocked Route 53", () => {
     expect(r53.commandCalls(ChangeResourceRecordSetsCommand)).toHaveLength(0);
   });
 
+  it("refuses a zone_id that does not exist, naming the key", async () => {
+    r53
+      .on(GetHostedZoneCommand)
+      .rejects(Object.assign(new Error("No hosted zone found"), { name: "NoSuchHostedZone" }));
+    const ctx = testContext({ dns: { records: [{ zone_id: "ZNOSUCH", name: "a.example.internal" }] } });
+
+    const error = await dnsAction.plan(ctx).catch((e: unknown) => e);
+
+    expect(error).toBeInstanceOf(ConfigErrors);
+    expect((error as Error).message).toBe("dns.records.0.zone_id: no hosted zone with id ZNOSUCH");
+    expect(r53.commandCalls(ListResourceRecordSetsCommand)).toHaveLength(0);
+  });
+
   it("asks which zone when a public and a private zone share the name", async () => {
     r53.on(ListHostedZonesByNameCommand).resolves({
       HostedZones: [

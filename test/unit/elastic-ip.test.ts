@@ -2,7 +2,7 @@ import { AssociateAddressCommand, DescribeAddressesCommand, EC2Client, type Addr
 import { mockClient } from "aws-sdk-client-mock";
 import type { Target } from "../../agent/actions/elastic-ip";
 import { decideEip, elasticIpAction, holderOf, isAssociated, isOurs, shuffle } from "../../agent/actions/elastic-ip";
-import type { AwsClients } from "../../agent/aws/clients";
+import type { Aws } from "../../agent/aws/clients";
 import { ConfigErrors, ConfigError } from "../../agent/core/errors";
 import { publicDnsName } from "../../agent/instance/facts";
 import { instance, testAws, testContext } from "../support/context";
@@ -107,7 +107,7 @@ describe("elastic_ip action against a mocked EC2", () => {
   beforeEach(() => ec2.reset());
 
   function context(config: unknown) {
-    const aws: AwsClients = testAws({ ec2: true });
+    const aws: Aws = testAws({ ec2: true });
     return testContext(config, {
       aws,
       instance: { ...instance, interfaceId: "eni-0mine", privateIpv4s: ["10.0.1.5"] },

@@ -1,9 +1,13 @@
 import { normalizedNamePattern } from "../../agent/actions/dns-permissions";
 import { actions } from "../../agent/actions";
-import { actionsOf, policyFor } from "../../agent/aws/iam";
+import type { PolicyDocument } from "../../agent/aws/iam";
+import { policyFor } from "../../agent/aws/iam";
 import { configSchema } from "../../agent/config/schema";
 
 const policy = (raw: unknown) => policyFor(configSchema.parse(raw), actions);
+
+/** Every IAM action the policy allows, once each, in order. */
+const actionsOf = (p: PolicyDocument): string[] => [...new Set(p.Statement.flatMap((s) => s.Action))];
 
 describe("policyFor", () => {
   it("is empty when nothing needs AWS", () => {

@@ -3,7 +3,7 @@ import type { Instance } from "@aws-sdk/client-ec2";
 import { mockClient } from "aws-sdk-client-mock";
 import type { PeersOutput } from "../../agent/actions/peers";
 import { compareAddresses, escapeFilterWildcards, peerList, peersAction, toPeer } from "../../agent/actions/peers";
-import type { AwsClients } from "../../agent/aws/clients";
+import type { Aws } from "../../agent/aws/clients";
 import { ConfigErrors } from "../../agent/core/errors";
 import { instance, testAws, testContext } from "../support/context";
 
@@ -60,7 +60,7 @@ describe("peersAction", () => {
   const ec2 = mockClient(EC2Client);
   beforeEach(() => ec2.reset());
 
-  function awsWithEc2(): AwsClients {
+  function awsWithEc2(): Aws {
     return testAws({ ec2: true });
   }
 

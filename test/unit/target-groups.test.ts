@@ -14,7 +14,7 @@ import {
   targetFor,
   targetGroupsAction,
 } from "../../agent/actions/target-groups";
-import type { AwsClients } from "../../agent/aws/clients";
+import type { Aws } from "../../agent/aws/clients";
 import { ConfigError } from "../../agent/core/errors";
 import { instance, testAws, testContext } from "../support/context";
 
@@ -101,7 +101,7 @@ describe("load_balancer action against a mocked ELBv2", () => {
   beforeEach(() => elb.reset());
 
   function context(config: unknown) {
-    const aws: AwsClients = testAws({ elbv2: true });
+    const aws: Aws = testAws({ elbv2: true });
     return testContext({ load_balancer: config }, { aws });
   }
 
