@@ -1,8 +1,9 @@
 // Instance-profile credentials and a flaky metadata service, end to end: the real bundle with nothing in its
 // environment but the endpoints, IMDS from the emulator (tokens required, so a tokenless IMDSv1 GET gets 401 and is
 // recorded), AWS from moto behind the fidelity proxy. The world is checked afterwards: the record is there or not.
+import { readFile } from "node:fs/promises";
 import type { ImdsEmulator, ImdsEmulatorOptions } from "../harness/imds-emulator";
-import { makeRoot, runBootlace } from "../harness/run-bundle";
+import { BUNDLE, makeRoot, runBootlace } from "../harness/run-bundle";
 import type { World } from "../harness/world";
 import { startWorld } from "../harness/world";
 
@@ -107,4 +108,11 @@ describe("instance-profile credentials that are slow to come", () => {
     expect(await recordsNamed(name)).toEqual([]);
     expect(imds.tokenless()).toEqual([]);
   });
+});
+
+it("the bundle holds no IMDS client but bootlace's own: the SDK's, which can fall back to IMDSv1, is left out", async () => {
+  const bundle = await readFile(BUNDLE, "utf8");
+  // Strings of @smithy/credential-provider-imds, which the SDK's default chain brings in.
+  expect(bundle).not.toMatch(/AWS_EC2_METADATA_V1_DISABLED|ec2_metadata_v1_disabled/);
+  expect(bundle).toMatch(/meta-data\/iam\/security-credentials\//);
 });
