@@ -15,6 +15,8 @@ import type { ConfigError } from "../core/errors";
 import { AwsCallError, errorCode } from "../core/errors";
 import type { Logger } from "../core/log";
 import type { Deadline } from "../core/retry";
+import { credentialsProvider } from "../instance/credentials";
+import type { MetadataReader } from "../instance/imds";
 
 export type Env = Record<string, string | undefined>;
 
@@ -76,8 +78,10 @@ export interface AwsClientsOptions {
   clock: Clock;
   deadline: Deadline;
   log: Logger;
-  /** Injected credentials (in-process tests); default: the SDK's default chain (on EC2, the instance profile). */
+  /** Injected credentials (in-process tests); default: the environment's keys, else the instance profile's. */
   credentials?: AwsCredentialIdentityProvider;
+  /** IMDSv2 reads (bootlace's own client, bounded by the same deadline) for the instance profile's credentials. */
+  imds: MetadataReader;
   /** Attempts per call, counting the first; boot storms throttle, so more than the SDK's 3. */
   maxAttempts?: number;
   userAgent?: string;
@@ -120,7 +124,7 @@ export function createAwsClients(o: AwsClientsOptions): Aws {
         import("@smithy/node-http-handler"),
       ]);
       const inner = new AdaptiveRetryStrategy(() => Promise.resolve(o.maxAttempts ?? 8));
-      const credentials = o.credentials ?? (await defaultCredentials());
+      const credentials = o.credentials ?? defaultCredentials(o);
       return {
         region,
         credentials,
@@ -207,10 +211,18 @@ export function operationOf(command: object): string {
   return command.constructor.name.replace(/Command$/, "");
 }
 
-/** The SDK's default chain, with more patience for IMDS than its default (1 s, no retry) while an instance boots. */
-async function defaultCredentials(): Promise<AwsCredentialIdentityProvider> {
-  const { defaultProvider } = await import("@aws-sdk/credential-provider-node");
-  return defaultProvider({ timeout: 2000, maxRetries: 3 });
+/**
+ * AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY from the agent's environment, else the instance profile over IMDSv2 with
+ * bootlace's own patience (instance/credentials.ts). Not the SDK's chain: its IMDS provider falls back to IMDSv1.
+ */
+function defaultCredentials(o: AwsClientsOptions): AwsCredentialIdentityProvider {
+  return credentialsProvider({
+    env: o.env,
+    imds: o.imds,
+    clock: o.clock,
+    deadline: o.deadline,
+    log: o.log.child({ component: "credentials" }),
+  });
 }
 
 /**

@@ -15,7 +15,7 @@ export interface AgentOptions {
   stdout: (text: string) => void;
   stderr: (text: string) => void;
   clock?: Clock;
-  /** Injected AWS credentials; default: the SDK's default chain (on EC2, the instance profile from IMDS). */
+  /** Injected AWS credentials; default: the environment's keys, else the instance profile (instance/credentials.ts). */
   credentials?: AwsCredentialIdentityProvider;
   /** The actions to run (default: all); tests may hand in their own list. */
   actions?: readonly Action[];

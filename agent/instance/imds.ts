@@ -58,6 +58,17 @@ export interface ImdsClientOptions {
   requestTimeoutMs?: number;
   /** Jitter source for the retry backoff. */
   random?: () => number;
+  /**
+   * Where the token is kept. A later client given the same cache (the instance-profile credentials after the world's
+   * reads, each watch pass) uses the token already issued instead of asking for another.
+   */
+  tokens?: ImdsTokenCache;
+}
+
+/** The token one client got, for the clients that come after it; only ever used with the same endpoint. */
+export class ImdsTokenCache {
+  /** Read and written by ImdsClient only. */
+  held: (Token & { origin: string }) | undefined;
 }
 
 /** What readers of metadata need; tests and the fleet simulator may hand in their own. */
@@ -106,11 +117,12 @@ export class ImdsClient implements MetadataReader {
   private readonly origin: string;
   private readonly ttlSeconds: number;
   private readonly pool: Pool;
-  private token: Token | undefined;
+  private readonly tokens: ImdsTokenCache;
   /** The token PUT in flight, shared so concurrent reads cost one PUT. */
   private tokenInFlight: Promise<Token> | undefined;
   private warnedSlow = false;
   private closed = false;
+  private closing: Promise<void> = Promise.resolve();
   /** Follows the deadline's signal; one listener on it instead of one per concurrent request (Node warns past 10). */
   private readonly abort = new AbortController();
   private readonly onDeadline = (): void => this.abort.abort(this.o.deadline.signal.reason);
@@ -121,6 +133,7 @@ export class ImdsClient implements MetadataReader {
     if (!Number.isInteger(this.ttlSeconds) || this.ttlSeconds < 1 || this.ttlSeconds > MAX_TOKEN_TTL_SECONDS) {
       throw new ConfigError(`IMDS token TTL must be an integer from 1 to 21600 seconds, got ${this.ttlSeconds}`);
     }
+    this.tokens = o.tokens ?? new ImdsTokenCache();
     const timeout = o.requestTimeoutMs ?? 2000;
     // A dedicated pool: short timeouts (a link-local service that does not answer in 2 s is not going to), and
     // nothing shared with the AWS SDK's connections or any proxy settings.
@@ -182,9 +195,12 @@ export class ImdsClient implements MetadataReader {
 
   /** Releases the pool's keep-alive sockets; call once the run is done with IMDS. Later reads fail at once. */
   close(): Promise<void> {
-    this.closed = true;
-    this.o.deadline.signal.removeEventListener("abort", this.onDeadline);
-    return this.pool.close();
+    if (!this.closed) {
+      this.closed = true;
+      this.o.deadline.signal.removeEventListener("abort", this.onDeadline);
+      this.closing = this.pool.close();
+    }
+    return this.closing;
   }
 
   /** One attempt: token (cached), GET, and on 401 one fresh token and one more GET. */
@@ -206,7 +222,8 @@ export class ImdsClient implements MetadataReader {
   }
 
   private currentToken(): Promise<Token> {
-    if (this.token && this.o.clock.now() < this.token.refreshAt) return Promise.resolve(this.token);
+    const held = this.tokens.held;
+    if (held?.origin === this.origin && this.o.clock.now() < held.refreshAt) return Promise.resolve(held);
     this.tokenInFlight ??= this.fetchToken().finally(() => {
       this.tokenInFlight = undefined;
     });
@@ -214,7 +231,7 @@ export class ImdsClient implements MetadataReader {
   }
 
   private forget(used: Token): void {
-    if (this.token === used) this.token = undefined;
+    if (this.tokens.held === used) this.tokens.held = undefined;
   }
 
   private async fetchToken(): Promise<Token> {
@@ -236,8 +253,8 @@ export class ImdsClient implements MetadataReader {
     // Refresh with 60 s or 10% of the TTL to spare, whichever is more, so a token never expires between check and
     // use; for very short TTLs keep at least half of it usable.
     const margin = Math.min(Math.max(60_000, ttlMs / 10), ttlMs / 2);
-    const token = { value, refreshAt: askedAt + ttlMs - margin };
-    this.token = token;
+    const token = { value, refreshAt: askedAt + ttlMs - margin, origin: this.origin };
+    this.tokens.held = token;
     return token;
   }
 

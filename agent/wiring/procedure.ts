@@ -15,7 +15,7 @@ import { ConfigError, describeCause } from "../core/errors";
 import type { Logger } from "../core/log";
 import type { Deadline } from "../core/retry";
 import type { InstanceFacts } from "../instance/facts";
-import { ImdsClient, imdsEndpointFrom } from "../instance/imds";
+import { ImdsClient, ImdsTokenCache, imdsEndpointFrom } from "../instance/imds";
 import { readInstanceFacts, readUserData } from "../instance/read";
 import type { Tags } from "../instance/tags";
 import { tagsReader } from "../instance/tags";
@@ -31,6 +31,8 @@ export interface World {
   /** The instance's tags as IMDS exposed them; undefined when it does not (they are then read from the API). */
   imdsTags?: Tags;
   loaded: LoadedConfig;
+  /** The IMDS token the world was read with: the instance-profile credentials reuse it (one PUT per run). */
+  imdsTokens?: ImdsTokenCache;
 }
 
 /** A path given on the command line, taken from the agent's working directory. */
@@ -62,22 +64,29 @@ export function configFrom(s: Session, userData: Buffer | undefined): Promise<Lo
 
 /** IMDS (facts and user-data, concurrently) and then the configuration, within the deadline given. */
 export async function readWorld(s: Session, deadline: Deadline): Promise<World> {
-  const imds = new ImdsClient({
-    endpoint: imdsEndpointFrom(s.o.env),
-    clock: s.clock,
-    deadline,
-    log: s.log.child({ component: "imds" }),
-  });
+  const imdsTokens = new ImdsTokenCache();
+  const imds = imdsClient(s, deadline, imdsTokens);
   try {
     const fromFile = await readUserDataFile(s);
     const [{ facts, tags }, userData] = await Promise.all([
       readInstanceFacts(imds),
       fromFile !== undefined ? Promise.resolve(fromFile) : readUserData(imds),
     ]);
-    return { instance: facts, ...(tags !== undefined && { imdsTags: tags }), loaded: await configFrom(s, userData) };
+    const loaded = await configFrom(s, userData);
+    return { instance: facts, ...(tags !== undefined && { imdsTags: tags }), loaded, imdsTokens };
   } finally {
     await imds.close();
   }
+}
+
+function imdsClient(s: Session, deadline: Deadline, tokens: ImdsTokenCache | undefined): ImdsClient {
+  return new ImdsClient({
+    endpoint: imdsEndpointFrom(s.o.env),
+    clock: s.clock,
+    deadline,
+    log: s.log.child({ component: "imds" }),
+    ...(tokens && { tokens }),
+  });
 }
 
 export interface WiringOptions {
@@ -113,6 +122,8 @@ export async function withWiring<T>(
   o: WiringOptions,
   fn: (w: Wiring) => Promise<T>,
 ): Promise<T> {
+  // The instance-profile credentials come through an IMDS client bounded by this deadline, with the world's token.
+  const imds = imdsClient(s, o.deadline, world.imdsTokens);
   const aws = createAwsClients({
     region: world.instance.region,
     env: s.o.env,
@@ -120,6 +131,7 @@ export async function withWiring<T>(
     deadline: o.deadline,
     log: s.log.child({ component: "aws" }),
     userAgent: `bootlace/${version}`,
+    imds,
     ...(s.o.credentials && { credentials: s.o.credentials }),
   });
   const root = new RootFs(s.args.root);
@@ -149,5 +161,6 @@ export async function withWiring<T>(
     }
   } finally {
     aws.destroy();
+    await imds.close();
   }
 }

@@ -42,11 +42,29 @@ export interface ImdsEmulatorOptions {
   availableAfterMs?: number;
   /** "refuse": not listening yet (connection refused), the default; "reset": TCP reset; "503": Service Unavailable. */
   unavailableMode?: "refuse" | "reset" | "503";
+  /** A service that stays flaky once up: this share of all requests fails (see setFlaky). */
+  flaky?: ImdsFlakiness;
+  /**
+   * The instance profile: its credentials are served this long (real time) after start, and before that meta-data/iam/
+   * is absent (404), as while an instance profile is still being associated at boot. Infinity: no instance profile.
+   */
+  credentialsAfterMs?: number;
+}
+
+/** Faults drawn per request, token PUTs and tokenless requests included. */
+export interface ImdsFlakiness {
+  /** Share of requests that fail, 0..1. */
+  rate: number;
+  /** An HTTP status (default 500), or "reset": the connection is reset without an answer. */
+  fault?: number | "reset";
+  /** Random source in [0, 1); default Math.random. */
+  random?: () => number;
 }
 
 export interface ImdsRequestRecord {
   method: string;
   path: string;
+  /** 0: the connection was reset instead. */
   status: number;
   token: "none" | "valid" | "invalid";
 }
@@ -65,8 +83,17 @@ export interface ImdsEmulator {
   setDisabled(on: boolean): void;
   /** The next GET with a token issued so far gets 401. */
   expireAllTokens(): void;
-  /** The next `count` (default 1) requests whose path starts with pathPrefix (full, or relative to /latest/) get `status`. */
-  failNext(status: number, count?: number, pathPrefix?: string): void;
+  /**
+   * The next `count` (default 1) requests whose path starts with pathPrefix (full, or relative to /latest/) get
+   * `status`, after the first `skip` (default 0) such requests are answered normally.
+   */
+  failNext(status: number, count?: number, pathPrefix?: string, skip?: number): void;
+  /** From the next request on, this share of requests fails; undefined ends it. */
+  setFlaky(flaky: ImdsFlakiness | undefined): void;
+  /** Serve the instance profile's credentials (true) or nothing under meta-data/iam/ (false), from now on. */
+  setInstanceProfile(on: boolean): void;
+  /** GETs that carried no token (IMDSv1): bootlace must never send one. */
+  tokenless(): ImdsRequestRecord[];
   close(): Promise<void>;
 }
 
@@ -118,11 +145,34 @@ function checkTags(tags: Record<string, string> | undefined): void {
   }
 }
 
-function renderTree(i: ImdsInstance, tagsEnabled: boolean): Tree {
+/** meta-data/iam/: the instance profile and its role's current credentials. */
+function iamTree(i: ImdsInstance): Tree {
   const role = i.role ?? DEFAULT_ROLE;
   const creds = { ...DEFAULT_CREDENTIALS, ...i.credentials };
   // Credentials are checked against the SDK's own wall clock, so they use Date.now, not the token clock.
   const wall = Date.now();
+  return {
+    info: JSON.stringify({
+      Code: "Success",
+      LastUpdated: new Date(wall).toISOString(),
+      InstanceProfileArn: `arn:aws:iam::${i.accountId}:instance-profile/${role}`,
+      InstanceProfileId: "AIPAIMDSEMULATOR00001",
+    }),
+    "security-credentials": {
+      [role]: JSON.stringify({
+        Code: "Success",
+        LastUpdated: new Date(wall).toISOString(),
+        Type: "AWS-HMAC",
+        AccessKeyId: creds.accessKeyId,
+        SecretAccessKey: creds.secretAccessKey,
+        Token: creds.sessionToken ?? DEFAULT_CREDENTIALS.sessionToken,
+        Expiration: new Date(wall + SIX_HOURS_MS).toISOString().replace(/\.\d{3}Z$/, "Z"),
+      }),
+    },
+  };
+}
+
+function renderTree(i: ImdsInstance, tagsEnabled: boolean, instanceProfile: boolean): Tree {
   const hostname = i.hostname ?? `ip-${i.privateIpv4.replace(/\./g, "-")}.${i.region}.compute.internal`;
   const iface: Tree = {
     "device-number": "0",
@@ -139,25 +189,7 @@ function renderTree(i: ImdsInstance, tagsEnabled: boolean): Tree {
   const metaData: Tree = {
     "ami-id": i.imageId ?? "ami-0abcdef1234567890",
     hostname,
-    iam: {
-      info: JSON.stringify({
-        Code: "Success",
-        LastUpdated: new Date(wall).toISOString(),
-        InstanceProfileArn: `arn:aws:iam::${i.accountId}:instance-profile/${role}`,
-        InstanceProfileId: "AIPAIMDSEMULATOR00001",
-      }),
-      "security-credentials": {
-        [role]: JSON.stringify({
-          Code: "Success",
-          LastUpdated: new Date(wall).toISOString(),
-          Type: "AWS-HMAC",
-          AccessKeyId: creds.accessKeyId,
-          SecretAccessKey: creds.secretAccessKey,
-          Token: creds.sessionToken ?? DEFAULT_CREDENTIALS.sessionToken,
-          Expiration: new Date(wall + SIX_HOURS_MS).toISOString().replace(/\.\d{3}Z$/, "Z"),
-        }),
-      },
-    },
+    ...(instanceProfile ? { iam: iamTree(i) } : {}),
     "instance-id": i.instanceId,
     "instance-type": i.instanceType ?? "t3.micro",
     "local-hostname": hostname,
@@ -221,10 +253,14 @@ export async function startImdsEmulator(o: ImdsEmulatorOptions): Promise<ImdsEmu
   let instance = o.instance;
   let tagsEnabled = o.tagsEnabled ?? true;
   let disabled = false;
+  let flaky = o.flaky;
+  const started = Date.now();
+  const profileAfter = o.credentialsAfterMs ?? 0;
+  let instanceProfile: boolean | undefined; // set: overrides credentialsAfterMs
   const mode = o.unavailableMode ?? "refuse";
   let available = !(o.availableAfterMs && o.availableAfterMs > 0);
   const tokens = new Map<string, number>(); // token → expiry (epoch ms by `now`)
-  const failures: { status: number; left: number; prefix: string }[] = [];
+  const failures: { status: number; left: number; prefix: string; skip: number }[] = [];
   const sockets = new Set<Socket>();
 
   const emulator: ImdsEmulator = {
@@ -244,10 +280,17 @@ export async function startImdsEmulator(o: ImdsEmulatorOptions): Promise<ImdsEmu
     expireAllTokens() {
       tokens.clear();
     },
-    failNext(status, count = 1, pathPrefix = "/") {
+    failNext(status, count = 1, pathPrefix = "/", skip = 0) {
       const prefix = pathPrefix.startsWith("/") ? pathPrefix : `/latest/${pathPrefix}`;
-      failures.push({ status, left: count, prefix });
+      failures.push({ status, left: count, prefix, skip });
     },
+    setFlaky(f) {
+      flaky = f;
+    },
+    setInstanceProfile(on) {
+      instanceProfile = on;
+    },
+    tokenless: () => emulator.requests.filter((r) => r.method !== "PUT" && r.token === "none"),
     close: () => closeServer(),
   };
 
@@ -271,10 +314,19 @@ export async function startImdsEmulator(o: ImdsEmulatorOptions): Promise<ImdsEmu
     // Drain any body so keep-alive connections stay usable.
     req.resume();
 
-    if (!available) return mode === "reset" ? void req.socket.resetAndDestroy() : reply(503);
+    const reset = (): void => {
+      emulator.requests.push({ method, path, status: 0, token });
+      req.socket.resetAndDestroy();
+    };
+
+    if (!available) return mode === "reset" ? reset() : reply(503);
     if (disabled) return reply(403);
+    if (flaky && (flaky.random ?? Math.random)() < flaky.rate) {
+      return flaky.fault === "reset" ? reset() : reply(flaky.fault ?? 500);
+    }
     const failure = failures.find((f) => f.left > 0 && path.startsWith(f.prefix));
-    if (failure) {
+    if (failure && failure.skip > 0) failure.skip--;
+    else if (failure) {
       failure.left--;
       return reply(failure.status);
     }
@@ -294,7 +346,8 @@ export async function startImdsEmulator(o: ImdsEmulatorOptions): Promise<ImdsEmu
     // HttpTokens=required: no IMDSv1, so no answer of any kind without a valid token.
     if (token !== "valid") return reply(401);
     if (!path.startsWith("/latest/")) return reply(404);
-    const found = lookup(renderTree(instance, tagsEnabled), path.slice("/latest/".length));
+    const profile = instanceProfile ?? Date.now() - started >= profileAfter;
+    const found = lookup(renderTree(instance, tagsEnabled, profile), path.slice("/latest/".length));
     return found === undefined ? reply(404) : reply(200, found);
   };
 

@@ -7,6 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import {
   DEFAULT_CREDENTIALS,
+  DEFAULT_ROLE,
   startImdsEmulator,
   testInstance,
   type ImdsEmulator,
@@ -279,6 +280,59 @@ describe("faults", () => {
     expect((await send(emu, "PUT", "/latest/api/token", { [TTL]: "60" })).status).toBe(503);
     await new Promise((resolve) => setTimeout(resolve, 400));
     expect((await send(emu, "PUT", "/latest/api/token", { [TTL]: "60" })).status).toBe(200);
+  });
+
+  test("failNext with skip: the first matching requests pass, then the next ones fail", async () => {
+    const emu = await emulator();
+    emu.failNext(500, 2, "/latest/api/token", 1);
+    const put = async () => (await send(emu, "PUT", "/latest/api/token", { [TTL]: "60" })).status;
+    expect([await put(), await put(), await put(), await put()]).toEqual([200, 500, 500, 200]);
+  });
+
+  test("flaky: the drawn share of requests fails, token PUTs and tokenless ones included", async () => {
+    const draws = [0.1, 0.9, 0.2, 0.8];
+    let n = 0;
+    const emu = await emulator({ flaky: { rate: 0.3, random: () => draws[n++ % draws.length] ?? 0 } });
+    expect((await send(emu, "PUT", "/latest/api/token", { [TTL]: "60" })).status).toBe(500);
+    const tok = await token(emu);
+    expect((await get(emu, "/latest/meta-data/mac", tok)).status).toBe(500);
+    expect((await get(emu, "/latest/meta-data/mac")).status).toBe(401);
+    emu.setFlaky({ rate: 1, fault: 503 });
+    expect((await get(emu, "/latest/meta-data/mac", tok)).status).toBe(503);
+    emu.setFlaky({ rate: 1, fault: "reset" });
+    await expect(get(emu, "/latest/meta-data/mac", tok)).rejects.toMatchObject({ code: "ECONNRESET" });
+    emu.setFlaky(undefined);
+    expect((await get(emu, "/latest/meta-data/mac", tok)).status).toBe(200);
+    expect(emu.requests.map((r) => `${r.method} ${r.status} ${r.token}`)).toEqual([
+      "PUT 500 none",
+      "PUT 200 none",
+      "GET 500 valid",
+      "GET 401 none",
+      "GET 503 valid",
+      "GET 0 valid",
+      "GET 200 valid",
+    ]);
+    expect(emu.tokenless()).toEqual([{ method: "GET", path: "/latest/meta-data/mac", status: 401, token: "none" }]);
+  });
+
+  test("credentialsAfterMs: meta-data/iam/ is absent until then, as while a profile is being associated", async () => {
+    const emu = await emulator({ credentialsAfterMs: 300 });
+    const tok = await token(emu);
+    expect((await get(emu, "/latest/meta-data/iam/security-credentials/", tok)).status).toBe(404);
+    expect((await get(emu, "/latest/meta-data/", tok)).body.split("\n")).not.toContain("iam/");
+    await new Promise((resolve) => setTimeout(resolve, 400));
+    const listing = await get(emu, "/latest/meta-data/iam/security-credentials/", tok);
+    expect(listing).toMatchObject({ status: 200, body: DEFAULT_ROLE });
+  });
+
+  test("setInstanceProfile: detached and attached while running", async () => {
+    const emu = await emulator({ credentialsAfterMs: Infinity });
+    const tok = await token(emu);
+    expect((await get(emu, "/latest/meta-data/iam/info", tok)).status).toBe(404);
+    emu.setInstanceProfile(true);
+    expect((await get(emu, "/latest/meta-data/iam/info", tok)).status).toBe(200);
+    emu.setInstanceProfile(false);
+    expect((await get(emu, `/latest/meta-data/iam/security-credentials/${DEFAULT_ROLE}`, tok)).status).toBe(404);
   });
 
   test("binds the loopback address only", async () => {
