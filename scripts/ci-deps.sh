@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # Installs what the tests need beyond npm, from Debian's packages: dpkg-deb and dpkg (the .deb), systemd-analyze
-# (unit verification), shellcheck, strip (the single executable), and apt's package lists (cloud-init's make-mime is
-# fetched with apt-get download); for the boot test (test/boot/), QEMU, qemu-img, socat (QEMU's forwards to the
-# emulators), debootstrap, zstd and mke2fs. Called by .ci/run and the boot test; does nothing when all is there.
+# (unit verification, the units' security score), shellcheck, lintian (Debian's checks on the .deb), strip (the
+# single executable), and apt's package lists (cloud-init's make-mime is fetched with apt-get download); for the
+# boot test (test/boot/), QEMU, qemu-img, socat (QEMU's forwards to the emulators), debootstrap, zstd and mke2fs.
+# Called by .ci/run and the boot test; does nothing when all is there.
 # Needs root for apt-get.
 set -euo pipefail
 need=()
 command -v dpkg-deb >/dev/null || need+=(dpkg)
 command -v systemd-analyze >/dev/null || need+=(systemd)
 command -v shellcheck >/dev/null || need+=(shellcheck)
+command -v lintian >/dev/null || need+=(lintian)
 command -v strip >/dev/null || need+=(binutils)
 command -v qemu-system-x86_64 >/dev/null || need+=(qemu-system-x86)
 command -v qemu-img >/dev/null || need+=(qemu-utils)
