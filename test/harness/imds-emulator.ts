@@ -28,6 +28,10 @@ export interface ImdsInstance {
   role?: string;
   /** Served at meta-data/iam/security-credentials/<role>; default test credentials. */
   credentials?: { accessKeyId: string; secretAccessKey: string; sessionToken?: string };
+  /** false: no instance profile attached, so no meta-data/iam/ at all. Default true. */
+  instanceProfile?: boolean;
+  /** meta-data/autoscaling/target-lifecycle-state (e.g. "InService"); absent → 404, as outside an Auto Scaling group. */
+  lifecycleState?: string;
 }
 
 export interface ImdsEmulatorOptions {
@@ -47,6 +51,7 @@ export interface ImdsEmulatorOptions {
 export interface ImdsRequestRecord {
   method: string;
   path: string;
+  /** 0: never answered (setTokenReplyLost). */
   status: number;
   token: "none" | "valid" | "invalid";
 }
@@ -63,6 +68,8 @@ export interface ImdsEmulator {
   setTagsEnabled(on: boolean): void;
   /** 403 on everything, as HttpEndpoint=disabled. */
   setDisabled(on: boolean): void;
+  /** Token PUTs are accepted and never answered: what a hop limit of 1 looks like from inside a container. */
+  setTokenReplyLost(on: boolean): void;
   /** The next GET with a token issued so far gets 401. */
   expireAllTokens(): void;
   /** The next `count` (default 1) requests whose path starts with pathPrefix (full, or relative to /latest/) get `status`. */
@@ -136,28 +143,30 @@ function renderTree(i: ImdsInstance, tagsEnabled: boolean): Tree {
     "vpc-ipv4-cidr-blocks": i.vpcCidr,
     ...(i.publicIpv4 !== undefined ? { "public-ipv4s": i.publicIpv4 } : {}),
   };
-  const metaData: Tree = {
-    "ami-id": i.imageId ?? "ami-0abcdef1234567890",
-    hostname,
-    iam: {
-      info: JSON.stringify({
+  const iam: Tree = {
+    info: JSON.stringify({
+      Code: "Success",
+      LastUpdated: new Date(wall).toISOString(),
+      InstanceProfileArn: `arn:aws:iam::${i.accountId}:instance-profile/${role}`,
+      InstanceProfileId: "AIPAIMDSEMULATOR00001",
+    }),
+    "security-credentials": {
+      [role]: JSON.stringify({
         Code: "Success",
         LastUpdated: new Date(wall).toISOString(),
-        InstanceProfileArn: `arn:aws:iam::${i.accountId}:instance-profile/${role}`,
-        InstanceProfileId: "AIPAIMDSEMULATOR00001",
+        Type: "AWS-HMAC",
+        AccessKeyId: creds.accessKeyId,
+        SecretAccessKey: creds.secretAccessKey,
+        Token: creds.sessionToken ?? DEFAULT_CREDENTIALS.sessionToken,
+        Expiration: new Date(wall + SIX_HOURS_MS).toISOString().replace(/\.\d{3}Z$/, "Z"),
       }),
-      "security-credentials": {
-        [role]: JSON.stringify({
-          Code: "Success",
-          LastUpdated: new Date(wall).toISOString(),
-          Type: "AWS-HMAC",
-          AccessKeyId: creds.accessKeyId,
-          SecretAccessKey: creds.secretAccessKey,
-          Token: creds.sessionToken ?? DEFAULT_CREDENTIALS.sessionToken,
-          Expiration: new Date(wall + SIX_HOURS_MS).toISOString().replace(/\.\d{3}Z$/, "Z"),
-        }),
-      },
     },
+  };
+  const metaData: Tree = {
+    "ami-id": i.imageId ?? "ami-0abcdef1234567890",
+    ...(i.lifecycleState !== undefined && { autoscaling: { "target-lifecycle-state": i.lifecycleState } }),
+    hostname,
+    ...(i.instanceProfile !== false && { iam }),
     "instance-id": i.instanceId,
     "instance-type": i.instanceType ?? "t3.micro",
     "local-hostname": hostname,
@@ -221,6 +230,7 @@ export async function startImdsEmulator(o: ImdsEmulatorOptions): Promise<ImdsEmu
   let instance = o.instance;
   let tagsEnabled = o.tagsEnabled ?? true;
   let disabled = false;
+  let tokenReplyLost = false;
   const mode = o.unavailableMode ?? "refuse";
   let available = !(o.availableAfterMs && o.availableAfterMs > 0);
   const tokens = new Map<string, number>(); // token → expiry (epoch ms by `now`)
@@ -240,6 +250,9 @@ export async function startImdsEmulator(o: ImdsEmulatorOptions): Promise<ImdsEmu
     },
     setDisabled(on) {
       disabled = on;
+    },
+    setTokenReplyLost(on) {
+      tokenReplyLost = on;
     },
     expireAllTokens() {
       tokens.clear();
@@ -280,6 +293,8 @@ export async function startImdsEmulator(o: ImdsEmulatorOptions): Promise<ImdsEmu
     }
 
     if (method === "PUT") {
+      // No reply at all: the socket stays open until the client gives up or the emulator closes.
+      if (tokenReplyLost) return void emulator.requests.push({ method, path, status: 0, token });
       if (/^\/\d{4}-\d{2}-\d{2}\/api\/token$/.test(path)) return reply(403);
       if (path !== "/latest/api/token") return reply(405);
       if (req.headers["x-forwarded-for"] !== undefined) return reply(403);
