@@ -81,6 +81,7 @@ async function worldChecks(s: Session, world: World, w: Wiring, resolver: Resolv
     deadline: s.deadline,
     log: s.log.child({ component: "imds" }),
   });
+  const keysGiven = Boolean(s.o.credentials ?? (s.o.env.AWS_ACCESS_KEY_ID && s.o.env.AWS_SECRET_ACCESS_KEY));
   try {
     const independent = Promise.all([
       check("lifecycle", () => lifecycle(imds)),
@@ -88,7 +89,7 @@ async function worldChecks(s: Session, world: World, w: Wiring, resolver: Resolv
       check("cloud-init", () => cloudInit(ctx.fs, loaded)),
     ]);
     const credentials = await check("credentials", () =>
-      credentialsAndClock(w.aws, imds, instance, () => s.clock.now()),
+      credentialsAndClock(w.aws, imds, instance, { keysGiven }, () => s.clock.now()),
     );
     const usable = credentials.some((l) => l.name === "credentials" && l.status === "ok");
     const [permissionLines, vpcLines, peerLines] = usable

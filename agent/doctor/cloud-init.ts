@@ -41,7 +41,7 @@ export async function cloudInitHosts(root: RootFs, config: Config): Promise<Chec
 /**
  * Each form bootlace reads from user-data, by what cloud-init makes of it: a `bootlace:` key fails its schema (no
  * unknown top-level keys), a `#bootlace` document or a text/x-bootlace part is data it has no handler for and warns
- * about. The shell form is a script cloud-init runs, and says nothing.
+ * about. The shell form is a script cloud-init runs, and says nothing of.
  */
 export function cloudInitUserData(version: string, sources: string[]): CheckResult {
   const name = "cloud-init user-data";
@@ -50,7 +50,7 @@ export function cloudInitUserData(version: string, sources: string[]): CheckResu
   if (!atLeast(version, REPORTS_WARNINGS)) {
     return ok(name, `cloud-init ${version} reports none of bootlace's user-data forms`);
   }
-  const schema = userData.filter((s) => /#cloud-config, key bootlace|text\/cloud-config/.test(s));
+  const schema = userData.filter((s) => /\bkey bootlace\b/.test(s));
   const unhandled = userData.filter((s) => /#bootlace|text\/x-bootlace/.test(s));
   const fix =
     "bootlace works the same; to keep cloud-init quiet, use the shell form (a #!/bin/sh part with " +
@@ -71,5 +71,5 @@ export function cloudInitUserData(version: string, sources: string[]): CheckResu
       fix,
     );
   }
-  return ok(name, `cloud-init ${version} runs ${userData.join(", ")} as a script and reports nothing`);
+  return ok(name, `cloud-init ${version} reports nothing about ${userData.join(", ")}`);
 }

@@ -35,12 +35,21 @@ function seeingDate<O>(command: SdkCommand<O>, seen: (date: string) => void): Sd
   return command;
 }
 
+/** Where the credentials should come from: keys handed in (environment, or injected), else the instance profile. */
+export interface CredentialSource {
+  keysGiven: boolean;
+}
+
 export async function credentialsAndClock(
   aws: Aws,
   imds: MetadataReader,
   instance: InstanceFacts,
+  source: CredentialSource,
   now: () => number,
 ): Promise<CheckResult[]> {
+  // Without keys and without a profile there is nothing to wait for: say so at once.
+  const profile = source.keysGiven ? undefined : await imds.getText("meta-data/iam/info");
+  if (!source.keysGiven && profile === undefined) return [noProfile(), clockLine(undefined, 0)];
   let date: string | undefined;
   let seenAt = 0;
   const remember = (d: string): void => {
@@ -54,7 +63,7 @@ export async function credentialsAndClock(
     );
     line = accountLine(who.Account, who.Arn, instance);
   } catch (error) {
-    line = await credentialsFailure(error, imds);
+    line = credentialsFailure(error, profile);
   }
   return [line, clockLine(date, seenAt)];
 }
@@ -72,23 +81,26 @@ function accountLine(account: string | undefined, arn: string | undefined, insta
   return ok("credentials", `${arn ?? "unknown"} (account ${account ?? "unknown"})`);
 }
 
-async function credentialsFailure(error: unknown, imds: MetadataReader): Promise<CheckResult> {
+function noProfile(): CheckResult {
+  return fail(
+    "credentials",
+    "no credentials: this instance has no instance profile, and AWS_ACCESS_KEY_ID is not set",
+    "aws ec2 associate-iam-instance-profile --instance-id <id> --iam-instance-profile Name=<profile> " +
+      "(its role holding what `bootlace iam-policy` prints)",
+  );
+}
+
+/** Codes of "no credentials to sign with": the SDK's chain's, and bootlace's own provider's. */
+const unavailable = new Set(["CredentialsProviderError", "CredentialsUnavailableError"]);
+
+function credentialsFailure(error: unknown, profile: string | undefined): CheckResult {
   const code = codeOf(error);
-  if (code === "CredentialsProviderError") {
-    const profile = await imds.getText("meta-data/iam/info").catch(() => undefined);
-    if (profile === undefined) {
-      return fail(
-        "credentials",
-        "no credentials: this instance has no instance profile, and none are set in the environment or files",
-        "aws ec2 associate-iam-instance-profile --instance-id <id> --iam-instance-profile Name=<profile> " +
-          "(its role holding what `bootlace iam-policy` prints)",
-      );
-    }
-    const arn = (JSON.parse(profile) as { InstanceProfileArn?: string }).InstanceProfileArn ?? "an instance profile";
+  if (unavailable.has(code)) {
+    const arn = profile && /"InstanceProfileArn"\s*:\s*"([^"]+)"/.exec(profile)?.[1];
     return fail(
       "credentials",
-      `${arn} is attached, but IMDS serves no credentials for it yet (they can take a minute after boot or after ` +
-        `the profile is associated): ${describeCause(error)}`,
+      `${arn || "the instance profile"} is attached, but IMDS serves no credentials for it yet (they can take a ` +
+        `minute after boot or after the profile is associated): ${describeCause(error)}`,
       "wait a minute and run doctor again; if it lasts, check that the profile has a role (aws iam get-instance-profile)",
     );
   }

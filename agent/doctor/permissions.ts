@@ -3,7 +3,7 @@
 // dry run can tell, a plain word that they cannot be told without making them.
 import type { Action } from "../actions/types";
 import type { Aws, SdkCommand, Sdks } from "../aws/clients";
-import { actionsOf, policyFor } from "../aws/iam";
+import { policyFor } from "../aws/iam";
 import type { Config } from "../config/schema";
 import { codeOf, describeCause } from "../core/errors";
 import type { InstanceFacts } from "../instance/facts";
@@ -159,7 +159,7 @@ async function tryAction(iamAction: string, probe: Probe, p: Probing): Promise<C
 }
 
 export async function permissions(p: Probing, actions: readonly Action[]): Promise<CheckResult[]> {
-  const needed = actionsOf(policyFor(p.config, actions));
+  const needed = [...new Set(policyFor(p.config, actions).Statement.flatMap((s) => s.Action))];
   if (needed.length === 0) return [ok("permissions", "this configuration needs no AWS permission")];
   const lines = await Promise.all(needed.filter((a) => probes[a]).map((a) => tryAction(a, probes[a]!, p)));
   const untold = needed.filter((a) => !probes[a]);

@@ -28,8 +28,6 @@ export interface ImdsInstance {
   role?: string;
   /** Served at meta-data/iam/security-credentials/<role>; default test credentials. */
   credentials?: { accessKeyId: string; secretAccessKey: string; sessionToken?: string };
-  /** false: no instance profile attached, so no meta-data/iam/ at all. Default true. */
-  instanceProfile?: boolean;
   /** meta-data/autoscaling/target-lifecycle-state (e.g. "InService"); absent → 404, as outside an Auto Scaling group. */
   lifecycleState?: string;
 }
@@ -70,6 +68,8 @@ export interface ImdsEmulator {
   setDisabled(on: boolean): void;
   /** Token PUTs are accepted and never answered: what a hop limit of 1 looks like from inside a container. */
   setTokenReplyLost(on: boolean): void;
+  /** Serve the instance profile's credentials (true, the default) or nothing under meta-data/iam/ (false). */
+  setInstanceProfile(on: boolean): void;
   /** The next GET with a token issued so far gets 401. */
   expireAllTokens(): void;
   /** The next `count` (default 1) requests whose path starts with pathPrefix (full, or relative to /latest/) get `status`. */
@@ -125,7 +125,7 @@ function checkTags(tags: Record<string, string> | undefined): void {
   }
 }
 
-function renderTree(i: ImdsInstance, tagsEnabled: boolean): Tree {
+function renderTree(i: ImdsInstance, tagsEnabled: boolean, instanceProfile: boolean): Tree {
   const role = i.role ?? DEFAULT_ROLE;
   const creds = { ...DEFAULT_CREDENTIALS, ...i.credentials };
   // Credentials are checked against the SDK's own wall clock, so they use Date.now, not the token clock.
@@ -166,7 +166,7 @@ function renderTree(i: ImdsInstance, tagsEnabled: boolean): Tree {
     "ami-id": i.imageId ?? "ami-0abcdef1234567890",
     ...(i.lifecycleState !== undefined && { autoscaling: { "target-lifecycle-state": i.lifecycleState } }),
     hostname,
-    ...(i.instanceProfile !== false && { iam }),
+    ...(instanceProfile && { iam }),
     "instance-id": i.instanceId,
     "instance-type": i.instanceType ?? "t3.micro",
     "local-hostname": hostname,
@@ -231,6 +231,7 @@ export async function startImdsEmulator(o: ImdsEmulatorOptions): Promise<ImdsEmu
   let tagsEnabled = o.tagsEnabled ?? true;
   let disabled = false;
   let tokenReplyLost = false;
+  let instanceProfile = true;
   const mode = o.unavailableMode ?? "refuse";
   let available = !(o.availableAfterMs && o.availableAfterMs > 0);
   const tokens = new Map<string, number>(); // token → expiry (epoch ms by `now`)
@@ -253,6 +254,9 @@ export async function startImdsEmulator(o: ImdsEmulatorOptions): Promise<ImdsEmu
     },
     setTokenReplyLost(on) {
       tokenReplyLost = on;
+    },
+    setInstanceProfile(on) {
+      instanceProfile = on;
     },
     expireAllTokens() {
       tokens.clear();
@@ -309,7 +313,7 @@ export async function startImdsEmulator(o: ImdsEmulatorOptions): Promise<ImdsEmu
     // HttpTokens=required: no IMDSv1, so no answer of any kind without a valid token.
     if (token !== "valid") return reply(401);
     if (!path.startsWith("/latest/")) return reply(404);
-    const found = lookup(renderTree(instance, tagsEnabled), path.slice("/latest/".length));
+    const found = lookup(renderTree(instance, tagsEnabled, instanceProfile), path.slice("/latest/".length));
     return found === undefined ? reply(404) : reply(200, found);
   };
 

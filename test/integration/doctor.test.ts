@@ -3,7 +3,7 @@
 // check ok. doctor makes no changing AWS call (counted by the proxy; its EC2 DryRun requests change nothing) and
 // writes no file under --root.
 import { createHash } from "node:crypto";
-import { mkdir, readFile, readdir, readlink, lstat, symlink, writeFile } from "node:fs/promises";
+import { lstat, mkdir, readFile, readdir, readlink, symlink, unlink, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { ModifyVpcAttributeCommand } from "@aws-sdk/client-ec2";
 import { CreateAccessKeyCommand, CreateUserCommand, IAMClient, PutUserPolicyCommand } from "@aws-sdk/client-iam";
@@ -58,15 +58,17 @@ function reverse(ip: string, name: string): void {
 
 const recordName = (i: ImdsInstance) => `web-${i.instanceId}.doctor.internal`;
 
-const config = [
-  "#bootlace",
-  "elastic_ip: { allocation_id: ALLOCATION }",
-  "dns:",
-  "  records:",
-  "    - { zone: doctor.internal, name: 'web-{{instance.id}}.doctor.internal' }",
-  "peers:",
-  "  db: { tags: { Role: db } }",
-].join("\n");
+/** The configuration every instance here gets: the world's Elastic IP, a record, the db peers. */
+const config = (): string =>
+  [
+    "#bootlace",
+    `elastic_ip: { allocation_id: ${allocationId} }`,
+    "dns:",
+    "  records:",
+    "    - { zone: doctor.internal, name: 'web-{{instance.id}}.doctor.internal' }",
+    "peers:",
+    "  db: { tags: { Role: db } }",
+  ].join("\n");
 
 interface Booted {
   instance: ImdsInstance;
@@ -79,7 +81,7 @@ async function boot(
   o: { userData?: string; instance?: Partial<ImdsInstance>; imds?: Omit<ImdsEmulatorOptions, "instance"> } = {},
 ): Promise<Booted> {
   const instance = await world.launchInstance({ vpcId, tags: { Role: "web" } });
-  const userData = o.userData ?? config.replace("ALLOCATION", allocationId);
+  const userData = o.userData ?? config();
   const imds = await world.startImds({ ...instance, userData, ...o.instance }, o.imds);
   const root = await makeRoot();
   await put(
@@ -234,7 +236,8 @@ describe("IMDS", () => {
 
 describe("credentials and the clock", () => {
   it("no instance profile: no credentials", async () => {
-    const b = await boot({ instance: { instanceProfile: false } });
+    const b = await boot();
+    b.imds.setInstanceProfile(false);
 
     const d = await doctor(b);
 
@@ -242,6 +245,18 @@ describe("credentials and the clock", () => {
     expect(d.said("credentials")).toMatch(/^fail: no credentials: this instance has no instance profile/);
     expect(d.line("credentials").fix).toMatch(/associate-iam-instance-profile/);
     expect(d.line("permissions, vpc dns, peers").cause).toMatch(/^not checked/);
+  });
+
+  it("an instance profile whose credentials IMDS does not serve yet", async () => {
+    const b = await boot();
+    b.imds.failNext(404, 1000, "meta-data/iam/security-credentials");
+
+    const d = await doctor(b);
+
+    expect(d.said("credentials")).toMatch(
+      /^fail: arn:aws:iam::123456789012:instance-profile\/bootlace-test-role is attached, but IMDS serves no credentials/,
+    );
+    expect(d.line("credentials").fix).toMatch(/^wait a minute and run doctor again/);
   });
 
   it("credentials of another account", async () => {
@@ -317,14 +332,14 @@ describe("DNS", () => {
 
     expect(d.code).toBe(2);
     expect(d.stderr).toMatch(/BOOTLACE_RESOLVER: "127\.0\.0\.1:not-a-port" is not ADDRESS\[:PORT\]/);
-    expect(dns.questions).not.toContain("x");
+    expect(d.stdout).toBe("");
   });
 });
 
 describe("cloud-init and the unit", () => {
   it("cloud-init 24.1 rewriting /etc/hosts and warning about a #bootlace document", async () => {
     const userData = [
-      config.replace("ALLOCATION", allocationId),
+      config(),
       "files:",
       "  - { path: /etc/hosts, block: '{{#peers.db}}{{ip}} db.internal{{/peers.db}}' }",
     ].join("\n");
@@ -351,10 +366,7 @@ describe("cloud-init and the unit", () => {
 
   it("a unit that is installed but not enabled", async () => {
     const b = await boot();
-    await writeFile(join(b.root, "etc/systemd/system/multi-user.target.wants/bootlace.service.off"), "");
-    await import("node:fs/promises").then((fs) =>
-      fs.unlink(join(b.root, "etc/systemd/system/multi-user.target.wants/bootlace.service")),
-    );
+    await unlink(join(b.root, "etc/systemd/system/multi-user.target.wants/bootlace.service"));
 
     const d = await doctor(b);
 
@@ -386,7 +398,7 @@ describe("permissions, with moto enforcing IAM", () => {
 
   it("names the action the role's policy does not allow", async () => {
     const dir = await makeRoot();
-    await writeFile(join(dir, "user-data"), config.replace("ALLOCATION", allocationId));
+    await writeFile(join(dir, "user-data"), config());
     const printed = await runBootlace(["iam-policy", "--user-data", join(dir, "user-data")], {
       imds: "http://127.0.0.1:9",
       aws: world.proxy.endpoint,

@@ -245,9 +245,10 @@ describe("the tree", () => {
 });
 
 describe("instance profile and Auto Scaling", () => {
-  test("instanceProfile false: no meta-data/iam/ at all", async () => {
-    const emu = await emulator({ instance: testInstance({ instanceProfile: false }) });
+  test("setInstanceProfile(false): no meta-data/iam/ at all", async () => {
+    const emu = await emulator();
     const tok = await token(emu);
+    emu.setInstanceProfile(false);
     expect((await get(emu, "/latest/meta-data/", tok)).body.split("\n")).not.toContain("iam/");
     expect((await get(emu, "/latest/meta-data/iam/info", tok)).status).toBe(404);
   });
