@@ -3,6 +3,7 @@
 import type * as Ec2Module from "@aws-sdk/client-ec2";
 import type * as Elbv2Module from "@aws-sdk/client-elastic-load-balancing-v2";
 import type * as Route53Module from "@aws-sdk/client-route-53";
+import type * as StsModule from "@aws-sdk/client-sts";
 import type {
   AwsCredentialIdentityProvider,
   Command,
@@ -23,6 +24,7 @@ export type Env = Record<string, string | undefined>;
 type Ec2Sdk = typeof Ec2Module;
 type Route53Sdk = typeof Route53Module;
 type Elbv2Sdk = typeof Elbv2Module;
+type StsSdk = typeof StsModule;
 
 export interface Service<C, S> {
   client: C;
@@ -34,6 +36,8 @@ export interface Sdks {
   ec2: Ec2Sdk;
   route53: Route53Sdk;
   elbv2: Elbv2Sdk;
+  /** Only `doctor` uses it: GetCallerIdentity names the credentials' account and needs no permission. */
+  sts: StsSdk;
 }
 
 export type ServiceName = keyof Sdks;
@@ -88,7 +92,12 @@ export interface AwsClientsOptions {
 }
 
 /** The SDK's service ids, as used in AWS_ENDPOINT_URL_<ID>. */
-const endpointVariable = { ec2: "EC2", route53: "ROUTE_53", elbv2: "ELASTIC_LOAD_BALANCING_V2" } as const;
+const endpointVariable = {
+  ec2: "EC2",
+  route53: "ROUTE_53",
+  elbv2: "ELASTIC_LOAD_BALANCING_V2",
+  sts: "STS",
+} as const;
 
 /**
  * The endpoint a client should use, from the standard variables of the given environment (which in a test may not
@@ -172,6 +181,12 @@ export function createAwsClients(o: AwsClientsOptions): Aws {
       "elbv2",
       () => import("@aws-sdk/client-elastic-load-balancing-v2"),
       (s, c) => new s.ElasticLoadBalancingV2Client(c),
+    ),
+    sts: load(
+      "@aws-sdk/client-sts",
+      "sts",
+      () => import("@aws-sdk/client-sts"),
+      (s, c) => new s.STSClient(c),
     ),
   };
   return awsDoor(region, services, o.deadline.signal, () => made.forEach((c) => c.destroy()));

@@ -92,6 +92,9 @@ class ImdsNetworkError extends Error {
   }
 }
 
+/** IMDS answered 403: the service is disabled for this instance, or a proxy's X-Forwarded-For got the PUT refused. */
+export class ImdsForbiddenError extends MetadataUnavailableError {}
+
 /** A non-2xx answer, kept apart from network failures so retries can tell them apart. */
 class ImdsStatusError extends Error {
   override readonly name = "ImdsStatusError";
@@ -276,7 +279,7 @@ export class ImdsClient implements MetadataReader {
     }
     if (res.statusCode === 403) {
       await res.body.dump();
-      throw new MetadataUnavailableError(
+      throw new ImdsForbiddenError(
         `IMDS refused ${method} ${path} with 403 Forbidden. Likely causes: the instance metadata service is ` +
           `disabled (HttpEndpoint=disabled; enable it with "aws ec2 modify-instance-metadata-options ` +
           `--http-endpoint enabled"), or the token PUT was rejected because it carried X-Forwarded-For ` +
@@ -332,11 +335,14 @@ function describe(error: unknown): string {
 }
 
 /** A token PUT whose reply never comes while the connection was accepted is what a hop limit of 1 looks like. */
+export function tokenReplyLost(error: unknown): boolean {
+  const cause = error instanceof MetadataUnavailableError ? error.cause : error;
+  return cause instanceof ImdsNetworkError && cause.method === "PUT" && cause.code === "UND_ERR_HEADERS_TIMEOUT";
+}
+
 function hopLimitHint(error: unknown): string {
   const advice = `raise HttpPutResponseHopLimit to 2 ("aws ec2 modify-instance-metadata-options --http-put-response-hop-limit 2")`;
-  const putReplyLost =
-    error instanceof ImdsNetworkError && error.method === "PUT" && error.code === "UND_ERR_HEADERS_TIMEOUT";
-  return putReplyLost
+  return tokenReplyLost(error)
     ? `The token request (PUT ${TOKEN_PATH}) was accepted but its reply never came: in a container this is the ` +
         `signature of HttpPutResponseHopLimit=1 dropping the reply; ${advice}.`
     : `If bootlace runs in a container, the token reply is lost when HttpPutResponseHopLimit is 1; ${advice}.`;

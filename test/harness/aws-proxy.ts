@@ -3,7 +3,7 @@
 // the faults a test injects. It records every call so tests can count what the agent did.
 import { createServer, request, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
-import { awsError, isMutating, operationOf, serviceOf, type AwsService, type Interceptor } from "./aws-wire";
+import { awsError, isDryRun, isMutating, operationOf, serviceOf, type AwsService, type Interceptor } from "./aws-wire";
 import type { WireRequest, WireResponse } from "./aws-wire";
 import { Ec2Fidelity, type Ec2Controls } from "./aws-proxy-ec2";
 import { Elbv2Fidelity, type Elbv2Controls } from "./aws-proxy-elbv2";
@@ -14,7 +14,10 @@ export interface CallRecord {
   operation: string;
   /** HTTP status answered; 0 when the connection was reset instead. */
   status: number;
+  /** A call that would change something; an EC2 DryRun request changes nothing, so it is not counted here. */
   mutating: boolean;
+  /** Set on an EC2 DryRun request (a permission check): its operation's name is a changing one, the call is not. */
+  dryRun?: true;
   /** The fault kind injected into this call, if any. */
   injected?: string;
 }
@@ -39,6 +42,8 @@ export interface AwsProxy {
   inject(rule: FaultRule): void;
   clearFaults(): void;
   setRoute53PendingMs(ms: number): void;
+  /** Every answer's Date header is this far from the real time (ms; positive: ahead), as from a skewed local clock. */
+  setDateSkew(ms: number): void;
   /** Elastic IP races (aws-proxy-ec2.ts). */
   ec2: Ec2Controls;
   /** Target health over time and draining (aws-proxy-elbv2.ts). */
@@ -71,6 +76,7 @@ export async function startAwsProxy(o: AwsProxyOptions): Promise<AwsProxy> {
   };
 
   const calls: CallRecord[] = [];
+  let dateSkewMs = 0;
   let faults: { rule: FaultRule; left: number }[] = [];
   const forward = (req: WireRequest): Promise<WireResponse> => forwardTo(target, req);
 
@@ -88,7 +94,14 @@ export async function startAwsProxy(o: AwsProxyOptions): Promise<AwsProxy> {
     const service = serviceOf(req.headers, path);
     const operation = operationOf(service, method, path, body);
     const wire: WireRequest = { method, path, headers: req.headers, body, service, operation };
-    const record: CallRecord = { service, operation, status: 0, mutating: isMutating(operation) };
+    const dryRun = isDryRun(path, body);
+    const record: CallRecord = {
+      service,
+      operation,
+      status: 0,
+      mutating: isMutating(operation) && !dryRun,
+      ...(dryRun && { dryRun: true as const }),
+    };
     calls.push(record);
 
     const fault = takeFault(service, operation);
@@ -108,7 +121,7 @@ export async function startAwsProxy(o: AwsProxyOptions): Promise<AwsProxy> {
     const interceptor = interceptors[`${service}:${operation}`];
     const answer = interceptor ? await interceptor(wire, forward) : await forward(wire);
     record.status = answer.status;
-    send(res, answer);
+    send(res, dateSkewMs === 0 ? answer : { ...answer, headers: { ...answer.headers, date: skewedDate(dateSkewMs) } });
   }
 
   function takeFault(service: AwsService, operation: string): FaultRule | undefined {
@@ -146,6 +159,9 @@ export async function startAwsProxy(o: AwsProxyOptions): Promise<AwsProxy> {
     setRoute53PendingMs: (ms) => {
       route53.pendingMs = ms;
     },
+    setDateSkew: (ms) => {
+      dateSkewMs = ms;
+    },
     ec2,
     elbv2,
     close: () =>
@@ -155,6 +171,11 @@ export async function startAwsProxy(o: AwsProxyOptions): Promise<AwsProxy> {
         server.closeAllConnections();
       }),
   };
+}
+
+/** An HTTP Date (second resolution, as AWS sends it) `ms` away from now. */
+function skewedDate(ms: number): string {
+  return new Date(Date.now() + ms).toUTCString();
 }
 
 function prefixed(service: AwsService, table: Record<string, Interceptor>): Record<string, Interceptor> {

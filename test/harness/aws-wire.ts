@@ -75,6 +75,15 @@ function route53Operation(method: string, path: string): string {
   return `${method} ${bare}`;
 }
 
+/** An EC2 request with DryRun=true: AWS checks the caller's permission for it and changes nothing. */
+export function isDryRun(path: string, body: Buffer): boolean {
+  const [, query = ""] = path.split("?", 2);
+  return (
+    new URLSearchParams(query).get("DryRun") === "true" ||
+    new URLSearchParams(body.toString("utf8")).get("DryRun") === "true"
+  );
+}
+
 /** Mutating means anything but a read: AWS's own split for throttling buckets, and "a second run makes no changes". */
 export function isMutating(operation: string): boolean {
   return !/^(Describe|List|Get)/.test(operation) && !/^(GET|HEAD) /.test(operation);

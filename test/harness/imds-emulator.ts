@@ -28,6 +28,8 @@ export interface ImdsInstance {
   role?: string;
   /** Served at meta-data/iam/security-credentials/<role>; default test credentials. */
   credentials?: { accessKeyId: string; secretAccessKey: string; sessionToken?: string };
+  /** meta-data/autoscaling/target-lifecycle-state (e.g. "InService"); absent → 404, as outside an Auto Scaling group. */
+  lifecycleState?: string;
 }
 
 export interface ImdsEmulatorOptions {
@@ -64,7 +66,7 @@ export interface ImdsFlakiness {
 export interface ImdsRequestRecord {
   method: string;
   path: string;
-  /** 0: the connection was reset instead. */
+  /** 0: the connection was reset instead, or never answered (setTokenReplyLost). */
   status: number;
   token: "none" | "valid" | "invalid";
 }
@@ -81,6 +83,8 @@ export interface ImdsEmulator {
   setTagsEnabled(on: boolean): void;
   /** 403 on everything, as HttpEndpoint=disabled. */
   setDisabled(on: boolean): void;
+  /** Token PUTs are accepted and never answered: what a hop limit of 1 looks like from inside a container. */
+  setTokenReplyLost(on: boolean): void;
   /** The next GET with a token issued so far gets 401. */
   expireAllTokens(): void;
   /**
@@ -188,6 +192,7 @@ function renderTree(i: ImdsInstance, tagsEnabled: boolean, instanceProfile: bool
   };
   const metaData: Tree = {
     "ami-id": i.imageId ?? "ami-0abcdef1234567890",
+    ...(i.lifecycleState !== undefined && { autoscaling: { "target-lifecycle-state": i.lifecycleState } }),
     hostname,
     ...(instanceProfile ? { iam: iamTree(i) } : {}),
     "instance-id": i.instanceId,
@@ -257,6 +262,7 @@ export async function startImdsEmulator(o: ImdsEmulatorOptions): Promise<ImdsEmu
   const started = Date.now();
   const profileAfter = o.credentialsAfterMs ?? 0;
   let instanceProfile: boolean | undefined; // set: overrides credentialsAfterMs
+  let tokenReplyLost = false;
   const mode = o.unavailableMode ?? "refuse";
   let available = !(o.availableAfterMs && o.availableAfterMs > 0);
   const tokens = new Map<string, number>(); // token → expiry (epoch ms by `now`)
@@ -276,6 +282,9 @@ export async function startImdsEmulator(o: ImdsEmulatorOptions): Promise<ImdsEmu
     },
     setDisabled(on) {
       disabled = on;
+    },
+    setTokenReplyLost(on) {
+      tokenReplyLost = on;
     },
     expireAllTokens() {
       tokens.clear();
@@ -332,6 +341,8 @@ export async function startImdsEmulator(o: ImdsEmulatorOptions): Promise<ImdsEmu
     }
 
     if (method === "PUT") {
+      // No reply at all: the socket stays open until the client gives up or the emulator closes.
+      if (tokenReplyLost) return void emulator.requests.push({ method, path, status: 0, token });
       if (/^\/\d{4}-\d{2}-\d{2}\/api\/token$/.test(path)) return reply(403);
       if (path !== "/latest/api/token") return reply(405);
       if (req.headers["x-forwarded-for"] !== undefined) return reply(403);

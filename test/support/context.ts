@@ -2,6 +2,7 @@
 import * as ec2Sdk from "@aws-sdk/client-ec2";
 import * as elbv2Sdk from "@aws-sdk/client-elastic-load-balancing-v2";
 import * as route53Sdk from "@aws-sdk/client-route-53";
+import * as stsSdk from "@aws-sdk/client-sts";
 import type { ActionContext } from "../../agent/actions/types";
 import type { Aws } from "../../agent/aws/clients";
 import { awsDoor } from "../../agent/aws/clients";
@@ -41,7 +42,7 @@ const clientConfig = {
  * door the agent uses; a service not named fails if called.
  */
 export function testAws(
-  clients: { ec2?: boolean; route53?: boolean; elbv2?: boolean } = { route53: true },
+  clients: { ec2?: boolean; route53?: boolean; elbv2?: boolean; sts?: boolean } = { route53: true },
   signal: AbortSignal = new AbortController().signal,
 ): Aws {
   const made: { destroy(): void }[] = [];
@@ -62,6 +63,7 @@ export function testAws(
     route53: service("Route 53", clients.route53, () => new route53Sdk.Route53Client(clientConfig), route53Sdk),
     ec2: service("EC2", clients.ec2, () => new ec2Sdk.EC2Client(clientConfig), ec2Sdk),
     elbv2: service("ELBv2", clients.elbv2, () => new elbv2Sdk.ElasticLoadBalancingV2Client(clientConfig), elbv2Sdk),
+    sts: service("STS", clients.sts, () => new stsSdk.STSClient(clientConfig), stsSdk),
   };
   return awsDoor("us-east-1", services, signal, () => made.forEach((c) => c.destroy()));
 }

@@ -245,6 +245,24 @@ describe("the tree", () => {
   });
 });
 
+describe("instance profile and Auto Scaling", () => {
+  test("setInstanceProfile(false): no meta-data/iam/ at all", async () => {
+    const emu = await emulator();
+    const tok = await token(emu);
+    emu.setInstanceProfile(false);
+    expect((await get(emu, "/latest/meta-data/", tok)).body.split("\n")).not.toContain("iam/");
+    expect((await get(emu, "/latest/meta-data/iam/info", tok)).status).toBe(404);
+  });
+
+  test("lifecycleState: served at autoscaling/target-lifecycle-state, 404 without it", async () => {
+    const emu = await emulator({ instance: testInstance({ lifecycleState: "InService" }) });
+    const tok = await token(emu);
+    expect((await get(emu, "/latest/meta-data/autoscaling/target-lifecycle-state", tok)).body).toBe("InService");
+    emu.update({ lifecycleState: undefined });
+    expect((await get(emu, "/latest/meta-data/autoscaling/target-lifecycle-state", tok)).status).toBe(404);
+  });
+});
+
 describe("faults", () => {
   test("failNext: count and path prefix (relative to /latest/ or absolute)", async () => {
     const emu = await emulator();
@@ -333,6 +351,18 @@ describe("faults", () => {
     expect((await get(emu, "/latest/meta-data/iam/info", tok)).status).toBe(200);
     emu.setInstanceProfile(false);
     expect((await get(emu, `/latest/meta-data/iam/security-credentials/${DEFAULT_ROLE}`, tok)).status).toBe(404);
+  });
+
+  test("setTokenReplyLost: a token PUT is taken in and never answered (a hop limit of 1)", async () => {
+    const emu = await emulator();
+    emu.setTokenReplyLost(true);
+    const lost = send(emu, "PUT", "/latest/api/token", { [TTL]: "60" });
+    while (emu.requests.length === 0) await new Promise((resolve) => setImmediate(resolve));
+    expect(emu.requests).toEqual([{ method: "PUT", path: "/latest/api/token", status: 0, token: "none" }]);
+    emu.setTokenReplyLost(false);
+    expect((await send(emu, "PUT", "/latest/api/token", { [TTL]: "60" })).status).toBe(200);
+    await emu.close();
+    await expect(lost).rejects.toMatchObject({ code: "ECONNRESET" });
   });
 
   test("binds the loopback address only", async () => {
