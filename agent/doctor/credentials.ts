@@ -50,6 +50,14 @@ export async function credentialsAndClock(
   // Without keys and without a profile there is nothing to wait for: say so at once.
   const profile = source.keysGiven ? undefined : await imds.getText("meta-data/iam/info");
   if (!source.keysGiven && profile === undefined) return [noProfile(), clockLine(undefined, 0)];
+  // A profile whose credentials IMDS does not serve yet: the agent's provider would wait to the deadline for them;
+  // doctor says so at once.
+  if (!source.keysGiven && (await imds.getText("meta-data/iam/security-credentials/")) === undefined) {
+    const error = Object.assign(new Error("meta-data/iam/security-credentials/ is absent"), {
+      name: "CredentialsUnavailableError",
+    });
+    return [credentialsFailure(error, profile), clockLine(undefined, 0)];
+  }
   let date: string | undefined;
   let seenAt = 0;
   const remember = (d: string): void => {
