@@ -136,7 +136,6 @@ export async function withWiring<T>(
           tags: tagsReader(world.instance, world.imdsTags, aws, log),
           aws,
           fs: root,
-          root: s.args.root,
           clock: s.clock,
           deadline: o.deadline,
           log,
