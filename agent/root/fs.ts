@@ -226,6 +226,16 @@ export class RootFs {
     return writeFileAtomic({ ...request, path: target.real, ...(backup && { backup: backup.real }) });
   }
 
+  /** Renames a file (both paths the instance's; links of their directories followed inside the root). */
+  async rename(from: string, to: string): Promise<void> {
+    const [a, b] = await Promise.all([this.walk(from, false), this.walk(to, false)]);
+    try {
+      await fs.rename(a.real, b.real);
+    } catch (error) {
+      throw fsError(`cannot rename ${a.real} to ${b.real}`, error);
+    }
+  }
+
   /** Removes what a killed writer left beside `path` (and its backup), also when nothing is to be written to it. */
   async removeLeftovers(path: string, backup?: string): Promise<void> {
     const [target, kept] = await Promise.all([
