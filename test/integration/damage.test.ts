@@ -1,6 +1,10 @@
-// A damaged state.json never breaks a boot: the real bundle, IMDS from the emulator, Route 53 from moto, files on a
-// temporary root. Each damage is set aside (state.json.bad-<time>), said once, and run and stop go on.
-import { readdir, readFile, writeFile } from "node:fs/promises";
+// A machine that failed never breaks a boot: the real bundle, IMDS from the emulator, Route 53 from moto, files on a
+// temporary root. A damaged state.json is set aside (state.json.bad-<time>), said once, and run and stop go on; what
+// a killed writer left is removed; a root that cannot be written is said to be read-only.
+import { execFileSync } from "node:child_process";
+import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
 import { basename, dirname, join } from "node:path";
 import type { Booted } from "../harness/booted";
 import { boot, runOn, stateOf } from "../harness/booted";
@@ -129,5 +133,63 @@ describe("stop with a damaged state.json", () => {
     const again = await runOn(world, "stop", b);
     expect(again.code).toBe(0);
     expect(warnings(again.stderr)).toEqual([]);
+  });
+});
+
+describe("a writer killed mid-write", () => {
+  it("its temp file beside a file goes at the next run, though that run has nothing to write to the file", async () => {
+    const b = await booted();
+    expect((await runOn(world, "run", b)).code).toBe(0);
+    await writeFile(join(b.root, "etc/.hosts.bootlace-0123456789ab"), "half a file");
+    await writeFile(join(b.root, "etc/.hosts.bootlace-bak.bootlace-ba9876543210"), "half a backup");
+
+    const second = await runOn(world, "run", b);
+
+    expect(second.code).toBe(0);
+    expect(second.json).toMatchObject({ changes: 0 });
+    expect((await readdir(join(b.root, "etc"))).sort()).toEqual(["bootlace", "hosts", "hosts.bootlace-bak"]);
+  });
+});
+
+/** Whether this machine lets the test make a read-only bind mount (root, mount(8) present and permitted). */
+function canBindReadOnly(): boolean {
+  const probe = mkdtempSync(join(tmpdir(), "bootlace-ro-probe-"));
+  try {
+    mkdirSync(join(probe, "ro"));
+    execFileSync("mount", ["--bind", "-o", "ro", probe, join(probe, "ro")], { stdio: "ignore" });
+    execFileSync("umount", [join(probe, "ro")], { stdio: "ignore" });
+    return true;
+  } catch {
+    return false;
+  } finally {
+    rmSync(probe, { recursive: true, force: true });
+  }
+}
+
+// Without one (not root), the message mapping is still tested, by injection, in test/unit/fs-error.test.ts.
+const readOnly = canBindReadOnly();
+if (!readOnly) process.stderr.write("state.test: no read-only bind mount here (needs root); that case skips\n");
+
+describe("a read-only --root", () => {
+  (readOnly ? it : it.skip)("run says the filesystem is read-only (not ENOENT), exits 1, changes nothing", async () => {
+    const b = await booted();
+    const image = await mkdtemp(join(tmpdir(), "bootlace-ro-image-"));
+    await mkdir(join(image, "etc"));
+    await writeFile(join(image, "etc/hosts"), HOSTS);
+    execFileSync("mount", ["--bind", "-o", "ro", image, b.root]);
+    try {
+      const result = await runOn(world, "run", b);
+
+      expect(result.code).toBe(1);
+      expect(result.stderr).toContain(
+        `EROFS: cannot take the run lock ${b.root}/run/bootlace.lock: read-only filesystem (mkdir ${b.root}/run)`,
+      );
+      expect(result.stderr).not.toMatch(/ENOENT/);
+      expect(await recordsOf(b)).toEqual([]);
+      expect(await readFile(join(image, "etc/hosts"), "utf8")).toBe(HOSTS);
+    } finally {
+      execFileSync("umount", [b.root]);
+      await rm(image, { recursive: true, force: true });
+    }
   });
 });
