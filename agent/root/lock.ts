@@ -98,7 +98,14 @@ async function holders(path: string): Promise<{ owners: Owner[]; foreign: string
  * once it is gone the file is removed. Only during an upgrade does an old and a new bootlace meet.
  */
 async function legacyHolder(path: string): Promise<number | undefined> {
-  const pid = Number.parseInt(await fs.readFile(path, "utf8").catch(() => ""), 10);
+  let text: string;
+  try {
+    text = await fs.readFile(path, "utf8");
+  } catch (error) {
+    if (errnoOf(error) === "ENOENT") return undefined; // gone already: try again
+    throw error;
+  }
+  const pid = Number.parseInt(text, 10);
   if (Number.isInteger(pid) && pid > 0 && alive({ pid, start: "-", name: "" })) return pid;
   await fs.rm(path, { force: true });
   return undefined;
@@ -107,7 +114,7 @@ async function legacyHolder(path: string): Promise<number | undefined> {
 /** Leftover aside directories of acquirers that died before their rename, proven gone like owners. */
 async function removeDeadAsides(path: string): Promise<void> {
   const prefix = `.${basename(path)}.`;
-  const names = await fs.readdir(dirname(path)).catch(() => [] as string[]);
+  const names = await fs.readdir(dirname(path));
   await Promise.all(
     names
       .filter((n) => n.startsWith(prefix))
@@ -126,8 +133,11 @@ async function attempt(path: string, aside: string, name: string): Promise<Attem
       got: {
         release: async () => {
           await fs.rm(join(path, name), { force: true });
-          // Only if still empty: another acquirer may already have renamed its own directory into place.
-          await fs.rmdir(path).catch(() => undefined);
+          // Only if still empty: another acquirer may already have renamed its own directory into place (or
+          // removed this one, empty, by its own rename).
+          await fs.rmdir(path).catch((error: unknown) => {
+            if (!["ENOTEMPTY", "EEXIST", "ENOENT"].includes(errnoOf(error) ?? "")) throw error;
+          });
         },
       },
     };
