@@ -5,7 +5,7 @@ import type { LoadedConfig } from "../config/load";
 import { configErrorsIn } from "../core/errors";
 import type { Deadline } from "../core/retry";
 import type { CheckResult } from "../doctor/check";
-import { bounded, fail, formatChecks, notChecked, ok } from "../doctor/check";
+import { bounded, warn, fail, formatChecks, notChecked, ok } from "../doctor/check";
 import { cloudInitHosts, cloudInitUserData, cloudInitVersion } from "../doctor/cloud-init";
 import { credentialsAndClock } from "../doctor/credentials";
 import { peerNames, records, resolverFrom, vpcDns } from "../doctor/dns";
@@ -46,7 +46,12 @@ export async function doctor(s: Session): Promise<number> {
   }
   resolver.cancel();
   const [unitLines, state] = await local;
-  lines.push(...unitLines, lastRun(state, world?.instance.id));
+  lines.push(...unitLines, lastRun(state.state, world?.instance.id));
+  if (state.problems.length > 0) {
+    lines.push(
+      warn("state", `state.json is damaged: ${state.problems.join("; ")}`, "the next run sets it aside and goes on"),
+    );
+  }
   s.o.stdout(formatChecks(lines, s.args.json));
   return lines.some((l) => l.status === "fail") ? exitCodes.failed : exitCodes.ok;
 }

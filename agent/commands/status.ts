@@ -5,7 +5,9 @@ import type { Session } from "./session";
 import { exitCodes } from "./session";
 
 export async function status(s: Session): Promise<number> {
-  const state = await readState(new RootFs(s.args.root));
+  const { state, problems } = await readState(new RootFs(s.args.root));
+  // Said, not repaired: status changes nothing (the next run or stop sets a damaged state.json aside).
+  for (const problem of problems) s.log.warn(`state.json: ${problem}`);
   if (s.args.json) {
     s.o.stdout(JSON.stringify(state ?? null, null, 2) + "\n");
     return exitCodes.ok;

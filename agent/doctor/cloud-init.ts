@@ -29,7 +29,7 @@ function atLeast(version: string, [major, minor]: readonly [number, number]): bo
 export async function cloudInitHosts(root: RootFs, config: Config): Promise<CheckResult> {
   const managesHosts = (config.files ?? []).some((f) => f.path === "/etc/hosts");
   if (!managesHosts) return ok("cloud-init hosts", "bootlace does not manage /etc/hosts");
-  const advice = await etcHostsAdvice(root.root);
+  const advice = await etcHostsAdvice(root);
   if (advice === undefined) return ok("cloud-init hosts", "cloud-init leaves bootlace's block in /etc/hosts alone");
   return warn(
     "cloud-init hosts",

@@ -20,7 +20,7 @@ import { readInstanceFacts, readUserData } from "../instance/read";
 import type { Tags } from "../instance/tags";
 import { tagsReader } from "../instance/tags";
 import { RootFs } from "../root/fs";
-import type { StateFile } from "../root/state";
+import type { StateFile, StateRead } from "../root/state";
 import { readState, writeState } from "../root/state";
 import type { Session } from "../commands/session";
 import type { RunnerOptions } from "./runner";
@@ -106,9 +106,25 @@ export interface Wiring {
   runner: RunnerOptions;
   /** state.json as the last command left it (read under the lock), for the record this one adds. */
   previous?: StateFile;
+  /** Actions whose saved part of state.json was damaged and dropped ("all": none of it could be used). */
+  lost: ActionName[] | "all";
   aws: Aws;
   /** Records the command's state (under the lock). */
   save(state: StateFile): Promise<void>;
+}
+
+/** The one warning for a damaged state.json: what was wrong, where the original is, and how the command goes on. */
+function describeDamage(read: StateRead): string {
+  const kept = read.keptAs
+    ? `the original is kept as ${read.keptAs}`
+    : "left as it is (the next run or stop sets it aside)";
+  const goes =
+    read.lost === "all"
+      ? "going on as on a first boot"
+      : read.lost.length > 0
+        ? `going on without what ${read.lost.join(", ")} saved`
+        : "going on with the rest of it";
+  return `state.json is damaged: ${read.problems.join("; ")}; ${kept}; ${goes}`;
 }
 
 /**
@@ -138,8 +154,13 @@ export async function withWiring<T>(
   try {
     const lock = o.lock ? await root.lock(s.clock, o.deadline) : undefined;
     try {
-      const previous = await readState(root, world.instance.id);
       const log = o.log ?? s.log;
+      const read = await readState(root, {
+        instanceId: world.instance.id,
+        ...(o.lock && { setAside: { now: s.clock.now() } }),
+      });
+      if (read.problems.length > 0) log.warn(describeDamage(read));
+      const previous = read.state;
       const runner: RunnerOptions = {
         actions: (s.o.actions ?? allActions).filter((a) => o.only?.includes(a.name) ?? true),
         context: {
@@ -148,14 +169,19 @@ export async function withWiring<T>(
           tags: tagsReader(world.instance, world.imdsTags, aws, log),
           aws,
           fs: root,
-          root: s.args.root,
           clock: s.clock,
           deadline: o.deadline,
           log,
         },
         previous: previous?.saved ?? {},
       };
-      return await fn({ runner, ...(previous && { previous }), aws, save: (state) => writeState(root, state) });
+      return await fn({
+        runner,
+        ...(previous && { previous }),
+        lost: read.lost,
+        aws,
+        save: (state) => writeState(root, state),
+      });
     } finally {
       await lock?.release();
     }

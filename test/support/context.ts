@@ -74,11 +74,11 @@ export function testAws(
  */
 export function testContext(
   raw: unknown,
-  over: Partial<ActionContext> & { imdsTags?: Tags | null } = {},
+  over: Partial<ActionContext> & { imdsTags?: Tags | null; root?: string } = {},
 ): ActionContext & { clock: FakeClock } {
   const config: Config = configSchema.parse(raw);
   const clock = fakeClock();
-  const { imdsTags, ...rest } = over;
+  const { imdsTags, root, ...rest } = over;
   const aws = rest.aws ?? testAws();
   const facts = rest.instance ?? instance;
   return {
@@ -86,10 +86,9 @@ export function testContext(
     instance: facts,
     tags: tagsReader(facts, imdsTags === null ? undefined : (imdsTags ?? instanceTags), aws, silentLogger),
     aws,
-    fs: new RootFs(rest.root ?? "/"),
+    fs: new RootFs(root ?? "/"),
     deadline: { at: clock.now() + 300_000, signal: new AbortController().signal },
     log: silentLogger,
-    root: "/",
     upstream: {},
     previous: undefined,
     ...rest,
