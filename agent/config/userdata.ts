@@ -209,7 +209,7 @@ function readContent(raw: Buffer, found: Found, place: Place): void {
     readCloudConfigInto(found, (detail) => label(place, join("#cloud-config", detail)), text);
   } else if (form === "shell script") {
     source = label(place, "shell script");
-    readShell(source, text, found);
+    if (readShell(source, text, found) === 0) found.notes.push(`${source}: no BOOTLACE_ lines`);
   } else if (form === "## template: jinja") {
     readJinja(place, text, found);
   } else if (form === "#cloud-config-archive") {
@@ -327,10 +327,12 @@ const SHELL_LINE = /^\s*(?:export\s+)?BOOTLACE_(PROFILE|SET_(\w*))=(.*)$/;
  * Reads `BOOTLACE_PROFILE=` and `BOOTLACE_SET_<path>=` lines without running anything. Keys are joined by `__`
  * because keys themselves contain `_`; case is kept because tag keys are case-sensitive.
  */
-function readShell(source: string, text: string, found: Found, o: CloudConfigOptions = {}): void {
+function readShell(source: string, text: string, found: Found, o: CloudConfigOptions = {}): number {
+  let count = 0;
   text.split(/\r?\n/).forEach((line, index) => {
     const m = SHELL_LINE.exec(line);
     if (!m) return;
+    count++;
     const where = { source, line: o.lineOf ? o.lineOf(index + 1) : index + 1 };
     const expression = o.expressions && expressionIn(line, o.expressions);
     if (expression) {
@@ -353,6 +355,7 @@ function readShell(source: string, text: string, found: Found, o: CloudConfigOpt
       }
     }
   });
+  return count;
 }
 
 /** The value of an assignment with its quotes removed; a value that needs the shell to expand it is refused. */
