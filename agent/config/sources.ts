@@ -192,7 +192,9 @@ export async function readBakedSources(
       continue;
     }
     if (content === undefined && file.fromUserData) {
-      found.errors.push(...file.fromUserData.errors);
+      // One problem may ride on several files (a template bootlace cannot render): report it once.
+      const known = new Set(found.errors.map((e) => e.message));
+      found.errors.push(...file.fromUserData.errors.filter((e) => !known.has(e.message)));
       if (file.fromUserData.document) found.documents.push(file.fromUserData.document);
       continue;
     }

@@ -255,35 +255,55 @@ function readCloudConfigInto(
 /**
  * A jinja template: cloud-init renders it with its instance data, then reads the result by its first line (a
  * cloud-config or a script). bootlace renders what can be rendered offline (jinja.ts) and reads the result the same
- * way. A template bootlace cannot render is an error only when it visibly concerns bootlace.
+ * way. A template bootlace cannot read is not its business unless it visibly concerns bootlace; then see unreadable.
  */
 function readJinja(place: Place, text: string, found: Found): void {
   const named = (detail: string): string => label(place, join("## template: jinja", detail));
   const concerns = mentionsBootlace(text) || /BOOTLACE_/.test(text);
   const rendered = renderJinja(text);
   if ("why" in rendered) {
-    if (concerns) {
-      const why = `cannot render this template offline: ${rendered.why}; keep bootlace's configuration in a part without jinja`;
-      found.errors.push(new ConfigError(why, { source: named(""), line: rendered.line }));
-    } else {
-      found.notes.push(`${named("")}: a template bootlace cannot render offline (${rendered.why})`);
-    }
+    const why = `cannot render this template offline: ${rendered.why}; keep bootlace's configuration out of jinja`;
+    if (concerns) unreadable(text, [new ConfigError(why, { source: named(""), line: rendered.line })], found);
+    else found.notes.push(`${named("")}: a template bootlace cannot render offline (${rendered.why})`);
     return;
   }
-  if (concerns) {
-    for (const expression of rendered.expressions.filter(isBootlaceTemplate)) {
+  const mustache = concerns ? rendered.expressions.filter(isBootlaceTemplate) : [];
+  if (mustache.length > 0) {
+    const errors = mustache.map((expression) => {
       const why =
         `${expression.text} is one of bootlace's templates, but cloud-init renders this document with jinja first ` +
         `(a name it does not know drops the whole document, with a warning): write ` +
         `{% raw %}${expression.text}{% endraw %}`;
-      found.errors.push(new ConfigError(why, { source: named(""), line: expression.line }));
-    }
+      return new ConfigError(why, { source: named(""), line: expression.line });
+    });
+    unreadable(text, errors, found);
+    return;
   }
   const form = userDataForm(Buffer.from(rendered.text));
   const o = { lineOf: rendered.lineOf, expressions: rendered.expressions };
   if (form === "#cloud-config") readCloudConfigInto(found, (d) => named(join("#cloud-config", d)), rendered.text, o);
   else if (form === "shell script") readShell(named("shell script"), rendered.text, found, o);
   else found.notes.push(`${named("")}: renders to neither a cloud-config nor a script`);
+}
+
+// A file name under /etc/bootlace written literally in a template.
+const BOOTLACE_PATH = /\/etc\/bootlace\/(?:bootlace\.yaml|conf\.d\/[\w.@+-]+\.ya?ml)\b/g;
+
+/**
+ * A template that concerns bootlace but that bootlace cannot read from the user-data. Whatever bootlace would read
+ * from the user-data itself (a bootlace: key, BOOTLACE_ lines) is lost: an error. The files it has cloud-init write
+ * are another matter: at boot cloud-init has rendered and written them, and the disk is what counts; so the problems
+ * ride on those files and are reported only where bootlace would have to read one from the user-data (validate, or
+ * a boot where the file is not there).
+ */
+function unreadable(text: string, errors: ConfigError[], found: Found): void {
+  const paths = [...new Set(text.match(BOOTLACE_PATH) ?? [])];
+  if (/^bootlace\s*:/m.test(text) || /BOOTLACE_/.test(text) || paths.length === 0) {
+    found.errors.push(...errors);
+    return;
+  }
+  const where = errors[0]?.where ?? { source: "user-data" };
+  found.writeFiles.push({ files: paths.map((path) => ({ path, where, key: "write_files", errors })), where });
 }
 
 // ---- #cloud-config-archive ---------------------------------------------------------------------------------------------

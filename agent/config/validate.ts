@@ -39,7 +39,8 @@ function validateNow(path: string, content: Buffer): ValidatedFile {
     }
   }
   // The files cloud-init will write are read as the loader reads them at boot: baked files, in the loader's order.
-  const errors = userData.files.flatMap((f) => f.errors);
+  // One problem may ride on several files (a template bootlace cannot render): report it once.
+  const errors = [...new Map(userData.files.flatMap((f) => f.errors).map((e) => [e.message, e])).values()];
   if (errors.length > 0) throw new ConfigErrors(errors);
   const baked = [...userData.files]
     .sort((a, b) => order(a.path) - order(b.path) || (a.path < b.path ? -1 : a.path > b.path ? 1 : 0))

@@ -1,17 +1,19 @@
 """Runs cloud-init's own code (an unpacked Debian package on PYTHONPATH) on one user-data file, as a boot would.
 
     PYTHONPATH=.cache/cloud-init-trixie/usr/lib/python3/dist-packages \
-        /usr/bin/python3 test/support/cloud-init-user-data.py USER_DATA ROOT
+        /usr/bin/python3 test/support/cloud-init-user-data.py USER_DATA:ROOT...
 
 Steps, each cloud-init's code, in a scratch folder that stands for /var/lib/cloud and /run/cloud-init:
   1. the part walker: stages.Init.consume_data() on a datasource whose user-data is the file (includes are not
      fetched: documented examples have none), with instance data for jinja templates;
-  2. the schema: the merged cloud-config the walker wrote, checked by validate_cloudconfig_file(), the function
+  2. the schema: the merged cloud-config the walker wrote, checked as a boot checks it (a warning when invalid), and
+     by validate_cloudconfig_file(), the function
      `cloud-init schema -c FILE` runs (the command itself is not run: it would discover a datasource and write
      /run/cloud-init on this machine);
   3. write_files: the write-files module's handle() on that cloud-config, every path taken under ROOT.
 Every log record at WARNING or above is collected: since cloud-init 24.1 any of them makes `cloud-init status`
-report "degraded". Prints one JSON object: version, warnings, schema_errors, cloud_config, written (paths).
+report "degraded". Prints a JSON list, one object per USER_DATA: version, warnings, schema_errors, cloud_config,
+written (the paths write_files wrote, as the cloud-config names them).
 """
 
 import copy
@@ -19,6 +21,7 @@ import inspect
 import json
 import logging
 import os
+import shutil
 import sys
 import tempfile
 import types
@@ -26,7 +29,12 @@ import types
 from cloudinit import helpers, sources, stages, util
 from cloudinit import version as ci_version
 from cloudinit.config import cc_write_files
-from cloudinit.config.schema import SchemaValidationError, get_schema, validate_cloudconfig_file
+from cloudinit.config.schema import (
+    SchemaValidationError,
+    get_schema,
+    validate_cloudconfig_file,
+    validate_cloudconfig_schema,
+)
 
 # What EC2's datasource would give a jinja template (instance-data.json's shape: v1 keys and ds.meta_data).
 INSTANCE_DATA = {
@@ -68,13 +76,17 @@ class UserDataSource(sources.DataSource):
         return True
 
 
-def confine_writes(*allowed):
-    """Nothing outside the scratch folder and ROOT: a stray default path would write into this machine's /var/lib/cloud."""
-    allowed = tuple(os.path.realpath(a) + os.sep for a in allowed)
+# The folders cloud-init may write into, for the user-data being run.
+allowed = []
+
+
+def confine_writes():
+    """Nothing outside them: a stray default path would write into this machine's /var/lib/cloud or /run/cloud-init."""
 
     def guard(name, original):
         def guarded(path, *args, **kwargs):
-            if not (os.path.realpath(path) + os.sep).startswith(allowed):
+            real = os.path.realpath(path) + os.sep
+            if not any(real.startswith(os.path.realpath(a) + os.sep) for a in allowed):
                 raise RuntimeError("cloud-init would write %s, outside the scratch folder (%s)" % (path, name))
             return original(path, *args, **kwargs)
 
@@ -84,7 +96,7 @@ def confine_writes(*allowed):
         setattr(util, name, guard(name, getattr(util, name)))
 
 
-def main(user_data_path, root):
+def run(user_data_path, root):
     with open(user_data_path, "rb") as f:
         blob = f.read()
     scratch = tempfile.mkdtemp(prefix="cloud-init-")
@@ -96,10 +108,18 @@ def main(user_data_path, root):
         with open(os.path.join(run_dir, name), "w") as f:
             json.dump(INSTANCE_DATA, f)
 
-    confine_writes(scratch, root)
     collector = Collector()
     logging.getLogger().addHandler(collector)
     logging.getLogger().setLevel(logging.DEBUG)
+    try:
+        return walk(blob, scratch, cloud_dir, run_dir, root, collector)
+    finally:
+        logging.getLogger().removeHandler(collector)
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def walk(blob, scratch, cloud_dir, run_dir, root, collector):
+    allowed[:] = [scratch, root]
 
     init = stages.Init(ds_deps=[])
     config = {"system_info": {"distro": "debian", "paths": {"cloud_dir": cloud_dir, "run_dir": run_dir}}}
@@ -121,6 +141,10 @@ def main(user_data_path, root):
             text = f.read()
     cloud_config = (util.load_yaml(text) or {}) if text.strip() else {}
 
+    # What a boot does next (cmd/main.py main_init): a schema check that logs, and so degrades status, not raises.
+    if text.strip():
+        validate_cloudconfig_schema(config=cloud_config, strict=False, log_details=False, log_deprecations=True)
+
     schema_errors = []
     if text.strip():
         try:
@@ -141,19 +165,19 @@ def main(user_data_path, root):
     else:
         cc_write_files.handle("write_files", rooted, cloud, [])
 
-    print(
-        json.dumps(
-            {
-                "version": ci_version.version_string(),
-                "warnings": collector.messages,
-                "schema_errors": schema_errors,
-                "cloud_config": cloud_config,
-                "written": written,
-            },
-            default=str,
-        )
-    )
+    return {
+        "version": ci_version.version_string(),
+        "warnings": collector.messages,
+        "schema_errors": schema_errors,
+        "cloud_config": cloud_config,
+        "written": written,
+    }
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], sys.argv[2])
+    confine_writes()
+    results = []
+    for arg in sys.argv[1:]:
+        user_data, root = arg.split(":", 1)
+        results.append(run(user_data, root))
+    print(json.dumps(results, default=str))

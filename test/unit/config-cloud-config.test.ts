@@ -227,10 +227,29 @@ describe("## template: jinja", () => {
       "## template: jinja\n#cloud-config\n{% if v1.region == 'eu-west-1' %}\nbootlace:\n  watch: {interval: 33}\n{% endif %}\n";
     expect(await errorsOf(() => validateFile("ud", ud(ifs)))).toEqual([
       "user-data (## template: jinja), line 3: cannot render this template offline: {% if v1.region == 'eu-west-1' %} " +
-        "is a jinja statement, which only cloud-init can render; keep bootlace's configuration in a part without jinja",
+        "is a jinja statement, which only cloud-init can render; keep bootlace's configuration out of jinja",
     ]);
     const other = "## template: jinja\n#cloud-config\n{% if v1.region %}\npackages: [nginx]\n{% endif %}\n";
     expect(parseUserData(ud(other))).toEqual({ files: [], documents: [], sets: [] });
+  });
+
+  test("a file written by a template bootlace cannot render: from disk at boot; an error where it would be needed", async () => {
+    const text = [
+      "## template: jinja",
+      "#cloud-config",
+      "write_files:",
+      "{% if v1.region == 'eu-west-1' %}",
+      "  - { path: /etc/bootlace/conf.d/60-eu.yaml, content: 'watch: {interval: 40}' }",
+      "{% endif %}",
+      "",
+    ].join("\n");
+    const why =
+      "user-data (## template: jinja), line 4: cannot render this template offline: {% if v1.region == 'eu-west-1' %} " +
+      "is a jinja statement, which only cloud-init can render; keep bootlace's configuration out of jinja";
+    expect(await errorsOf(() => validateFile("ud", ud(text)))).toEqual([why]);
+    expect(await errorsOf(() => loadConfig({ root: rootWith({}), userData: ud(text) }))).toEqual([why]);
+    const root = rootWith({ "etc/bootlace/conf.d/60-eu.yaml": "watch: {interval: 40}\n" });
+    expect((await loadConfig({ root, userData: ud(text) })).config.watch).toEqual({ interval: 40 });
   });
 });
 
