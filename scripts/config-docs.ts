@@ -131,8 +131,9 @@ Later sources win, key by key:
 
 1. **built-in defaults** (the *default* column below);
 2. **baked files**: \`/etc/bootlace/bootlace.yaml\`, then \`/etc/bootlace/conf.d/*.yaml\` (and \`*.yml\`) in name order
-   (byte order, as \`LC_ALL=C ls\`). Missing files are fine. AMI builders put profiles here. \`--config FILE\` reads
-   FILE instead of all of them (relative to the working directory); \`--root DIR\` takes the baked paths under DIR;
+   (byte order, as \`LC_ALL=C ls\`). Missing files are fine. AMI builders put profiles here, and user-data puts its
+   own file here with cloud-init's \`write_files\` (see User-data). \`--config FILE\` reads FILE instead of all of
+   them (relative to the working directory); \`--root DIR\` takes the baked paths under DIR;
 3. **user-data**, in any of the forms below;
 4. **flags**: \`--profile NAME\` and \`--set path=value\` (repeatable, applied in order).
 
@@ -159,35 +160,28 @@ const MERGE = `## How sources merge
 
 const USER_DATA = `## User-data
 
-bootlace reads user-data (from IMDS, or \`--user-data FILE\`) in any of these forms, each optionally
-gzip-compressed (a MIME part too). Anything else means "no bootlace configuration in user-data", not an error.
+bootlace reads user-data (from IMDS, or \`--user-data FILE\`) in the forms below, each optionally gzip-compressed (a
+MIME part too). Anything else means "no bootlace configuration in user-data", not an error. Examples of every form,
+tested with cloud-init 22.4 and 25.1: [user-data.md](user-data.md).
 
-**A bootlace document**: YAML or JSON whose first line is \`#bootlace\`.
-
-\`\`\`yaml
-#bootlace
-profile: web
-dns:
-  records:
-    - zone: example.internal
-      name: "{{instance.id}}.example.internal"
-\`\`\`
-
-**A cloud-config with a \`bootlace:\` key**: cloud-init ignores the key; bootlace reads only it. A cloud-config without
-it carries no bootlace configuration.
+**A cloud-config that writes bootlace's file** (recommended): cloud-init's own \`write_files\` puts a file into
+\`/etc/bootlace/conf.d/\` (or \`/etc/bootlace/bootlace.yaml\`), where bootlace reads baked files; cloud-init writes
+it before \`bootlace.service\` starts, and while it has not (no cloud-init, \`plan --user-data FILE\`), bootlace reads
+the same file from the user-data. It is a baked file: it takes its place among them by name, under the chosen
+profile. In a \`## template: jinja\` cloud-config, wrap bootlace's templates in \`{% raw %}…{% endraw %}\`.
 
 \`\`\`yaml
 #cloud-config
 packages: [nginx]
-bootlace:
-  profile: web
+write_files:
+  - path: /etc/bootlace/conf.d/60-user-data.yaml
+    content: |
+      profile: web
+      dns:
+        records:
+          - zone: example.internal
+            name: "{{instance.id}}.example.internal"
 \`\`\`
-
-**MIME multipart**, as cloud-init writes it (\`cloud-init devel make-mime -a cc.yaml:cloud-config -a
-bootlace.yaml:x-bootlace -a boot.sh:x-shellscript\`): bootlace reads the parts of type \`text/x-bootlace\`, the
-\`text/cloud-config\` parts with a \`bootlace:\` key, and \`text/x-shellscript\` parts for the lines below. Parts of a
-generic type (\`text/plain\`, \`application/octet-stream\`, \`application/x-gzip\`) are recognised by their first line.
-Nested multiparts are read too. Transfer encodings 7bit, 8bit, base64 and quoted-printable are understood.
 
 **A shell script** (first line \`#!\`): bootlace does not run it; it reads lines of the form
 
@@ -195,11 +189,30 @@ Nested multiparts are read too. Transfer encodings 7bit, 8bit, base64 and quoted
 #!/bin/bash
 export BOOTLACE_PROFILE=web
 BOOTLACE_SET_elastic_ip__pool__tags__Pool=root
-BOOTLACE_SET_dns__records__0__ttl='30'
+BOOTLACE_SET_watch__interval='30'
 \`\`\`
 
 \`export\` is optional and single or double quotes are removed; a value that needs the shell to expand it (\`$VAR\`,
-\`$(...)\`) is refused, since bootlace never runs the script.
+\`$(...)\`) is refused, since bootlace never runs the script. These lines sit above the baked files and the profile.
+
+**MIME multipart**, as cloud-init writes it (\`cloud-init devel make-mime -a cc.yaml:cloud-config -a
+boot.sh:x-shellscript\`), and \`#cloud-config-archive\`: each part is read by its type as above (\`text/cloud-config\`,
+\`text/jinja2\`, \`text/x-shellscript\`). Parts of a generic type (\`text/plain\`, \`application/octet-stream\`,
+\`application/x-gzip\`) are recognised by their first line. Nested multiparts are read too. Transfer encodings 7bit,
+8bit, base64 and quoted-printable are understood. cloud-init keeps only the last cloud-config's \`write_files\`: a
+bootlace file in an earlier list is reported.
+
+**Older forms, still read; cloud-init warns about them** (since cloud-init 24.1 a warning makes \`cloud-init status\`
+degraded): a \`#cloud-config\` with a top-level \`bootlace:\` key (refused by cloud-init 23.4 and later: "Additional
+properties are not allowed"), a document whose first line is \`#bootlace\`, and a MIME part of type
+\`text/x-bootlace\` ("Unhandled unknown content-type"). These sit above the baked files and the profile.
+
+\`\`\`yaml
+#cloud-config
+packages: [nginx]
+bootlace:
+  profile: web
+\`\`\`
 
 **Credentials are refused.** User-data that carries bootlace configuration and also AWS credentials anywhere (an
 access key id \`AKIA…\`/\`ASIA…\`, or \`aws_secret_access_key\`, \`aws_session_token\` and the like with a value, in any
@@ -233,8 +246,9 @@ source, the line and the key path:
     /etc/bootlace/conf.d/10-web.yaml, line 3: dns.recrods: unknown key (expected one of: wait, owner_id, records)
     --set watch.interval=1: watch.interval: expected number to be >=5, got 1
 
-Lines in a MIME part count from the start of the part's decoded body. \`bootlace validate FILE\` checks a configuration
-file or a user-data file (any form) offline.
+Lines in a MIME part count from the start of the part's decoded body; lines of a file written by \`write_files\` count
+in the user-data when its content is a \`content: |\` block. \`bootlace validate FILE\` checks a configuration file or a
+user-data file (any form cloud-init reads) offline, and says why user-data carries no bootlace configuration.
 `;
 
 const TEMPLATES = `## Templates
@@ -342,6 +356,18 @@ even when several files name it, with \`/bin/sh -c\` in the \`--root\` folder; a
 /etc/hosts from \`/etc/cloud/templates/hosts.<os family>.tmpl\` at every boot, and bootlace's block is gone until
 bootlace runs again. bootlace warns when it sees this. Either manage the template too (a second files entry with the
 same block, for the template file), or set \`manage_etc_hosts: localhost\`, which only keeps the instance's own line.
+With cloud-init's own Debian template, as both 22.4 and 25.1 ship it (a test edits a copy of it so and renders it
+with cloud-init's templater: the block comes through as written):
+
+\`\`\`yaml
+peers:
+  db: { tags: { Role: db, Env: "{{tags.Env}}" } }
+files:
+  - path: /etc/hosts
+    block: "{{#peers.db}}{{ip}} db.internal\\n{{/peers.db}}"
+  - path: /etc/cloud/templates/hosts.debian.tmpl # cloud-init renders /etc/hosts from it at every boot
+    block: "{{#peers.db}}{{ip}} db.internal\\n{{/peers.db}}"
+\`\`\`
 
 **watch.** \`bootlace watch\` keeps running: every \`watch.interval\` seconds (±20 %, so a fleet does not poll in step)
 it discovers the peers again and rewrites only the files whose content changed, running each \`on_change\` once per

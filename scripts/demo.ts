@@ -62,55 +62,57 @@ async function showAddressAndTargets(world: World, allocationId: string, tg: str
 }
 
 const userData = `#cloud-config
-# cloud-init ignores the bootlace key; bootlace reads only it.
+# cloud-init writes bootlace's file (write_files); bootlace reads it from there, or from here while it is not there yet.
 packages: [nginx]
-bootlace:
-  elastic_ip:
-    pool: { tags: { Pool: demo } }
-  load_balancer:
-    target_groups: [{ name: web }]
-    wait_healthy: 60
-  dns:
-    records:
-      - zone: demo.internal
-        private: true
-        name: "www.demo.internal"
-        value: elastic_ip
-        delete_on_shutdown: true
-      - zone: demo.internal
-        private: true
-        name: "{{instance.id}}.demo.internal"
-        delete_on_shutdown: true
-      - zone: demo.internal
-        private: true
-        name: "web-{{tags.Env}}.demo.internal"
-        ttl: 30
-  peers:
-    db: { tags: { Role: db, Env: "{{tags.Env}}" }, min: 1, timeout: 60 }
-    app: { tags: { Role: app, Env: "{{tags.Env}}" } }
-  files:
-    - path: /etc/hosts
-      block: |
-        {{#peers.db}}{{ip}} db.demo.internal {{name}}
-        {{/peers.db}}
-    - path: /var/www/app/Config.php
-      replace:
-        - match: "define\\\\('DB_HOST', '[^']*'\\\\)"
-          with: "define('DB_HOST', '{{peers.db.0.ip}}')"
-      on_change: echo "php-fpm reloaded" >> reloads.log
-    - path: /etc/postgresql/15/main/pg_hba.conf
-      block: |
-        {{#peers.app}}host all all {{ip}}/32 scram-sha-256
-        {{/peers.app}}
-      position: top
-      check: "test -s {{staged}}"
-      on_change: echo "postgresql reloaded" >> reloads.log
+write_files:
+  - path: /etc/bootlace/conf.d/60-user-data.yaml
+    content: |
+      elastic_ip:
+        pool: { tags: { Pool: demo } }
+      load_balancer:
+        target_groups: [{ name: web }]
+        wait_healthy: 60
+      dns:
+        records:
+          - zone: demo.internal
+            private: true
+            name: "www.demo.internal"
+            value: elastic_ip
+            delete_on_shutdown: true
+          - zone: demo.internal
+            private: true
+            name: "{{instance.id}}.demo.internal"
+            delete_on_shutdown: true
+          - zone: demo.internal
+            private: true
+            name: "web-{{tags.Env}}.demo.internal"
+            ttl: 30
+      peers:
+        db: { tags: { Role: db, Env: "{{tags.Env}}" }, min: 1, timeout: 60 }
+        app: { tags: { Role: app, Env: "{{tags.Env}}" } }
+      files:
+        - path: /etc/hosts
+          block: |
+            {{#peers.db}}{{ip}} db.demo.internal {{name}}
+            {{/peers.db}}
+        - path: /var/www/app/Config.php
+          replace:
+            - match: "define\\\\(\\\\s*'DB_HOST',\\\\s*'[^']*'\\\\s*\\\\)"
+              with: "define( 'DB_HOST', '{{peers.db.0.ip}}' )"
+          on_change: echo "php-fpm reloaded" >> reloads.log
+        - path: /etc/postgresql/15/main/pg_hba.conf
+          block: |
+            {{#peers.app}}host all all {{ip}}/32 scram-sha-256
+            {{/peers.app}}
+          position: top
+          check: "test -s {{staged}}"
+          on_change: echo "postgresql reloaded" >> reloads.log
 `;
 
 /** The files the demo's user-data manages, as the image has them before bootlace runs. */
 const demoFiles: Record<string, string> = {
   "/etc/hosts": "127.0.0.1 localhost\n::1 localhost ip6-localhost ip6-loopback\n",
-  "/var/www/app/Config.php": "<?php\ndefine('DB_HOST', 'localhost');\ndefine('DB_NAME', 'shop');\n",
+  "/var/www/app/Config.php": "<?php\ndefine( 'DB_HOST', 'localhost' );\ndefine( 'DB_NAME', 'shop' );\n",
   "/etc/postgresql/15/main/pg_hba.conf":
     "# TYPE  DATABASE  USER  ADDRESS  METHOD\nlocal   all       postgres        peer\nhost    all       all   127.0.0.1/32  scram-sha-256\n",
   // An image whose cloud-init would re-render /etc/hosts at every boot: bootlace says so, and how to avoid it.
