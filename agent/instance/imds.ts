@@ -152,10 +152,6 @@ export class ImdsClient implements MetadataReader {
   }
 
   /** The item at `path` (relative to /latest/, e.g. "meta-data/instance-id") as bytes; undefined when absent (404). */
-  get(path: string): Promise<Buffer | undefined> {
-    return this.getBytes(path);
-  }
-
   async getText(path: string): Promise<string | undefined> {
     return (await this.getBytes(path))?.toString("utf8");
   }

@@ -51,12 +51,7 @@ function isIPv4Cidr(value: string): boolean {
   );
 }
 
-interface Identity {
-  id: string;
-  region: string;
-  az: string;
-  accountId?: string;
-}
+type Identity = Pick<InstanceFacts, "id" | "region" | "az" | "accountId">;
 
 /** The signed identity document answers four questions in one read; the placement paths are the fallback. */
 async function readIdentity(imds: MetadataReader): Promise<Identity> {

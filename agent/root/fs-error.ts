@@ -19,6 +19,16 @@ const causes: Record<string, string> = {
   ENFILE: "too many open files in the system",
 };
 
+/**
+ * Where a read-only filesystem most often comes from on an instance: the units' sandbox (ProtectSystem=strict with
+ * ReadWritePaths, docs/boot-integration.md). Said with every EROFS so a file outside the allowed paths is reported
+ * with its fix, not silently broken.
+ */
+const sandboxHint =
+  "; under systemd, bootlace.service and bootlace-watch.service may write only under /etc, /var, /run, /srv and " +
+  "/opt: to allow another folder, `systemctl edit bootlace.service` (and bootlace-watch.service) and add " +
+  "[Service] ReadWritePaths=FOLDER";
+
 /** A failed filesystem call, its errno code kept (`code`, so --json's error_code says "EROFS") and the file named. */
 export class FsError extends Error {
   constructor(
@@ -47,7 +57,7 @@ export function fsError(doing: string, error: unknown): unknown {
   const words = causes[code] ?? e.message;
   // Name the step's own path when it is not the file itself (the directory whose creation failed...).
   const step = e.path !== undefined && !doing.endsWith(e.path) ? ` (${e.syscall ?? "at"} ${e.path})` : "";
-  return new FsError(code, `${doing}: ${words}${step}`, { cause: error });
+  return new FsError(code, `${doing}: ${words}${step}${code === "EROFS" ? sandboxHint : ""}`, { cause: error });
 }
 
 /**

@@ -92,16 +92,14 @@ export class RootFs {
     const parts = (p: string) => p.split("/").filter((x) => x !== "" && x !== ".");
     let queue = parts(path);
     let dir = this.root;
+    const outOfRoot = () =>
+      new ConfigError(`${path}: a symbolic link on the way leads out of the root ${this.root}`, undefined, at);
     let hops = 0;
     while (queue.length > 0) {
       const name = queue.shift()!;
       if (name === "..") {
         if (dir === this.root && this.root !== "/") {
-          throw new ConfigError(
-            `${path}: a symbolic link on the way leads out of the root ${this.root}`,
-            undefined,
-            at,
-          );
+          throw outOfRoot();
         }
         dir = dirname(dir);
         continue;
@@ -116,11 +114,7 @@ export class RootFs {
       const rest = () => {
         const real = resolve(next, ...queue);
         if (!this.contains(real)) {
-          throw new ConfigError(
-            `${path}: a symbolic link on the way leads out of the root ${this.root}`,
-            undefined,
-            at,
-          );
+          throw outOfRoot();
         }
         return real;
       };

@@ -202,7 +202,7 @@ describe("ImdsClient answers", () => {
     const c = client(emu);
     expect(await c.getText("meta-data/public-ipv4")).toBeUndefined();
     expect(await c.getBytes("user-data")).toBeUndefined();
-    expect(await c.get("meta-data/no-such-thing")).toBeUndefined();
+    expect(await c.getText("meta-data/no-such-thing")).toBeUndefined();
   });
 
   test("bytes come back exactly (gzip user-data), and a leading slash still means /latest/", async () => {
