@@ -17,16 +17,20 @@ const errno = (code: string, syscall: string, path: string) =>
   Object.assign(new Error(`${code}: whatever node says, ${syscall} '${path}'`), { code, syscall, path });
 
 describe("fsError", () => {
+  const sandbox =
+    "; under systemd, bootlace.service and bootlace-watch.service may write only under /etc, /var, /run, /srv and " +
+    "/opt: to allow another folder, `systemctl edit bootlace.service` (and bootlace-watch.service) and add " +
+    "[Service] ReadWritePaths=FOLDER";
   it.each([
-    ["EROFS", "read-only filesystem"],
-    ["ENOSPC", "no space left on the device (disk full)"],
-    ["EDQUOT", "disk quota exceeded"],
-    ["EACCES", "permission denied"],
-    ["EIO", "input/output error (a failing disk?)"],
-  ])("says %s as %s, keeps the code, and names the step's own path", (code, words) => {
+    ["EROFS", "read-only filesystem", sandbox],
+    ["ENOSPC", "no space left on the device (disk full)", ""],
+    ["EDQUOT", "disk quota exceeded", ""],
+    ["EACCES", "permission denied", ""],
+    ["EIO", "input/output error (a failing disk?)", ""],
+  ])("says %s as %s, keeps the code, and names the step's own path", (code, words, hint) => {
     const error = fsError("cannot write /r/etc/hosts", errno(code, "mkdir", "/r/etc"));
-    expect(error).toMatchObject({ code, message: `cannot write /r/etc/hosts: ${words} (mkdir /r/etc)` });
-    expect(describeCause(error)).toBe(`${code}: cannot write /r/etc/hosts: ${words} (mkdir /r/etc)`);
+    expect(error).toMatchObject({ code, message: `cannot write /r/etc/hosts: ${words} (mkdir /r/etc)${hint}` });
+    expect(describeCause(error)).toBe(`${code}: cannot write /r/etc/hosts: ${words} (mkdir /r/etc)${hint}`);
   });
 
   it("leaves other errors as they are", () => {
@@ -102,7 +106,9 @@ if (!readOnly) process.stderr.write("fs-error.test: no read-only bind mount here
       .catch((e: unknown) => e);
     expect(error).toMatchObject({
       code: "EROFS",
-      message: `cannot write ${root}/var/lib/bootlace/state.json: read-only filesystem (mkdir ${root}/var)`,
+      message: expect.stringMatching(
+        `^cannot write ${root}/var/lib/bootlace/state.json: read-only filesystem \\(mkdir ${root}/var\\); under systemd`,
+      ) as unknown,
     });
   });
 
@@ -119,7 +125,9 @@ if (!readOnly) process.stderr.write("fs-error.test: no read-only bind mount here
     }).catch((e: unknown) => e);
     expect(error).toMatchObject({
       code: "EROFS",
-      message: `cannot take the run lock ${root}/run/bootlace.lock: read-only filesystem (mkdir ${root}/run)`,
+      message: expect.stringMatching(
+        `^cannot take the run lock ${root}/run/bootlace.lock: read-only filesystem \\(mkdir ${root}/run\\); under systemd`,
+      ) as unknown,
     });
   });
 });
