@@ -6,6 +6,7 @@ import type { Document, Node as YamlNode } from "yaml";
 import { ConfigError } from "../core/errors";
 import type { SourceRef } from "../core/errors";
 import { RootFs, unlessAbsent } from "../root/fs";
+import { fsCause } from "../root/fs-error";
 import { paths } from "../root/paths";
 import { emptyMap, PathError, setPath } from "./merge";
 import type { Tracked } from "./merge";
@@ -187,7 +188,7 @@ export async function readBakedSources(
     try {
       content = await file.read();
     } catch (error) {
-      const why = `cannot read: ${(error as Error).message}`;
+      const why = `cannot read: ${fsCause(error)}`;
       found.errors.push(new ConfigError(why, { source: file.label }, undefined, { cause: error }));
       continue;
     }
@@ -230,7 +231,7 @@ async function bakedFiles(fs: RootFs, errors: ConfigError[], fromUserData: UserD
     if (listed === undefined && (await fs.stat(paths.bakedDir)) !== undefined) throw new Error("not a directory");
     names = listed ?? [];
   } catch (error) {
-    const why = `cannot list: ${(error as Error).message}`;
+    const why = `cannot list: ${fsCause(error)}`;
     errors.push(new ConfigError(why, { source: fs.path(paths.bakedDir) }, undefined, { cause: error }));
   }
   const fromUserDataNames = [...written.keys()].filter((p) => p.startsWith(`${paths.bakedDir}/`));

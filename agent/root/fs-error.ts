@@ -10,7 +10,7 @@ const causes: Record<string, string> = {
   ENOSPC: "no space left on the device (disk full)",
   EDQUOT: "disk quota exceeded",
   EISDIR: "it is a directory",
-  ENOTDIR: "a part of the path is not a directory",
+  ENOTDIR: "not a directory (it, or a folder on its path)",
   ENOENT: "no such file or directory",
   EIO: "input/output error (a failing disk?)",
   ELOOP: "too many levels of symbolic links",
@@ -35,9 +35,16 @@ export class FsError extends Error {
     readonly code: string,
     message: string,
     options?: { cause?: unknown },
+    /** The cause alone, in words ("read-only filesystem"), for a caller that names the file itself. */
+    readonly words: string = message,
   ) {
     super(message, options);
   }
+}
+
+/** The cause of a filesystem failure in words with its code ("it is a directory (EISDIR)"), else the message. */
+export function fsCause(error: unknown): string {
+  return error instanceof FsError ? `${error.words} (${error.code})` : (error as Error).message;
 }
 
 /** The errno code of a Node filesystem error, if it is one. */
@@ -57,7 +64,8 @@ export function fsError(doing: string, error: unknown): unknown {
   const words = causes[code] ?? e.message;
   // Name the step's own path when it is not the file itself (the directory whose creation failed...).
   const step = e.path !== undefined && !doing.endsWith(e.path) ? ` (${e.syscall ?? "at"} ${e.path})` : "";
-  return new FsError(code, `${doing}: ${words}${step}${code === "EROFS" ? sandboxHint : ""}`, { cause: error });
+  const hint = code === "EROFS" ? sandboxHint : "";
+  return new FsError(code, `${doing}: ${words}${step}${hint}`, { cause: error }, `${words}${hint}`);
 }
 
 /**

@@ -218,7 +218,7 @@ maybe("the .deb installed into a scratch root", () => {
         if (!allowed.some((dir) => path === dir || path.startsWith(`${dir}/`))) outside.push(`${doc}: ${path}`);
       }
     }
-    expect(seen).toEqual(expect.arrayContaining(["/etc/hosts", "/var/www/app/Config.php"]));
+    expect(seen).toEqual(expect.arrayContaining(["/etc/hosts", "/var/www/html/wp-config.php"]));
     expect(outside).toEqual([]);
   });
 
