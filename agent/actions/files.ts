@@ -200,6 +200,7 @@ async function edit(
     } catch (error) {
       if (!(error instanceof ReplaceStoppedError)) throw error;
       const i = error.edit;
+      if (i === undefined) return { ok: false, problem: `${at}.replace not run: the deadline had passed` };
       return {
         ok: false,
         problem:

@@ -33,3 +33,19 @@ test("a pattern that backtracks without end is stopped at the deadline, naming t
   expect(error).toBeInstanceOf(ReplaceStoppedError);
   expect((error as ReplaceStoppedError).edit).toBe(1);
 });
+
+test("one worker at a time: an edit queued behind a pattern that runs to the deadline is not run, and says so", async () => {
+  const deadline = new AbortController();
+  const slow = applyReplaceStoppable(`${"a".repeat(40)}!\n`, [{ match: /(a+)+$/, with: "b" }], deadline.signal);
+  const queued = applyReplaceStoppable("x\n", [{ match: /x/, with: "y" }], deadline.signal);
+  setTimeout(() => deadline.abort(), 300);
+  const [first, second] = await Promise.allSettled([slow, queued]);
+  expect(first.status === "rejected" && (first.reason as ReplaceStoppedError).edit).toBe(0);
+  expect(second.status === "rejected" && second.reason).toBeInstanceOf(ReplaceStoppedError);
+  expect(second.status === "rejected" && (second.reason as ReplaceStoppedError).edit).toBeUndefined();
+});
+
+test("after a stopped worker the next call runs", async () => {
+  const r = await applyReplaceStoppable("x\n", [{ match: /x/, with: "y" }], new AbortController().signal);
+  expect(r).toEqual({ content: "y\n", matched: [1] });
+});
