@@ -31,6 +31,7 @@ export async function runAgent(o: AgentOptions): Promise<number> {
     now: () => clock.now(),
   });
   const { deadline, end } = deadlineAfter(clock, args.deadline);
+  if (parsed.command !== "watch") o.onDeadline?.(args.deadline);
   const session: Session = { o, args, clock, log, deadline };
   try {
     switch (parsed.command) {

@@ -351,6 +351,12 @@ where it comes from. A file whose directory does not exist is not created.
 **Reloads.** After all files are written, the \`on_change\` command of each file whose content changed runs, once
 even when several files name it, with \`/bin/sh -c\` in the \`--root\` folder; a failing command fails the run.
 
+**At the deadline.** \`check\` and \`on_change\` run in a process group of their own; at \`--deadline\` the whole group
+gets SIGTERM, and SIGKILL 2 s later: a check cut off this way leaves the real file untouched and fails the run. The
+\`replace\` edits of a file run in a worker thread that is stopped at the deadline, so a pattern that backtracks
+without end on some line (\`(a+)+$\` on a long run of \`a\`) leaves that file untouched and fails the run with the
+pattern's key path (\`files.N.replace.M.match\`); the other files are still written.
+
 **/etc/hosts and cloud-init.** When cloud-init's \`manage_etc_hosts\` is \`true\` (or \`template\`) in
 \`/etc/cloud/cloud.cfg\`, \`/etc/cloud/cloud.cfg.d/*.cfg\` or the instance's cloud-config user-data, cloud-init rewrites
 /etc/hosts from \`/etc/cloud/templates/hosts.<os family>.tmpl\` at every boot, and bootlace's block is gone until

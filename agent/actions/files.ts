@@ -9,7 +9,8 @@ import { allOrConfigErrors, ConfigError, ConfigErrors, describeCause } from "../
 import { etcHostsAdvice } from "../files/cloud-init";
 import { describeResult, runCommand } from "../files/commands";
 import type { BlockId, EditResult } from "../files/edit";
-import { applyBlock, applyReplace, lineChanges, removeBlock } from "../files/edit";
+import { applyBlock, lineChanges, removeBlock } from "../files/edit";
+import { applyReplaceStoppable, ReplaceStoppedError } from "../files/replace-worker";
 import { resolveId } from "../files/owners";
 import { literalReplacement, ownTagProblems, safePeers, shellQuote } from "../files/values";
 import { describeInstancesStatement } from "../instance/tags";
@@ -169,13 +170,15 @@ function withoutStale(text: string, stale: ManagedBlock[]): EditResult {
   return result;
 }
 
-/** The file's new content from its mode (block, replace, template); pure given the view. */
-function edit(
+/** The file's new content from its mode (block, replace, template), given the view; replace edits end at the deadline. */
+async function edit(
   f: FileConfig,
+  at: string,
   sources: Sources,
   current: string | undefined,
   view: TemplateView,
-): EditResult & { unmatched?: number[] } {
+  signal: AbortSignal,
+): Promise<EditResult & { unmatched?: number[] }> {
   if (f.block !== undefined) {
     return applyBlock(current ?? "", {
       name: f.name,
@@ -190,7 +193,21 @@ function edit(
       match: new RegExp(r.match),
       with: render(r.with, view, literalReplacement),
     }));
-    const result = applyReplace(current, edits);
+    let result;
+    try {
+      // In a worker stopped at the deadline: a configured pattern that backtracks badly cannot hold the run.
+      result = await applyReplaceStoppable(current, edits, signal);
+    } catch (error) {
+      if (!(error instanceof ReplaceStoppedError)) throw error;
+      const i = error.edit;
+      if (i === undefined) return { ok: false, problem: `${at}.replace not run: the deadline had passed` };
+      return {
+        ok: false,
+        problem:
+          `${at}.replace.${i}.match ${JSON.stringify(f.replace[i]!.match)} was still running at the deadline ` +
+          `(a pattern that backtracks badly on a line of ${f.path}?)`,
+      };
+    }
     return { ok: true, content: result.content, unmatched: result.matched.flatMap((n, i) => (n === 0 ? [i] : [])) };
   }
   return { ok: true, content: render(sources.text ?? "", view) };
@@ -276,7 +293,8 @@ async function planFile(
   const view = templateView(ctx.instance, env.tags, safe.sets, ctx.upstream.elastic_ip as ElasticIpOutput);
   const cleaned = withoutStale(current.text ?? "", env.stale);
   if (!cleaned.ok) return notTouched(`not touched: ${cleaned.problem}`);
-  const edited = edit(f, sources, current.text === undefined ? undefined : cleaned.content, view);
+  const currentText = current.text === undefined ? undefined : cleaned.content;
+  const edited = await edit(f, at, sources, currentText, view, ctx.deadline.signal);
   if (!edited.ok) return notTouched(`not touched: ${edited.problem}`);
 
   plan.unmatched = (edited.unmatched ?? []).map(

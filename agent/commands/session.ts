@@ -22,6 +22,11 @@ export interface AgentOptions {
   cwd?: string;
   /** For `watch`: how it is told to stop or to read its configuration again (default: SIGTERM/SIGINT, SIGHUP). */
   control?: Control;
+  /**
+   * Called once the command line is read, with the command's --deadline in seconds, for every command bounded by it
+   * (all but `watch`, whose passes each have their own): the CLI arms its process watchdog with it (main.ts).
+   */
+  onDeadline?: (seconds: number) => void;
 }
 
 /**
