@@ -76,6 +76,42 @@ async function foreign(zone: string, name: string, type: "A" | "PTR", value: str
   );
 }
 
+describe("calls", () => {
+  const byOperation = () => {
+    const out: Record<string, number> = {};
+    for (const c of world.proxy.calls) out[c.operation] = (out[c.operation] ?? 0) + 1;
+    return out;
+  };
+
+  it("a first run finds the zone, reads each name set once and sends one batch; a later boot only reads", async () => {
+    const b = await boot(
+      [
+        "#bootlace",
+        "dns:",
+        "  records:",
+        '    - { zone: fleet.internal, name: "{{instance.id}}.fleet.internal" }',
+        '    - { zone: fleet.internal, name: "{{instance.id}}.fleet.internal", type: AAAA, value: "fd00::1" }',
+        '    - { zone: fleet.internal, name: pairs.fleet.internal, set_identifier: "{{instance.id}}", multivalue: true }',
+      ].join("\n"),
+    );
+    world.proxy.resetCalls();
+    expect((await run("run", b)).code).toBe(0);
+    const { GetChange: polls = 0, ListResourceRecordSets: pages = 0, ...first } = byOperation();
+    expect(first).toEqual({ ListHostedZonesByName: 1, ChangeResourceRecordSets: 1 });
+    // Two name sets (the instance's own name with A and AAAA, and the shared name): at most one page each, and
+    // one page when a page reaches from the first to the second (as in this small zone).
+    expect(pages).toBeGreaterThanOrEqual(1);
+    expect(pages).toBeLessThanOrEqual(2);
+    expect(polls).toBeGreaterThanOrEqual(1);
+    const batch = world.proxy.calls.filter((c) => c.operation === "ChangeResourceRecordSets");
+    expect(batch).toHaveLength(1);
+
+    world.proxy.resetCalls();
+    expect((await run("run", b)).code).toBe(0);
+    expect(byOperation()).toEqual({ ListResourceRecordSets: pages });
+  });
+});
+
 describe("a name the fleet shares", () => {
   it("three instances share a multivalue name; each stop removes only its own record set", async () => {
     const userData = [
