@@ -8,8 +8,8 @@ import { allOrConfigErrors, AwsCallError, ConfigError } from "../core/errors";
 import { mentionsTags, renderRequired, templateView } from "../template/render";
 import { canonicalDnsName, isDnsName, isInZone, isIPv4, isIPv6 } from "../core/names";
 import { dnsPermissions } from "./dns-permissions";
-import { readNameSets } from "./dns-read";
-import type { NameSets, ZoneRead } from "./dns-read";
+import { readNameSets, ZoneRead } from "./dns-read";
+import type { NameSets } from "./dns-read";
 import { rrsetKey } from "./dns-read";
 import { notRunning, REAP_PER_RUN, reapCandidates } from "./dns-reap";
 import type { ReapCandidate } from "./dns-reap";
@@ -312,14 +312,13 @@ async function planAll(ctx: ActionContext, cache: ZoneCache): Promise<DnsPlanDat
     const stale = (previous?.ptrs ?? []).filter((p) => !ptrKeys.has(`${p.zoneId} ${p.name}`));
     const zoneIds = [...new Set([...desired.map((d) => d.zoneId), ...stale.map((s) => s.zoneId)])];
     const planned = await Promise.all(
-      zoneIds.map((zoneId) =>
-        planZone(
-          ctx,
-          zoneId,
-          desired.filter((d) => d.zoneId === zoneId),
-          stale.filter((s) => s.zoneId === zoneId).map(({ zoneId: z, name }) => ({ zoneId: z, name })),
-        ),
-      ),
+      zoneIds.map((zoneId) => {
+        const records = desired.filter((d) => d.zoneId === zoneId);
+        const staleHere = stale.filter((s) => s.zoneId === zoneId).map(({ zoneId: z, name }) => ({ zoneId: z, name }));
+        const plan = planZone(ctx, zoneId, records, staleHere);
+        // A zone that only held an old PTR and is gone since took that PTR with it.
+        return records.length > 0 ? plan : plan.catch((error: unknown) => emptyZone(zoneId, error));
+      }),
     );
     if (ctx.config.dns?.reap) await planReaps(ctx, planned);
     return { zones: planned.map((p) => p.plan), cache: await zones.snapshot() };
@@ -331,6 +330,14 @@ async function planAll(ctx: ActionContext, cache: ZoneCache): Promise<DnsPlanDat
     }
     throw error;
   }
+}
+
+function emptyZone(zoneId: string, error: unknown): { plan: ZonePlan; read: ZoneRead } {
+  if (!isZoneGone(error)) throw error;
+  return {
+    plan: { zoneId, records: [], removals: [], stale: [], reaps: [] },
+    read: new ZoneRead(zoneId, new Map(), new Set()),
+  };
 }
 
 async function planReaps(ctx: ActionContext, planned: { plan: ZonePlan; read: ZoneRead }[]): Promise<void> {
@@ -621,7 +628,14 @@ async function stopZone(
   const sets: NameSets = new Map();
   for (const r of records) sets.set(r.name, (sets.get(r.name) ?? new Set()).add(r.type));
   for (const p of ptrs) sets.set(p.name, (sets.get(p.name) ?? new Set()).add("PTR"));
-  const read = await readNameSets(ctx, zoneId, sets);
+  let read: ZoneRead;
+  try {
+    read = await readNameSets(ctx, zoneId, sets);
+  } catch (error) {
+    if (!isZoneGone(error)) throw error;
+    ctx.log.info(`hosted zone ${zoneId} is gone, and its records with it`);
+    return [];
+  }
   const batch: R53Change[] = [];
   const changes: Change[] = [];
   for (const r of records) {

@@ -697,6 +697,32 @@ describe("dns action: reverse records", () => {
     });
   });
 
+  it("forgets an old PTR whose reverse zone is gone, and stop passes over a zone that is gone", async () => {
+    zoneExists();
+    reverseZones();
+    const gone = Object.assign(new Error("No hosted zone found with ID: ZOLD"), { name: "NoSuchHostedZone" });
+    r53.on(ListResourceRecordSetsCommand, { HostedZoneId: "ZOLD" }).rejects(gone);
+    r53.on(ListResourceRecordSetsCommand, { HostedZoneId: "Z1" }).resolves({ ResourceRecordSets: [] });
+    r53.on(ListResourceRecordSetsCommand, { HostedZoneId: "Z100" }).resolves({ ResourceRecordSets: [] });
+    changesAccepted("INSYNC");
+    const previous: DnsSaved = {
+      owner: "bootlace",
+      records: [],
+      ptrs: [{ zoneId: "ZOLD", name: "4.1.0.10.in-addr.arpa.", values: [name], keep: [] }],
+    };
+    const ctx = testContext(reverseConfig, { previous });
+
+    const outcome = await dnsAction.apply(ctx, await dnsAction.plan(ctx));
+
+    expect(outcome.changes.map((c) => c.kind)).toEqual(["create", "create"]);
+    expect((outcome.state as DnsSaved).ptrs?.map((p) => p.zoneId)).toEqual(["Z100"]);
+    const stopped = await dnsAction.stop!(testContext({}), {
+      owner: "bootlace",
+      records: [{ zoneId: "ZOLD", name, type: "A", value: "10.0.1.5", ttl: 60, deleteOnShutdown: true }],
+    });
+    expect(stopped.changes).toEqual([]);
+  });
+
   it("is a configuration error when no reverse zone of the VPC holds the address", async () => {
     zoneExists();
     r53
