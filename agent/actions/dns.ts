@@ -94,6 +94,15 @@ async function forwardRecords(ctx: ActionContext, zones: Zones): Promise<Forward
     records.map(async (r, i): Promise<ForwardRecord> => {
       const at = `dns.records.${i}`;
       const name = canonicalDnsName(renderRequired(r.name, view, `${at}.name`));
+      // A value from a tag or IMDS never makes a wildcard record: only a `*.` written in the configuration does
+      // (a DNS name may hold `*` only as its whole first label).
+      if (name.startsWith("*.") && !r.name.startsWith("*.")) {
+        throw new ConfigError(
+          `renders to ${JSON.stringify(name)}: a template value would make a wildcard name`,
+          undefined,
+          `${at}.name`,
+        );
+      }
       if (!isDnsName(name))
         throw new ConfigError(`renders to ${JSON.stringify(name)}, not a DNS name`, undefined, `${at}.name`);
       let routing: Routing | undefined;

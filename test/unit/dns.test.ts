@@ -514,6 +514,22 @@ describe("dns action: configuration against the world", () => {
     );
   });
 
+  it("a tag value never makes a wildcard name; a * written in the configuration does", async () => {
+    zoneExists();
+    zoneListing([]);
+    for (const name of ["{{tags.Name}}.example.internal", "{{{tags.Name}}}.example.internal"]) {
+      const tagged = testContext(
+        { dns: { records: [{ zone: "example.internal", name }] } },
+        { imdsTags: { Name: "*" } },
+      );
+      await expect(dnsAction.plan(tagged)).rejects.toThrow(
+        /dns\.records\.0\.name: renders to "\*\.example\.internal\.": a template value would make a wildcard name/,
+      );
+    }
+    const written = testContext({ dns: { records: [{ zone: "example.internal", name: "*.example.internal" }] } });
+    expect((await dnsAction.plan(written)).changes[0]?.target).toBe("*.example.internal. A");
+  });
+
   it("a set identifier rendered from a tag must be a plain label: it names the ownership record", async () => {
     zoneExists();
     zoneListing([]);
