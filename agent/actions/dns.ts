@@ -397,7 +397,7 @@ async function sendBatch(
   what: string,
   comment: string,
   changes: R53Change[],
-): Promise<{ id: string; insync: boolean } | undefined> {
+): Promise<string | undefined> {
   const out = await ctx.aws.call(
     "route53",
     `${zoneId} (${what})`,
@@ -407,8 +407,7 @@ async function sendBatch(
         ChangeBatch: { Comment: `${comment} ${ctx.instance.id}`, Changes: changes },
       }),
   );
-  const id = out.ChangeInfo?.Id;
-  return id ? { id, insync: out.ChangeInfo?.Status === "INSYNC" } : undefined;
+  return out.ChangeInfo?.Id;
 }
 
 function ownChanges(ctx: ActionContext, plan: ZonePlan): R53Change[] {
@@ -427,7 +426,7 @@ async function applyZone(
   ctx: ActionContext,
   plan: ZonePlan,
   retried = false,
-): Promise<{ plan: ZonePlan; change?: { id: string; insync: boolean } }> {
+): Promise<{ plan: ZonePlan; change?: string }> {
   const changes = ownChanges(ctx, plan);
   if (changes.length === 0) return { plan };
   const names = [...new Set(plan.records.map((p) => p.desired.name))].join(", ");
@@ -574,7 +573,8 @@ export const dnsAction: Action<DnsPlanData> = {
       }
     }
     if (ctx.config.dns?.wait !== "none") {
-      await Promise.all(sent.flatMap((s) => (s.change && !s.change.insync ? [waitInsync(ctx, s.change.id)] : [])));
+      // Polled even when the answer said INSYNC already (AWS always answers PENDING at submission; moto INSYNC).
+      await Promise.all(sent.flatMap((s) => (s.change ? [waitInsync(ctx, s.change)] : [])));
     }
     const failures = final
       .flatMap((z) => z.records)
