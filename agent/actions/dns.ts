@@ -318,7 +318,9 @@ async function planAll(ctx: ActionContext, cache: ZoneCache): Promise<DnsPlanDat
     const desired: Desired[] = [...forward.map(({ at: _at, reverse: _r, ...d }) => d), ...ptrs];
     const ptrKeys = new Set(ptrs.map((p) => `${p.zoneId} ${p.name}`));
     const previous = ctx.previous as DnsSaved | undefined;
-    const stale = (previous?.ptrs ?? []).filter((p) => !ptrKeys.has(`${p.zoneId} ${p.name}`));
+    // While an address is not known yet (a pool's Elastic IP in a plan), no earlier PTR can be called stale.
+    const unknown = forward.some((f) => f.reverse && f.values === undefined);
+    const stale = unknown ? [] : (previous?.ptrs ?? []).filter((p) => !ptrKeys.has(`${p.zoneId} ${p.name}`));
     const zoneIds = [...new Set([...desired.map((d) => d.zoneId), ...stale.map((s) => s.zoneId)])];
     const planned = await Promise.all(
       zoneIds.map((zoneId) => {

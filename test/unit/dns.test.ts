@@ -738,6 +738,33 @@ describe("dns action: reverse records", () => {
     expect(stopped.changes).toEqual([]);
   });
 
+  it("calls no earlier PTR stale while the Elastic IP is still to be chosen", async () => {
+    zoneExists();
+    reverseZones();
+    const oldPtr = "4.1.0.10.in-addr.arpa.";
+    zoneListing([
+      { Name: oldPtr, Type: "PTR", TTL: 60, ResourceRecords: [{ Value: name }] },
+      owner("bootlace", "i-0123456789abcdef0", `_bootlace-ptr.${oldPtr}`),
+    ]);
+    const previous: DnsSaved = {
+      owner: "bootlace",
+      records: [],
+      ptrs: [{ zoneId: "Z100", name: "4.1.0.10.in-addr.arpa.", values: [name], keep: [] }],
+    };
+    const ctx = testContext(
+      {
+        elastic_ip: { pool: { tags: { Pool: "web" } } },
+        dns: {
+          reverse: true,
+          records: [{ zone: "example.internal", name: "www.example.internal", value: "elastic_ip" }],
+        },
+      },
+      { previous },
+    );
+    const plan = await dnsAction.plan(ctx);
+    expect(plan.changes.map((c) => c.kind)).toEqual(["create"]);
+  });
+
   it("is a configuration error when no reverse zone of the VPC holds the address", async () => {
     zoneExists();
     r53
