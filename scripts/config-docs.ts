@@ -1,6 +1,7 @@
 // The configuration reference (docs/configuration.md), generated from the schema so the docs cannot drift from it.
 // A developer tool (scripts/gen-docs.ts, `npm run docs`), kept out of agent/ so the bundle never carries the prose.
 import { z } from "zod";
+import { REAP_PER_RUN } from "../agent/actions/dns-reap";
 import { documentShape } from "../agent/config/schema";
 
 /** The subset of JSON Schema that z.toJSONSchema produces for bootlace's schema. */
@@ -50,6 +51,7 @@ export function renderConfigReference(): string {
     "",
     TEMPLATES,
     ADDRESS_AND_TARGETS,
+    DNS,
     PEERS_AND_FILES,
   ].join("\n");
 }
@@ -243,7 +245,7 @@ Nothing is changed when the configuration is wrong: bootlace lists every problem
 source, the line and the key path:
 
     user-data part 2 (text/x-bootlace, "bootlace.yaml"), line 7: dns.records.0.value: expected private_ipv4, public_ipv4, elastic_ip or an IPv4 address, got "10.0.0.300"
-    /etc/bootlace/conf.d/10-web.yaml, line 3: dns.recrods: unknown key (expected one of: wait, owner_id, records)
+    /etc/bootlace/conf.d/10-web.yaml, line 3: dns.recrods: unknown key (expected one of: wait, owner_id, reverse, reap, records)
     --set watch.interval=1: watch.interval: expected number to be >=5, got 1
 
 Lines in a MIME part count from the start of the part's decoded body; lines of a file written by \`write_files\` count
@@ -294,6 +296,106 @@ and \`ec2:AssociateAddress\` (scoped to the allocation id, or to the pool's tags
 \`DescribeTargetHealth\`, \`RegisterTargets\` on the configured groups, and \`DeregisterTargets\` with
 \`DescribeTargetGroupAttributes\` when stop deregisters; the Route 53 reads and \`ChangeResourceRecordSets\` on the zones,
 limited by condition to the configured record names, types and change actions, and \`GetChange\` unless \`wait: none\`.
+`;
+
+const DNS = `## DNS
+
+**Records and ownership.** Each record is an A or AAAA record set in the zone given by \`zone\` (with \`private\` when a
+public and a private zone share the name) or \`zone_id\`. Beside it bootlace keeps an ownership TXT record,
+\`_bootlace-a.NAME\` (\`_bootlace-aaaa.\`, \`_bootlace-ptr.\`; \`_bootlace-a-wildcard.ZONE\` for \`*.ZONE\`), holding
+\`heritage=bootlace,bootlace/owner=OWNER_ID,bootlace/instance=i-…\`. A record that exists without this owner's
+ownership record is left alone and fails the run (exit 1, naming it), unless \`takeover: true\`; an alias is never
+touched. Changes are CREATE for what was absent and UPSERT for what bootlace owns, so a record someone creates between
+the read and the write makes Route 53 refuse the batch; bootlace then reads again, once. With \`wait: insync\` the run
+waits until Route 53 reports the change INSYNC. \`bootlace stop\` deletes the records marked \`delete_on_shutdown\` that
+still hold this instance's value, exactly as read (a record changed since is left).
+
+**Shared names.** Many instances behind one name need one record set each: \`set_identifier\` (usually
+\`"{{instance.id}}"\`) with one routing policy, \`multivalue: true\` (Route 53 answers with up to eight healthy
+addresses), \`weight\` (0–255) or \`failover\` (\`PRIMARY\` or \`SECONDARY\`, one of each per name), and optionally a
+\`health_check_id\`. Each instance writes only its own record set, and its own ownership record,
+\`SET._bootlace-a.NAME\`, so instances booting together never rewrite one shared record (no read-modify-write to race)
+and each stop removes only its own. The identifier also names that ownership record, so it must render to one label:
+1–63 lower-case letters, digits, \`-\` or \`_\` (a tag value that does not is refused, naming the key). A simple record
+of the same owner under the name gives way in the same batch; anything else already there (a simple record not
+bootlace's, records of another routing policy, a second PRIMARY) is left alone and fails the run, naming it.
+
+    dns:
+      records:
+        - zone: example.internal
+          name: api.example.internal
+          set_identifier: "{{instance.id}}"
+          multivalue: true
+          delete_on_shutdown: true
+        - zone: example.internal          # a canary image's instances each take a small share
+          name: www.example.internal
+          set_identifier: "{{instance.id}}"
+          weight: 10                      # the stable image's profile says 90
+
+A failover pair names its roles itself, for example with two profiles baked into the image and \`BOOTLACE_PROFILE\`
+in each instance's user-data:
+
+    profiles:
+      db-primary:
+        dns:
+          records:
+            - { zone: example.internal, name: db.example.internal, set_identifier: primary, failover: PRIMARY,
+                health_check_id: 8f3a5b2c-1d4e-4f60-9a7b-0c1d2e3f4a5b }
+      db-secondary:
+        dns:
+          records:
+            - { zone: example.internal, name: db.example.internal, set_identifier: secondary, failover: SECONDARY }
+
+**Reverse records.** With \`dns.reverse: true\` (or \`reverse: true\` on one record) bootlace also keeps the PTR record
+of each A and AAAA record's address, in the private reverse zone (\`in-addr.arpa\`, or \`ip6.arpa\` by nibbles) associated
+with the instance's VPC whose name is the longest match, found with \`ListHostedZonesByVPC\`. The PTR lists every name
+of this instance with that address, and is owned like a forward record (\`_bootlace-ptr.…\`); a PTR that is not
+bootlace's is never overwritten (the run fails, naming it, and the forward records are still written). Where the
+forward and reverse records share a zone they go in one batch. When the address changes (another Elastic IP, a
+literal changed), the next run writes the new PTR and deletes the old one if its ownership still names this instance;
+\`bootlace stop\` deletes the PTR with the records marked \`delete_on_shutdown\`. No reverse zone for an address is a
+configuration error (exit 2, nothing changed). A host allowed by name in pg_hba.conf then resolves both ways.
+
+    dns:
+      reverse: true
+      records:
+        - zone: example.internal
+          name: "{{instance.id}}.example.internal"
+          delete_on_shutdown: true
+        - zone: example.internal
+          name: "{{instance.id}}.example.internal"
+          type: AAAA
+          value: ipv6              # the primary interface's first IPv6 address (IMDS ipv6s)
+
+\`value: ipv6\` on an instance without an IPv6 address is a configuration error naming the record.
+
+**Reaping.** An instance that dies without its stop path (spot reclaim, forced termination, a stop without OS
+shutdown) leaves its records behind, pointing at an address another instance may get. With \`dns.reap: true\`, each run
+looks at the ownership records under the names it reads anyway (its own names, the shared names, its PTR names): a
+record set whose ownership record says this \`owner_id\` and an instance that is not running or pending
+(\`ec2:DescribeInstances\`; terminated, shutting down, stopping, stopped, or no longer known to EC2) is deleted together
+with its ownership record, with an exact DELETE of what was read, so a change made meanwhile wins. At most
+${REAP_PER_RUN} record sets per run; each is logged and shown as a \`reap\` change. A record without bootlace's
+ownership record, or of another \`owner_id\`, is never reaped. A stopped owner's records come back at its next boot.
+
+**Calls.** Each zone is looked up once (\`ListHostedZonesByName\`, or \`GetHostedZone\` for \`zone_id\`;
+\`ListHostedZonesByVPC\` for the reverse zones) and remembered in \`state.json\`, so a later boot of the instance does
+not look again (a zone deleted since is looked up afresh). Each name is read with one \`ListResourceRecordSets\` page
+that holds its record sets and the ownership records beside them (more pages only for a name shared by more than 150
+instances). All of the instance's changes to a zone go in one \`ChangeResourceRecordSets\` batch. \`GetChange\` is polled
+about once a second at first, then ever more sparsely up to every 15 s, with jitter so a fleet does not poll in step.
+
+| run | Route 53 calls (one record, zone by name) |
+| --- | --- |
+| first boot | \`ListHostedZonesByName\` 1, \`ListResourceRecordSets\` 1, \`ChangeResourceRecordSets\` 1, \`GetChange\` 1 or more (about 1 per second of waiting for the first 5 s) |
+| later boot, nothing to change | \`ListResourceRecordSets\` 1 |
+
+\`dns.reverse\` adds \`ListHostedZonesByVPC\` 1 (first boot only) and, per reverse zone, one listing per PTR name and one
+batch; \`dns.reap\` adds \`ec2:DescribeInstances\` 1 when another instance's records are under the names read.
+
+**Permissions.** \`bootlace iam-policy\` adds, for shared names, their ownership records (\`*._bootlace-a.NAME\`) and
+\`DELETE\`; for reverse records, \`route53:ListHostedZonesByVPC\` with \`ec2:DescribeVpcs\`, changes to PTR names under
+\`in-addr.arpa\` or \`ip6.arpa\` in any zone, and \`DELETE\`; for the reaper, \`ec2:DescribeInstances\` and \`DELETE\`.
 `;
 
 const PEERS_AND_FILES = `## Peers and files

@@ -20,11 +20,18 @@ function heading(text: string): void {
 }
 
 /** Runs the bundle as a user would, with only the endpoint variables a private-endpoint user sets; output streams. */
-function bootlace(args: string[], imds: ImdsEmulator, world: World, root: string, home: string): Promise<number> {
-  console.log(dim(`$ bootlace ${args.join(" ")}`));
+function bootlace(
+  args: string[],
+  imds: ImdsEmulator,
+  world: World,
+  root: string,
+  home: string,
+  quiet = false,
+): Promise<number> {
+  if (!quiet) console.log(dim(`$ bootlace ${args.join(" ")}`));
   return new Promise((done, fail) => {
     const child = spawn(process.execPath, [bundle, ...args, "--root", root], {
-      stdio: ["ignore", "inherit", "inherit"],
+      stdio: ["ignore", quiet ? "ignore" : "inherit", quiet ? "ignore" : "inherit"],
       env: {
         PATH: process.env.PATH ?? "/usr/bin:/bin",
         HOME: home,
@@ -39,12 +46,14 @@ function bootlace(args: string[], imds: ImdsEmulator, world: World, root: string
   });
 }
 
-async function showRecords(world: World, zoneId: string): Promise<void> {
-  const records = await world.listRecords(zoneId);
-  const shown = records.filter((r) => r.type === "A" || r.type === "TXT");
-  if (shown.length === 0) console.log("  (no A or TXT records)");
-  for (const r of shown)
-    console.log(`  ${r.name.padEnd(52)} ${r.type.padEnd(4)} ${String(r.ttl).padStart(4)}  ${r.values.join(" ")}`);
+async function showRecords(world: World, zoneId: string, reverseZoneId: string): Promise<void> {
+  const records = [...(await world.listRecords(zoneId)), ...(await world.listRecords(reverseZoneId))];
+  const shown = records.filter((r) => r.type === "A" || r.type === "TXT" || r.type === "PTR");
+  if (shown.length === 0) console.log("  (no A, TXT or PTR records)");
+  for (const r of shown) {
+    const set = r.setIdentifier !== undefined ? `  [set ${r.setIdentifier}${r.multivalue ? ", multivalue" : ""}]` : "";
+    console.log(`  ${r.name.padEnd(52)} ${r.type.padEnd(4)} ${String(r.ttl).padStart(4)}  ${r.values.join(" ")}${set}`);
+  }
 }
 
 /** Who holds the Pool=demo address, and the target group's targets (as moto holds them). */
@@ -83,6 +92,13 @@ write_files:
             private: true
             name: "{{instance.id}}.demo.internal"
             delete_on_shutdown: true
+            reverse: true                       # and its PTR, in the VPC's reverse zone
+          - zone: demo.internal
+            private: true
+            name: api.demo.internal             # a name the fleet shares: one record set per instance
+            set_identifier: "{{instance.id}}"
+            multivalue: true
+            delete_on_shutdown: true
           - zone: demo.internal
             private: true
             name: "web-{{tags.Env}}.demo.internal"
@@ -107,6 +123,13 @@ write_files:
           position: top
           check: "test -s {{staged}}"
           on_change: echo "postgresql reloaded" >> reloads.log
+`;
+
+/** Another instance of the fleet, already under the shared name. */
+const fleetUserData = `#bootlace
+dns:
+  records:
+    - { zone: demo.internal, private: true, name: api.demo.internal, set_identifier: "{{instance.id}}", multivalue: true }
 `;
 
 /** The files the demo's user-data manages, as the image has them before bootlace runs. */
@@ -149,6 +172,7 @@ async function main(): Promise<void> {
     const eip = await world.allocateAddress({ Pool: "demo" });
     const tg = await world.createTargetGroup({ name: "web", vpcId, port: 80 });
     const zoneId = await world.createHostedZone("demo.internal", { privateVpcId: vpcId });
+    const reverseZoneId = await world.createHostedZone("0.10.in-addr.arpa", { privateVpcId: vpcId });
     const imds = await world.startImds({ ...instance, userData });
     const root = await makeRoot();
     const home = await mkdtemp(join(tmpdir(), "bootlace-demo-home-"));
@@ -157,7 +181,7 @@ async function main(): Promise<void> {
     console.log(`  peers          db ${db.privateIpv4}, app ${apps.map((a) => a.privateIpv4).join(", ")}`);
     console.log(`  Elastic IP     ${eip.allocationId} ${eip.publicIp} (Pool=demo)`);
     console.log(`  target group   ${tg}`);
-    console.log(`  hosted zone    demo.internal (private, ${zoneId})`);
+    console.log(`  hosted zones   demo.internal (private, ${zoneId}), 0.10.in-addr.arpa (private, ${reverseZoneId})`);
     console.log(`  root folder    ${root}`);
     console.log(
       `  IMDS           ${imds.endpoint}   AWS ${world.proxy.endpoint}   (Route 53 changes stay PENDING 2 s, targets initial 4 s)`,
@@ -168,14 +192,19 @@ async function main(): Promise<void> {
     heading("the files under the root folder before bootlace runs");
     await showFiles(root);
 
+    const fleetImds = await world.startImds({ ...apps[0]!, userData: fleetUserData });
+    await bootlace(["run"], fleetImds, world, await makeRoot(), home, true);
+    heading(`the zones before: another instance (${apps[0]!.instanceId}) already shares api.demo.internal`);
+    await showRecords(world, zoneId, reverseZoneId);
+
     heading("1. bootlace plan — what would change (nothing is changed)");
     await bootlace(["plan"], imds, world, root, home);
 
     heading("2. bootlace run — at boot");
     const runCode = await bootlace(["run"], imds, world, root, home);
     console.log(dim(`exit code ${runCode}`));
-    heading("the zone demo.internal now");
-    await showRecords(world, zoneId);
+    heading("the zones now: this instance's own record set under the shared name, and its PTR");
+    await showRecords(world, zoneId, reverseZoneId);
     heading("the Elastic IP and the target group now");
     await showAddressAndTargets(world, eip.allocationId, tg);
     heading("the files now (each on_change ran once, after all files were written)");
@@ -193,8 +222,8 @@ async function main(): Promise<void> {
       "5. bootlace stop — at shutdown: deregisters (waiting while it drains), deletes records marked delete_on_shutdown",
     );
     await bootlace(["stop"], imds, world, root, home);
-    heading("the zone demo.internal after stop");
-    await showRecords(world, zoneId);
+    heading("the zones after stop: the other instance's record set under api.demo.internal is left");
+    await showRecords(world, zoneId, reverseZoneId);
     heading("the Elastic IP (kept: it outlives the instance) and the target group after stop");
     await showAddressAndTargets(world, eip.allocationId, tg);
 

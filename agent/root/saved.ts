@@ -31,6 +31,8 @@ const targetGroupsSaved = z.object({
   ),
 });
 
+const zoneRef = z.object({ id: z.string(), name: z.string(), private: z.boolean() });
+
 const dnsSaved = z.object({
   owner: z.string(),
   records: z.array(
@@ -41,8 +43,18 @@ const dnsSaved = z.object({
       value: z.string(),
       ttl: z.number(),
       deleteOnShutdown: z.boolean(),
+      setIdentifier: z.string().exactOptional(),
     }),
   ),
+  ptrs: z
+    .array(z.object({ zoneId: z.string(), name: z.string(), values: z.array(z.string()), keep: z.array(z.string()) }))
+    .exactOptional(),
+  cache: z
+    .object({
+      zones: z.record(z.string(), zoneRef).exactOptional(),
+      reverse: z.object({ vpcId: z.string(), zones: z.array(zoneRef) }).exactOptional(),
+    })
+    .exactOptional(),
 });
 
 const filesSaved = z.object({

@@ -17,6 +17,8 @@ export interface ImdsInstance {
   subnetId: string;
   vpcCidr: string;
   interfaceId?: string;
+  /** The primary interface's IPv6 addresses (meta-data/network/interfaces/macs/<mac>/ipv6s); none → 404. */
+  ipv6s?: string[];
   hostname?: string;
   instanceType?: string;
   imageId?: string;
@@ -189,6 +191,7 @@ function renderTree(i: ImdsInstance, tagsEnabled: boolean, instanceProfile: bool
     "vpc-ipv4-cidr-block": i.vpcCidr,
     "vpc-ipv4-cidr-blocks": i.vpcCidr,
     ...(i.publicIpv4 !== undefined ? { "public-ipv4s": i.publicIpv4 } : {}),
+    ...(i.ipv6s !== undefined && i.ipv6s.length > 0 ? { ipv6s: i.ipv6s.join("\n") } : {}),
   };
   const metaData: Tree = {
     "ami-id": i.imageId ?? "ami-0abcdef1234567890",

@@ -17,7 +17,7 @@ test("an unknown key names the keys allowed there: in a profile, a list item, a 
     "f.yaml, line 4: profiles.p.watch.every: unknown key (expected one of: interval)",
   ]);
   expect(messages("dns:\n  records:\n    - zone: a.example\n      name: x\n      tll: 5\n")).toEqual([
-    "f.yaml, line 5: dns.records.0.tll: unknown key (expected one of: zone, zone_id, private, name, type, value, ttl, delete_on_shutdown, takeover)",
+    "f.yaml, line 5: dns.records.0.tll: unknown key (expected one of: zone, zone_id, private, name, type, value, ttl, delete_on_shutdown, takeover, set_identifier, multivalue, weight, failover, health_check_id, reverse)",
   ]);
   expect(messages("peers:\n  db:\n    tags: {Role: db}\n    max: 3\n")).toEqual([
     "f.yaml, line 4: peers.db.max: unknown key (expected one of: tags, min, timeout)",

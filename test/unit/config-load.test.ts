@@ -54,6 +54,8 @@ describe("sources and precedence", () => {
     expect(loaded.config.dns).toEqual({
       wait: "insync", // default
       owner_id: "confd-10", // 10 after 05 after the baked file
+      reverse: false, // default
+      reap: false, // default
       records: [expect.objectContaining({ zone: "example.internal", ttl: 60, type: "A" })],
     });
     expect(loaded.config.watch).toEqual({ interval: 50 });
@@ -279,7 +281,7 @@ describe("errors name the source, the line and the key path", () => {
     ];
     const docs = readFileSync(join(__dirname, "../../docs/configuration.md"), "utf8");
     expect(messages).toEqual([
-      `${join(root, "etc/bootlace/conf.d/10-web.yaml")}, line 3: dns.recrods: unknown key (expected one of: wait, owner_id, records)`,
+      `${join(root, "etc/bootlace/conf.d/10-web.yaml")}, line 3: dns.recrods: unknown key (expected one of: wait, owner_id, reverse, reap, records)`,
       "--set watch.interval=1: watch.interval: expected number to be >=5, got 1",
     ]);
     expect(docs).toContain(messages[0]?.replace(root, ""));
@@ -317,7 +319,7 @@ describe("errors name the source, the line and the key path", () => {
     ["dns.owner_id.x=1", '--set dns.owner_id.x=1: dns.owner_id.x: cannot set "x" inside a string'],
     ["dns..wait=none", "--set dns..wait=none: dns..wait: empty key in path"],
     ["dns.wait", "--set dns.wait: expected --set path=value"],
-    ["dns.nope=1", "--set dns.nope=1: dns.nope: unknown key (expected one of: wait, owner_id, records)"],
+    ["dns.nope=1", "--set dns.nope=1: dns.nope: unknown key (expected one of: wait, owner_id, reverse, reap, records)"],
   ])("--set %s", async (arg, message) => {
     expect(await errorsOf({ root: BAKED, sets: [arg] })).toEqual([message]);
   });

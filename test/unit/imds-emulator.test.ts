@@ -185,6 +185,9 @@ describe("the tree", () => {
     expect(listing).toEqual(expect.arrayContaining(["interface-id", "device-number", "public-ipv4s"]));
     expect((await get(emu, `${base}vpc-ipv4-cidr-block`, tok)).body).toBe("10.20.0.0/16");
     expect((await get(emu, `${base}interface-id`, tok)).body).toBe("eni-0aaaabbbbccccdddd");
+    expect((await get(emu, `${base}ipv6s`, tok)).status).toBe(404);
+    emu.update({ ipv6s: ["2001:db8::5", "2001:db8::6"] });
+    expect((await get(emu, `${base}ipv6s`, tok)).body).toBe("2001:db8::5\n2001:db8::6");
   });
 
   test("public-ipv4 only when set; update() applies to the next request", async () => {

@@ -394,6 +394,13 @@ describe("readInstanceFacts", () => {
     expect(facts.id).toBe("i-0123456789abcdef0");
   });
 
+  test("the primary interface's IPv6 addresses, in IMDS order, when it has any", async () => {
+    const emu = await emulator({ instance: testInstance({ ipv6s: ["2001:db8:1:2::17", "2001:db8:1:2::18"] }) });
+    expect((await readInstanceFacts(client(emu))).facts.ipv6s).toEqual(["2001:db8:1:2::17", "2001:db8:1:2::18"]);
+    emu.update({ ipv6s: undefined });
+    expect("ipv6s" in (await readInstanceFacts(client(emu))).facts).toBe(false);
+  });
+
   test("enabled with no tags is an empty record, not undefined", async () => {
     const emu = await emulator({ instance: testInstance({ tags: {} }) });
     expect((await readInstanceFacts(client(emu))).tags).toEqual({});
@@ -416,6 +423,7 @@ describe("readInstanceFacts", () => {
     [{ instanceId: "i-xyz" }, /instance-identity\/document instanceId returned "i-xyz"/],
     [{ vpcCidr: "10.0.0.0/33" }, /vpc-ipv4-cidr-block returned "10.0.0.0\/33"/],
     [{ az: "us-east-1a" }, /availabilityZone returned "us-east-1a"/],
+    [{ ipv6s: ["2001:db8::1", "10.0.0.1"] }, /ipv6s returned "10\.0\.0\.1"/],
   ])("garbage (%j) is an error naming the path", async (patch, message) => {
     const emu = await emulator({ instance: testInstance(patch) });
     const error = await readInstanceFacts(client(emu)).catch((e: unknown) => e);
