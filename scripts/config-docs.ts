@@ -19,6 +19,7 @@ interface JsonSchema {
   maximum?: number;
   minItems?: number;
   pattern?: string;
+  anyOf?: JsonSchema[];
 }
 
 interface Row {
@@ -85,6 +86,7 @@ function nested(schema: JsonSchema, path: string): Row[] {
 function typeOf(s: JsonSchema): string {
   if (s.const !== undefined) return `\`${JSON.stringify(s.const)}\``;
   if (s.enum) return s.enum.map((v) => `\`${JSON.stringify(v)}\``).join(" or ");
+  if (s.anyOf) return s.anyOf.map(typeOf).join(" or ");
   switch (s.type) {
     case "integer":
     case "number":

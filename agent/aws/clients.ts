@@ -1,5 +1,6 @@
 // The one place AWS clients are made: region, credentials, endpoints, retries. A client — and its SDK package — is
 // loaded only when an action first asks for it, so --help, validate and a files-only run load no AWS SDK at all.
+import type * as AutoScalingModule from "@aws-sdk/client-auto-scaling";
 import type * as Ec2Module from "@aws-sdk/client-ec2";
 import type * as Elbv2Module from "@aws-sdk/client-elastic-load-balancing-v2";
 import type * as Route53Module from "@aws-sdk/client-route-53";
@@ -23,6 +24,7 @@ export type Env = Record<string, string | undefined>;
 type Ec2Sdk = typeof Ec2Module;
 type Route53Sdk = typeof Route53Module;
 type Elbv2Sdk = typeof Elbv2Module;
+type AutoScalingSdk = typeof AutoScalingModule;
 
 export interface Service<C, S> {
   client: C;
@@ -34,6 +36,7 @@ export interface Sdks {
   ec2: Ec2Sdk;
   route53: Route53Sdk;
   elbv2: Elbv2Sdk;
+  autoscaling: AutoScalingSdk;
 }
 
 export type ServiceName = keyof Sdks;
@@ -88,7 +91,12 @@ export interface AwsClientsOptions {
 }
 
 /** The SDK's service ids, as used in AWS_ENDPOINT_URL_<ID>. */
-const endpointVariable = { ec2: "EC2", route53: "ROUTE_53", elbv2: "ELASTIC_LOAD_BALANCING_V2" } as const;
+const endpointVariable = {
+  ec2: "EC2",
+  route53: "ROUTE_53",
+  elbv2: "ELASTIC_LOAD_BALANCING_V2",
+  autoscaling: "AUTO_SCALING",
+} as const;
 
 /**
  * The endpoint a client should use, from the standard variables of the given environment (which in a test may not
@@ -172,6 +180,12 @@ export function createAwsClients(o: AwsClientsOptions): Aws {
       "elbv2",
       () => import("@aws-sdk/client-elastic-load-balancing-v2"),
       (s, c) => new s.ElasticLoadBalancingV2Client(c),
+    ),
+    autoscaling: load(
+      "@aws-sdk/client-auto-scaling",
+      "autoscaling",
+      () => import("@aws-sdk/client-auto-scaling"),
+      (s, c) => new s.AutoScalingClient(c),
     ),
   };
   return awsDoor(region, services, o.deadline.signal, () => made.forEach((c) => c.destroy()));
