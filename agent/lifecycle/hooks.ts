@@ -153,11 +153,15 @@ export function startHeartbeats(
   if (h.deadline.signal.aborted) stopped.abort();
   else h.deadline.signal.addEventListener("abort", onDeadline, { once: true });
   const loop = (async () => {
-    while (!stopped.signal.aborted) {
-      try {
-        await h.clock.sleep(intervalMs, stopped.signal);
-      } catch {
-        return;
+    // The first at once: when the action started (before boot, or when the state changed) is not known here, so
+    // its timeout may be close; from then on every third of it.
+    for (let first = true; !stopped.signal.aborted; first = false) {
+      if (!first) {
+        try {
+          await h.clock.sleep(intervalMs, stopped.signal);
+        } catch {
+          return;
+        }
       }
       await Promise.all(
         hooks.map(async (k) => {
@@ -192,10 +196,19 @@ export function startHeartbeats(
   };
 }
 
-/** Completes one hook's action, retrying "No active Lifecycle Action found" for a while: it may not be open yet. */
+/** "No active Lifecycle Action found" while the instance is no longer waiting: the action is over, not late. */
+class ActionOverError extends Error {
+  override readonly name = "ActionOver";
+}
+
+/**
+ * Completes one hook's action, retrying "No active Lifecycle Action found" for a while when the instance is still in
+ * a waiting state (the action may not be open yet); once it is not, the action is over and retrying is pointless.
+ */
 async function completeOne(
   h: HookContext,
   k: PendingHook,
+  transition: Transition,
   result: HookResult,
   heartbeats: number,
 ): Promise<HookRecord> {
@@ -211,17 +224,26 @@ async function completeOne(
     await retry(
       async () => {
         attempts++;
-        await h.aws.call(
-          "autoscaling",
-          `${k.name} of ${k.group} for ${h.instanceId}`,
-          (sdk) =>
-            new sdk.CompleteLifecycleActionCommand({
-              AutoScalingGroupName: k.group,
-              LifecycleHookName: k.name,
-              InstanceId: h.instanceId,
-              LifecycleActionResult: result,
-            }),
-        );
+        try {
+          await h.aws.call(
+            "autoscaling",
+            `${k.name} of ${k.group} for ${h.instanceId}`,
+            (sdk) =>
+              new sdk.CompleteLifecycleActionCommand({
+                AutoScalingGroupName: k.group,
+                LifecycleHookName: k.name,
+                InstanceId: h.instanceId,
+                LifecycleActionResult: result,
+              }),
+          );
+        } catch (error) {
+          if (!isNoActiveAction(error)) throw error;
+          const now = (await membershipOf(h.aws, [h.instanceId])).get(h.instanceId);
+          if (now && !waiting[transition].includes(now.state)) {
+            throw new ActionOverError(`its lifecycle state is ${now.state} already`, { cause: error });
+          }
+          throw error;
+        }
       },
       {
         label: `CompleteLifecycleAction ${k.name}`,
@@ -238,9 +260,12 @@ async function completeOne(
     return record({ result });
   } catch (error) {
     const cause = error instanceof DeadlineError && error.cause !== undefined ? error.cause : error;
-    const why = isNoActiveAction(cause)
-      ? `no active lifecycle action for ${h.instanceId} after ${attempts} attempts: it timed out or was completed by someone else`
-      : describeCause(cause);
+    const why =
+      cause instanceof ActionOverError
+        ? `no active lifecycle action for ${h.instanceId}: ${cause.message} (the hook timed out, or someone else completed it)`
+        : isNoActiveAction(cause)
+          ? `no active lifecycle action for ${h.instanceId} after ${attempts} attempts: it never opened, timed out or was completed by someone else`
+          : describeCause(cause);
     h.log.error(`lifecycle hook ${k.name} of ${k.group} not completed (${result}): ${why}`);
     return record({ error: why });
   }
@@ -250,8 +275,9 @@ async function completeOne(
 export function completeHooks(
   h: HookContext,
   hooks: readonly PendingHook[],
+  transition: Transition,
   result: HookResult,
   heartbeats: Map<string, number> = new Map(),
 ): Promise<HookRecord[]> {
-  return Promise.all(hooks.map((k) => completeOne(h, k, result, heartbeats.get(k.name) ?? 0)));
+  return Promise.all(hooks.map((k) => completeOne(h, k, transition, result, heartbeats.get(k.name) ?? 0)));
 }

@@ -88,13 +88,15 @@ export async function wireInstance(s: Session, world: World, o: WireOptions): Pr
     } catch (error) {
       // A configuration error: nothing changed and nothing will be wired, so the hook need not run out its timeout.
       const counts = await beats?.stop();
-      if (pending.length > 0) await completeHooks(h, pending, failureResult(config), counts);
+      if (pending.length > 0) await completeHooks(h, pending, "launch", failureResult(config), counts);
       throw error;
     }
     const counts = await beats?.stop();
     const failed = results.some((r) => r.status !== "ok");
     const hooks: HookRecord[] =
-      pending.length > 0 ? await completeHooks(h, pending, failed ? failureResult(config) : "CONTINUE", counts) : [];
+      pending.length > 0
+        ? await completeHooks(h, pending, "launch", failed ? failureResult(config) : "CONTINUE", counts)
+        : [];
     const later = phase === "prepared" ? deferredFiles(config) : [];
     const lifecycle: LifecycleRecord = {
       phase,

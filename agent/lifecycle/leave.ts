@@ -115,7 +115,7 @@ export async function leave(s: Session, world: World, o: LeaveOptions): Promise<
       } finally {
         counts = await beats?.stop();
       }
-      const hooks = pending.length > 0 ? await completeHooks(h, pending, "CONTINUE", counts) : [];
+      const hooks = pending.length > 0 ? await completeHooks(h, pending, "terminate", "CONTINUE", counts) : [];
       const failed = results.some((r) => r.status !== "ok") || hooks.some((k) => k.error !== undefined);
       const code = failed ? exitCodes.failed : exitCodes.ok;
       const finished = s.clock.now();
