@@ -49,9 +49,9 @@ const elasticIp = z
       .int()
       .min(0)
       .max(3600)
-      .default(120)
+      .optional()
       .describe(
-        "Seconds to wait for an address held by an instance that is leaving (stopping, shutting down, or not InService in this instance's Auto Scaling group) to be released; then it is taken from that instance. An address held by an InService instance is never taken without allow_reassociation. 0: no handoff.",
+        "Seconds to wait (default 120) for an address held by an instance that is leaving (stopping, shutting down, or not InService in this instance's Auto Scaling group) to be released; then it is taken from that instance. An address held by an InService instance is never taken without allow_reassociation. 0: no handoff.",
       ),
   })
   .describe("Associate an Elastic IP with this instance.");
@@ -258,9 +258,9 @@ const watch = z
       .int()
       .min(1)
       .max(60)
-      .default(5)
+      .optional()
       .describe(
-        "Seconds between reads of the Auto Scaling lifecycle state, the spot interruption notice and the rebalance recommendation (jittered ±20 %; AWS suggests 5 for spot notices).",
+        "Seconds (default 5) between reads of the Auto Scaling lifecycle state, the spot interruption notice and the rebalance recommendation (jittered ±20 %; AWS suggests 5 for spot notices).",
       ),
   })
   .describe("`bootlace watch` settings.");

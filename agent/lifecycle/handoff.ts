@@ -10,6 +10,9 @@ import { poll } from "../core/retry";
 import type { Membership } from "./hooks";
 import { membershipOf } from "./hooks";
 
+/** elastic_ip.handoff when the configuration does not say. */
+export const HANDOFF_SECONDS = 120;
+
 /** The instance holding an address, as EC2 and Auto Scaling see it. */
 export interface Holder {
   id: string;
@@ -132,7 +135,7 @@ export async function planHandoff(
 ): Promise<
   { plan: HandoffPlan; decision: { op: "associate"; candidates: Candidate[] }; changes: Change[] } | undefined
 > {
-  const seconds = ctx.config.elastic_ip?.handoff ?? 0;
+  const seconds = ctx.config.elastic_ip?.handoff ?? HANDOFF_SECONDS;
   if (seconds === 0) return undefined;
   const held = await heldByLeaving(ctx, addresses);
   if (held.length === 0) return undefined;
