@@ -76,9 +76,6 @@ export async function leave(s: Session, world: World, o: LeaveOptions): Promise<
   const started = s.clock.now();
   const bounds = stopBounds(started, o.within ?? s.args.deadline, o.actBy);
   const step = deadlineAfter(s.clock, bounds.seconds);
-  s.log.info(
-    `stop path (${o.reason}${o.detail ? `: ${o.detail}` : ""}): within ${bounds.seconds.toFixed(0)} s, draining until ${new Date(bounds.drainBy).toISOString()}`,
-  );
   try {
     return await withWiring(s, world, { deadline: step.deadline, lock: true }, async (w) => {
       const done = alreadyLeft(w.previous);
@@ -104,6 +101,9 @@ export async function leave(s: Session, world: World, o: LeaveOptions): Promise<
         s.log.info(`the stop path already ran (${done.reason}, finished ${done.finished}): nothing to repeat`);
         return { results: [], code: exitCodes.ok, alreadyDone: done, hooks: [] };
       }
+      s.log.info(
+        `stop path (${o.reason}${o.detail ? `: ${o.detail}` : ""}): within ${bounds.seconds.toFixed(0)} s, draining until ${new Date(bounds.drainBy).toISOString()}`,
+      );
       const beats = pending.length > 0 ? startHeartbeats(h, pending) : undefined;
       // The drain ends early enough for the hook and the record; calls still run to the step's own deadline.
       const drainDeadline: Deadline = { at: bounds.drainBy, signal: step.deadline.signal };
