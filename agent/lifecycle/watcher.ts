@@ -24,7 +24,6 @@ export interface Signals {
 }
 
 export type Reaction =
-  | { kind: "none" }
   | { kind: "leave"; options: LeaveOptions }
   | { kind: "wire" }
   | { kind: "log"; message: string; key: string };
@@ -152,7 +151,6 @@ export class LifecycleWatcher {
       this.memory.logged.add(r.key);
       return;
     }
-    if (r.kind === "none") return;
     if (r.kind === "leave") {
       this.memory.left.add(r.options.reason);
       try {
