@@ -1,9 +1,10 @@
 // watch: keeps peers and files in step while the instance runs, and follows its lifecycle. Every watch.interval
 // (jittered, so a fleet does not poll in step) it re-discovers the peers and rewrites only the files whose content
 // changed, running each on_change once per pass; every watch.notice_interval it reads the Auto Scaling lifecycle state
-// and the spot notices and reacts (lifecycle/watcher.ts: the stop path when leaving, the wiring at InService). A "reload" (SIGHUP) reads the configuration and the instance's metadata again; "stop" (SIGTERM,
-// SIGINT) ends it after the pass under way. Each pass has the --deadline of its own and takes the run lock, so a
-// `bootlace run` and a pass never interleave.
+// and the spot notices and reacts (lifecycle/watcher.ts: the stop path when leaving, the wiring at InService). A
+// "reload" (SIGHUP) reads the configuration and the instance's metadata again; "stop" (SIGTERM, SIGINT) ends it after
+// the pass under way. Each pass has the --deadline of its own and takes the run lock, so a `bootlace run` and a pass
+// never interleave.
 import type { Config } from "../config/schema";
 import { LifecycleWatcher } from "../lifecycle/watcher";
 import { configErrorsIn, describeCause } from "../core/errors";

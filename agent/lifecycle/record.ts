@@ -34,7 +34,9 @@ export interface LeftRecord {
 /** The lines `status` prints for them. */
 export function describeLifecycle(lifecycle: LifecycleRecord | undefined, left: LeftRecord | undefined): string[] {
   const lines: string[] = [];
-  if (lifecycle) {
+  // Outside Auto Scaling, with no hook, every run is simply "wired": nothing worth a line.
+  const plain = lifecycle?.phase === "wired" && !lifecycle.target_state && !lifecycle.launch_hook?.length;
+  if (lifecycle && !plain) {
     const state = lifecycle.target_state ? ` (${lifecycle.target_state})` : "";
     lines.push(
       lifecycle.phase === "prepared"

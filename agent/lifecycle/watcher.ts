@@ -24,9 +24,7 @@ export interface Signals {
 }
 
 export type Reaction =
-  | { kind: "leave"; options: LeaveOptions }
-  | { kind: "wire" }
-  | { kind: "log"; message: string; key: string };
+  { kind: "leave"; options: LeaveOptions } | { kind: "wire" } | { kind: "log"; message: string; key: string };
 
 /** What the watcher remembers between readings. */
 export interface Memory {
