@@ -167,10 +167,10 @@ describe("a warm pool", () => {
 describe("the launch hook", () => {
   it("completes CONTINUE only after the target is healthy and the record INSYNC, with heartbeats meanwhile", async () => {
     await world.allocateAddress({ Pool: "hook-1" });
-    // A 3 s heartbeat timeout against a wiring that takes longer: without heartbeats the hook would ABANDON it.
-    const { b, hook } = await member(wiringConfig("hook-1", "hook-1"), { hook: { heartbeatTimeout: 3 } });
+    // A 6 s heartbeat timeout against a wiring that takes longer: without heartbeats the hook would ABANDON it.
+    const { b, hook } = await member(wiringConfig("hook-1", "hook-1"), { hook: { heartbeatTimeout: 6 } });
     await world.launchInstance({ vpcId, tags: { Role: "db" } });
-    world.proxy.elbv2.setTargetHealth({ targetId: b.instance.instanceId, initialMs: 5000 });
+    world.proxy.elbv2.setTargetHealth({ targetId: b.instance.instanceId, initialMs: 9000 });
     asg.open(hook, b.instance.instanceId);
     world.proxy.resetCalls();
 
