@@ -20,6 +20,7 @@ interface JsonSchema {
   maximum?: number;
   minItems?: number;
   pattern?: string;
+  anyOf?: JsonSchema[];
 }
 
 interface Row {
@@ -87,6 +88,7 @@ function nested(schema: JsonSchema, path: string): Row[] {
 function typeOf(s: JsonSchema): string {
   if (s.const !== undefined) return `\`${JSON.stringify(s.const)}\``;
   if (s.enum) return s.enum.map((v) => `\`${JSON.stringify(v)}\``).join(" or ");
+  if (s.anyOf) return s.anyOf.map(typeOf).join(" or ");
   switch (s.type) {
     case "integer":
     case "number":
@@ -271,9 +273,11 @@ const ADDRESS_AND_TARGETS = `## Elastic IP and target groups
 **Elastic IP.** With \`allocation_id\`, that address; with \`pool\`, any address carrying every tag of the pool. Only
 addresses associated with nothing are candidates, tried in random order (instances booting together then rarely pick
 the same one) with \`AllowReassociation=false\`: when another instance wins an address first, bootlace moves on to the
-next, and after associating it reads the address back to confirm it is this instance's. With no free address the action
+next, and after associating it reads the address back to confirm it is this instance's. With no free address, an
+address held by an instance that is leaving (stopping, shutting down, or not InService in this instance's Auto Scaling
+group) is waited for up to \`handoff\` seconds and then claimed ([autoscaling.md](autoscaling.md)); otherwise the action
 fails (exit 1), naming the pool, and nothing is taken from anyone. \`allow_reassociation: true\` is the only way to take
-an address associated elsewhere (free ones still come first in a pool); the log names the instance it was taken from.
+an address an instance in service holds (free ones still come first in a pool); the log names the instance it was taken from.
 An address already associated here changes nothing. It goes to the primary private IPv4 of the primary interface, or
 \`private_ip\`, which must be one of that interface's addresses. Records with \`value: elastic_ip\` or \`public_ipv4\` wait
 for the claim and get the new address; the result shows the address and its public DNS name (\`instance.public_dns\`).

@@ -1,15 +1,18 @@
 // The demo: a simulated instance in a local moto world, wired by the real bundle (dist/bootlace.js) — plan, run,
-// run again (nothing changes), stop — showing what bootlace did and what the world looks like after each step.
+// run again (nothing changes), stop — showing what bootlace did and what the world looks like after each step; then
+// an Auto Scaling instance prepared in a warm pool, wired at InService, and drained by watch at a spot notice.
 import { DescribeAddressesCommand } from "@aws-sdk/client-ec2";
-import { DescribeTargetHealthCommand } from "@aws-sdk/client-elastic-load-balancing-v2";
-import { spawn } from "node:child_process";
+import { DescribeTargetHealthCommand, ElasticLoadBalancingV2Client } from "@aws-sdk/client-elastic-load-balancing-v2";
+import { spawn, type ChildProcess } from "node:child_process";
 import { mkdir, mkdtemp, readFile, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import type { ImdsEmulator } from "../test/harness/imds-emulator";
 import { makeRoot } from "../test/harness/run-bundle";
 import type { World } from "../test/harness/world";
-import { startWorld } from "../test/harness/world";
+import { startWorld, TEST_CREDENTIALS } from "../test/harness/world";
+import type { HookSpec } from "../test/harness/world-autoscaling";
+import { autoScalingWorld } from "../test/harness/world-autoscaling";
 
 const bundle = resolve(__dirname, "bootlace.js");
 const bold = (s: string): string => (process.stdout.isTTY ? `\x1b[1m${s}\x1b[0m` : s);
@@ -46,8 +49,9 @@ function bootlace(
   });
 }
 
-async function showRecords(world: World, zoneId: string, reverseZoneId: string): Promise<void> {
-  const records = [...(await world.listRecords(zoneId)), ...(await world.listRecords(reverseZoneId))];
+async function showRecords(world: World, zoneId: string, reverseZoneId?: string): Promise<void> {
+  const reverse = reverseZoneId === undefined ? [] : await world.listRecords(reverseZoneId);
+  const records = [...(await world.listRecords(zoneId)), ...reverse];
   const shown = records.filter((r) => r.type === "A" || r.type === "TXT" || r.type === "PTR");
   if (shown.length === 0) console.log("  (no A, TXT or PTR records)");
   for (const r of shown) {
@@ -230,12 +234,145 @@ async function main(): Promise<void> {
     const state = JSON.parse(await readFile(join(root, "var/lib/bootlace/state.json"), "utf8")) as {
       run: { exit_code: number };
     };
-    heading("done");
     console.log(`  state file: ${join(root, "var/lib/bootlace/state.json")} (last run exit ${state.run.exit_code})`);
-    if (runCode !== 0) process.exitCode = 1;
+    const fleetCode = await autoScalingDemo(world, { vpcId, subnetId: instance.subnetId, tg, zoneId, home });
+    heading("done");
+    if (runCode !== 0 || fleetCode !== 0) process.exitCode = 1;
   } finally {
     await world.close();
   }
+}
+
+/** Who is registered in the target group, as the load balancer reports it (through the proxy: draining included). */
+async function showTargets(world: World, tg: string): Promise<void> {
+  const elbv2 = new ElasticLoadBalancingV2Client({
+    endpoint: world.proxy.endpoint,
+    region: world.region,
+    credentials: TEST_CREDENTIALS,
+  });
+  try {
+    const out = await elbv2.send(new DescribeTargetHealthCommand({ TargetGroupArn: tg }));
+    const listed = (out.TargetHealthDescriptions ?? []).map(
+      (t) => `${t.Target?.Id ?? "?"} ${t.TargetHealth?.State ?? "?"}`,
+    );
+    console.log(`  target group web: ${listed.join(", ") || "no targets"}`);
+  } finally {
+    elbv2.destroy();
+  }
+}
+
+async function until(check: () => Promise<boolean>, timeoutMs: number): Promise<boolean> {
+  for (const end = Date.now() + timeoutMs; Date.now() < end; await new Promise((r) => setTimeout(r, 200))) {
+    if (await check().catch(() => false)) return true;
+  }
+  return false;
+}
+
+/**
+ * The Auto Scaling part: a spot instance launched into a warm pool is prepared (nothing wired) while Warmed:Stopped,
+ * wired at InService with its launch hook completed, and drained by `watch` when a spot interruption notice comes.
+ */
+async function autoScalingDemo(
+  world: World,
+  w: { vpcId: string; subnetId: string; tg: string; zoneId: string; home: string },
+): Promise<number> {
+  const asg = autoScalingWorld(world);
+  try {
+    await asg.createGroup("web-asg", w.subnetId);
+    const hook: HookSpec = { group: "web-asg", name: "bootlace-ready", transition: "launch", heartbeatTimeout: 300 };
+    await asg.putHook(hook);
+    const fleetUserData = `#bootlace
+autoscaling: { on_failure: abandon }
+load_balancer: { target_groups: [{ name: web }], wait_healthy: 60 }
+dns:
+  records:
+    - { zone: demo.internal, private: true, name: "{{instance.id}}.demo.internal", delete_on_shutdown: true }
+peers:
+  db: { tags: { Role: db, Env: demo } }
+files:
+  - path: /etc/app/node.conf
+    block: |
+      node={{instance.id}} ip={{instance.private_ipv4}}
+  - path: /etc/hosts
+    block: |
+      {{#peers.db}}{{ip}} db.demo.internal
+      {{/peers.db}}
+watch: { notice_interval: 1 }
+`;
+    const instance = await world.launchInstance({ vpcId: w.vpcId, tags: { Name: "web-2", Role: "web", Env: "demo" } });
+    await asg.attach("web-asg", instance.instanceId);
+    const imds = await world.startImds({
+      ...instance,
+      userData: fleetUserData,
+      instanceLifeCycle: "spot",
+      lifecycleState: "Warmed:Stopped",
+    });
+    const root = await makeRoot();
+    await seedFiles(root);
+    await mkdir(join(root, "etc/app"), { recursive: true });
+    heading(`6. Auto Scaling: ${instance.instanceId} launched into web-asg's warm pool (a spot instance)`);
+    console.log(fleetUserData.trimEnd().replace(/^/gm, "  "));
+    // Auto Scaling holds it in Warmed:Pending:Wait until its launch hook is completed.
+    asg.open(hook, instance.instanceId, { warmedTo: "Warmed:Stopped" });
+    await bootlace(["run"], imds, world, root, w.home);
+    heading("the warm-pool instance is prepared, not wired: no target, no record, no peers in /etc/hosts");
+    await showTargets(world, w.tg);
+    await showRecords(world, w.zoneId);
+    await bootlace(["status"], imds, world, root, w.home);
+
+    heading("7. the group needs it: it boots again, InService (the launch hook holds it in Pending:Wait)");
+    imds.update({ lifecycleState: "InService" });
+    asg.open(hook, instance.instanceId);
+    const code = await bootlace(["run"], imds, world, root, w.home);
+    await showTargets(world, w.tg);
+    await showRecords(world, w.zoneId);
+    for (const r of world.proxy.autoscaling.results) {
+      console.log(`  lifecycle hook ${r.hook}: ${r.result} (${r.how}) → ${r.state}`);
+    }
+
+    heading("8. bootlace watch, and a spot interruption notice: the one stop path, within the notice's two minutes");
+    world.proxy.elbv2.setDrainMs(3000, w.tg);
+    const watch = spawnWatch(imds, world, root, w.home);
+    await until(() => Promise.resolve(imds.requests.some((r) => r.path.endsWith("spot/instance-action"))), 20_000);
+    const noticed = Date.now();
+    imds.update({ spotAction: { action: "terminate", time: new Date(noticed + 120_000).toISOString() } });
+    console.log(dim(`  (IMDS now serves spot/instance-action: terminate in 120 s)`));
+    const statePath = join(root, "var/lib/bootlace/state.json");
+    const left = await until(async () => (await readFile(statePath, "utf8")).includes('"left"'), 60_000);
+    console.log(
+      `  stop path ${left ? "done" : "NOT done"} ${((Date.now() - noticed) / 1000).toFixed(1)} s after the notice`,
+    );
+    if (watch.exitCode === null) {
+      const exited = new Promise((r) => watch.once("exit", r));
+      watch.kill("SIGTERM");
+      await exited;
+    }
+    await showTargets(world, w.tg);
+    await showRecords(world, w.zoneId);
+    heading("9. the shutdown: bootlace stop finds the work done and repeats nothing");
+    world.proxy.resetCalls();
+    await bootlace(["stop"], imds, world, root, w.home);
+    console.log(`  AWS calls that changed something: ${world.proxy.mutatingCalls().length}`);
+    return left ? code : 1;
+  } finally {
+    asg.close();
+  }
+}
+
+/** `bootlace watch` in the background, its output streamed like the other commands'. */
+function spawnWatch(imds: ImdsEmulator, world: World, root: string, home: string): ChildProcess {
+  console.log(dim(`$ bootlace watch &`));
+  return spawn(process.execPath, [bundle, "watch", "--root", root], {
+    stdio: ["ignore", "inherit", "inherit"],
+    env: {
+      PATH: process.env.PATH ?? "/usr/bin:/bin",
+      HOME: home,
+      AWS_EC2_METADATA_SERVICE_ENDPOINT: imds.endpoint,
+      AWS_ENDPOINT_URL: world.proxy.endpoint,
+      AWS_CONFIG_FILE: join(home, "none"),
+      AWS_SHARED_CREDENTIALS_FILE: join(home, "none"),
+    },
+  });
 }
 
 main().catch((error: unknown) => {

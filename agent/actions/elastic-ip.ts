@@ -3,6 +3,8 @@
 import type { Address } from "@aws-sdk/client-ec2";
 import { AwsCallError, ConfigError } from "../core/errors";
 import { publicDnsName } from "../instance/facts";
+import type { HandoffPlan } from "../lifecycle/handoff";
+import { awaitHandoff, handoffPermissions, planHandoff } from "../lifecycle/handoff";
 import { mentionsTags, renderRequired, templateView } from "../template/render";
 import { escapeFilterWildcards } from "./peers";
 import type { Action, ActionContext, Change, ElasticIpOutput, Outcome, Plan, PolicyStatement } from "./types";
@@ -274,6 +276,8 @@ export interface EipPlanData {
   source: Source;
   target: Target;
   decision: EipDecision;
+  /** Addresses held by leaving instances, waited for before the claim (elastic_ip.handoff). */
+  handoff?: HandoffPlan;
 }
 
 /** Saved in state.json: what this instance holds (stop leaves it: an Elastic IP outlives its instance on purpose). */
@@ -314,13 +318,15 @@ export const elasticIpAction: Action<EipPlanData> = {
     const source = await sourceOf(ctx);
     const target = targetOf(ctx);
     const addresses = await describeAddresses(ctx, source);
-    const decision = decideEip(source, addresses, target, ctx.config.elastic_ip?.allow_reassociation ?? false);
+    const decided = decideEip(source, addresses, target, ctx.config.elastic_ip?.allow_reassociation ?? false);
+    const handoff = decided.op === "fail" ? await planHandoff(ctx, addresses) : undefined;
+    const decision = handoff?.decision ?? decided;
     if (decision.op === "fail") throw new Error(decision.reason);
-    const data = { source, target, decision };
+    const data = { source, target, decision, ...(handoff && { handoff: handoff.plan }) };
     // A pool address is only known once claimed: dependants plan with "the Elastic IP, once claimed".
     const known =
       decision.op === "none" ? decision.address : source.kind === "fixed" ? decision.candidates[0]?.address : undefined;
-    return { changes: planChanges(ctx, data), data, output: outputOf(known, ctx.aws.region) };
+    return { changes: handoff?.changes ?? planChanges(ctx, data), data, output: outputOf(known, ctx.aws.region) };
   },
 
   async apply(ctx, plan): Promise<Outcome> {
@@ -331,7 +337,8 @@ export const elasticIpAction: Action<EipPlanData> = {
       address = decision.address;
       ctx.log.info(`${describeAddress(address)} is already this instance's`);
     } else if (decision.op === "associate") {
-      const { won, now } = await claim(ctx, source, decision.candidates, target);
+      const candidates = plan.data.handoff ? await awaitHandoff(ctx, plan.data.handoff) : decision.candidates;
+      const { won, now } = await claim(ctx, source, candidates, target);
       address = now;
       changes = [describeClaim(won, target, ctx.aws.region)];
     } else {
@@ -372,6 +379,7 @@ export const elasticIpAction: Action<EipPlanData> = {
         Action: ["ec2:AssociateAddress"],
         Resource: ["arn:aws:ec2:*:*:instance/*", "arn:aws:ec2:*:*:network-interface/*"],
       },
+      ...handoffPermissions(config),
     ];
   },
 };

@@ -1,5 +1,6 @@
 // The one place AWS clients are made: region, credentials, endpoints, retries. A client — and its SDK package — is
 // loaded only when an action first asks for it, so --help, validate and a files-only run load no AWS SDK at all.
+import type * as AutoScalingModule from "@aws-sdk/client-auto-scaling";
 import type * as Ec2Module from "@aws-sdk/client-ec2";
 import type * as Elbv2Module from "@aws-sdk/client-elastic-load-balancing-v2";
 import type * as Route53Module from "@aws-sdk/client-route-53";
@@ -25,6 +26,7 @@ type Ec2Sdk = typeof Ec2Module;
 type Route53Sdk = typeof Route53Module;
 type Elbv2Sdk = typeof Elbv2Module;
 type StsSdk = typeof StsModule;
+type AutoScalingSdk = typeof AutoScalingModule;
 
 export interface Service<C, S> {
   client: C;
@@ -38,6 +40,7 @@ export interface Sdks {
   elbv2: Elbv2Sdk;
   /** Only `doctor` uses it: GetCallerIdentity names the credentials' account and needs no permission. */
   sts: StsSdk;
+  autoscaling: AutoScalingSdk;
 }
 
 export type ServiceName = keyof Sdks;
@@ -97,6 +100,7 @@ const endpointVariable = {
   route53: "ROUTE_53",
   elbv2: "ELASTIC_LOAD_BALANCING_V2",
   sts: "STS",
+  autoscaling: "AUTO_SCALING",
 } as const;
 
 /**
@@ -187,6 +191,12 @@ export function createAwsClients(o: AwsClientsOptions): Aws {
       "sts",
       () => import("@aws-sdk/client-sts"),
       (s, c) => new s.STSClient(c),
+    ),
+    autoscaling: load(
+      "@aws-sdk/client-auto-scaling",
+      "autoscaling",
+      () => import("@aws-sdk/client-auto-scaling"),
+      (s, c) => new s.AutoScalingClient(c),
     ),
   };
   return awsDoor(region, services, o.deadline.signal, () => made.forEach((c) => c.destroy()));

@@ -1,6 +1,7 @@
 // status: prints what the last run and stop did, from state.json.
 import { RootFs } from "../root/fs";
 import { readState } from "../root/state";
+import { describeLifecycle } from "../lifecycle/record";
 import type { Session } from "./session";
 import { exitCodes } from "./session";
 
@@ -30,6 +31,7 @@ export async function status(s: Session): Promise<number> {
       for (const c of a.changes) lines.push(`    ${c.kind} ${c.target}${c.detail ? ` ${c.detail}` : ""}`);
     }
   }
+  lines.push(...describeLifecycle(state.lifecycle, state.left));
   s.o.stdout(lines.join("\n") + "\n");
   return exitCodes.ok;
 }

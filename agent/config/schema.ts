@@ -44,6 +44,15 @@ const elasticIp = z
       .refine(isIPv4, "expected an IPv4 address")
       .optional()
       .describe("Private IPv4 of the primary interface to associate with (default: the primary private IP)."),
+    handoff: z
+      .number()
+      .int()
+      .min(0)
+      .max(3600)
+      .optional()
+      .describe(
+        "Seconds to wait (default 120) for an address held by an instance that is leaving (stopping, shutting down, or not InService in this instance's Auto Scaling group) to be released; then it is taken from that instance. An address held by an InService instance is never taken without allow_reassociation. 0: no handoff.",
+      ),
   })
   .describe("Associate an Elastic IP with this instance.");
 
@@ -323,8 +332,73 @@ const file = z
 const watch = z
   .strictObject({
     interval: z.number().int().min(5).max(86400).default(60).describe("Seconds between peer discoveries."),
+    notice_interval: z
+      .number()
+      .int()
+      .min(1)
+      .max(60)
+      .optional()
+      .describe(
+        "Seconds (default 5) between reads of the Auto Scaling lifecycle state, the spot interruption notice and the rebalance recommendation (jittered ±20 %; AWS suggests 5 for spot notices).",
+      ),
   })
   .describe("`bootlace watch` settings.");
+
+/** AWS's lifecycle hook names: 1-255 letters, digits, '-', '_' and '/'. */
+const hookName = z
+  .string()
+  .regex(/^[A-Za-z0-9\-_/]{1,255}$/, "expected a lifecycle hook name (letters, digits, -, _, /)");
+
+const autoscaling = z
+  .strictObject({
+    warm_pool: z
+      .enum(["auto", "off"])
+      .default("auto")
+      .describe(
+        "auto: in a Warmed:* lifecycle state (IMDS autoscaling/target-lifecycle-state) `run` only prepares the instance (files that need no peers and no addresses) and wires it at InService: the next boot, or the `watch` pass that sees it. off: ignore the lifecycle state.",
+      ),
+    launch_hook: z
+      .union([z.enum(["auto", "off"]), hookName])
+      .default("auto")
+      .describe(
+        "auto: complete this instance's pending launch lifecycle action(s) of its group once every action succeeded (registered healthy, records INSYNC), with heartbeats while waiting; a hook name: only that hook; off: none.",
+      ),
+    termination_hook: z
+      .enum(["auto", "off"])
+      .default("auto")
+      .describe(
+        "auto: when `watch` sees the lifecycle state Terminated, the stop path runs with heartbeats to the termination hook while draining, then CONTINUE. off: the stop path runs, the hook is left to others.",
+      ),
+    on_failure: z
+      .enum(["abandon", "continue"])
+      .default("abandon")
+      .describe("The launch hook's result when an action failed."),
+    group: z
+      .string()
+      .regex(/^[A-Za-z0-9 _.@+=,-]{1,255}$/, "expected an Auto Scaling group name")
+      .optional()
+      .describe(
+        "The Auto Scaling group this configuration is for: `bootlace iam-policy` scopes the lifecycle actions to it, and the hooks are completed only in it.",
+      ),
+  })
+  .describe(
+    "The Auto Scaling lifecycle (needs its permissions; without this section no Auto Scaling call is made, but warm pools are still honoured).",
+  );
+
+const spot = z
+  .strictObject({
+    on_interruption: z
+      .enum(["stop", "off"])
+      .default("stop")
+      .describe(
+        "`watch`: a spot instance-action notice runs the stop path within the time the notice leaves; off: nothing.",
+      ),
+    on_rebalance: z
+      .enum(["stop", "log", "off"])
+      .default("log")
+      .describe("`watch`: a rebalance recommendation runs the stop path (stop), is logged once (log), or ignored."),
+  })
+  .describe("Spot instances: what `watch` does with interruption notices and rebalance recommendations.");
 
 /** The sections a profile may set (everything but version/profile/profiles). */
 const sections = {
@@ -337,6 +411,8 @@ const sections = {
     .describe("Peer sets, by name: peers.<name> in templates."),
   files: z.array(file).optional().describe("Files to keep in step."),
   watch: watch.optional(),
+  autoscaling: autoscaling.optional(),
+  spot: spot.optional(),
 };
 
 const profileSchema = z.strictObject(sections).describe("A named set of settings merged over the top level.");
@@ -411,3 +487,4 @@ export type RecordConfig = NonNullable<Config["dns"]>["records"][number];
 export type FileConfig = NonNullable<Config["files"]>[number];
 export type PeerSetConfig = NonNullable<Config["peers"]>[string];
 export type TargetGroupConfig = NonNullable<Config["load_balancer"]>["target_groups"][number];
+export type AutoScalingConfig = NonNullable<Config["autoscaling"]>;

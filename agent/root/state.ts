@@ -5,6 +5,7 @@
 import { z } from "zod";
 import type { ActionName, Change } from "../actions/types";
 import { describeCause } from "../core/errors";
+import type { LeftRecord, LifecycleRecord } from "../lifecycle/record";
 import type { RootFs } from "./fs";
 import { paths } from "./paths";
 import { savedSchemas } from "./saved";
@@ -36,6 +37,10 @@ export interface StateFile {
   stop?: CommandRecord;
   /** The last pass of `watch` that changed something or failed. */
   watch?: CommandRecord;
+  /** The phase the last wiring ran (warm pools) and its launch hook. */
+  lifecycle?: LifecycleRecord;
+  /** The stop path's last run: why the instance left, and whether it is done (the shutdown then does not repeat it). */
+  left?: LeftRecord;
   /** Per action, what stop() needs: kept from an earlier run when this run's action failed. */
   saved: Partial<Record<ActionName, unknown>>;
 }

@@ -17,6 +17,7 @@ import type { Deadline } from "../core/retry";
 import type { InstanceFacts } from "../instance/facts";
 import { ImdsClient, ImdsTokenCache, imdsEndpointFrom } from "../instance/imds";
 import { readInstanceFacts, readUserData } from "../instance/read";
+import { readIsSpot, readLifecycleState } from "../lifecycle/signals";
 import type { Tags } from "../instance/tags";
 import { tagsReader } from "../instance/tags";
 import { RootFs } from "../root/fs";
@@ -33,6 +34,10 @@ export interface World {
   loaded: LoadedConfig;
   /** The IMDS token the world was read with: the instance-profile credentials reuse it (one PUT per run). */
   imdsTokens?: ImdsTokenCache;
+  /** IMDS's autoscaling/target-lifecycle-state (InService, Warmed:Stopped...); undefined outside Auto Scaling. */
+  lifecycleState?: string;
+  /** EC2 says this is a spot instance (meta-data/instance-life-cycle). */
+  spot?: boolean;
 }
 
 /** A path given on the command line, taken from the agent's working directory. */
@@ -68,18 +73,28 @@ export async function readWorld(s: Session, deadline: Deadline): Promise<World> 
   const imds = imdsClient(s, deadline, imdsTokens);
   try {
     const fromFile = await readUserDataFile(s);
-    const [{ facts, tags }, userData] = await Promise.all([
+    const [{ facts, tags }, userData, lifecycleState, spot] = await Promise.all([
       readInstanceFacts(imds),
       fromFile !== undefined ? Promise.resolve(fromFile) : readUserData(imds),
+      readLifecycleState(imds),
+      readIsSpot(imds),
     ]);
     const loaded = await configFrom(s, userData);
-    return { instance: facts, ...(tags !== undefined && { imdsTags: tags }), loaded, imdsTokens };
+    return {
+      instance: facts,
+      ...(tags !== undefined && { imdsTags: tags }),
+      loaded,
+      imdsTokens,
+      ...(lifecycleState !== undefined && { lifecycleState }),
+      ...(spot && { spot }),
+    };
   } finally {
     await imds.close();
   }
 }
 
-function imdsClient(s: Session, deadline: Deadline, tokens: ImdsTokenCache | undefined): ImdsClient {
+/** A client of the instance's IMDS bounded by this deadline, with the token cache given (the world's, to reuse it). */
+export function imdsClient(s: Session, deadline: Deadline, tokens: ImdsTokenCache | undefined): ImdsClient {
   return new ImdsClient({
     endpoint: imdsEndpointFrom(s.o.env),
     clock: s.clock,

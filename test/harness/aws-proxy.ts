@@ -5,6 +5,7 @@ import { createServer, request, type IncomingMessage, type ServerResponse } from
 import type { AddressInfo } from "node:net";
 import { awsError, isDryRun, isMutating, operationOf, serviceOf, type AwsService, type Interceptor } from "./aws-wire";
 import type { WireRequest, WireResponse } from "./aws-wire";
+import { AutoScalingFidelity, type AutoScalingControls } from "./aws-proxy-autoscaling";
 import { Ec2Fidelity, type Ec2Controls } from "./aws-proxy-ec2";
 import { Elbv2Fidelity, type Elbv2Controls } from "./aws-proxy-elbv2";
 import { Route53Fidelity } from "./aws-proxy-route53";
@@ -48,6 +49,8 @@ export interface AwsProxy {
   ec2: Ec2Controls;
   /** Target health over time and draining (aws-proxy-elbv2.ts). */
   elbv2: Elbv2Controls;
+  /** Lifecycle actions, their results and heartbeats (aws-proxy-autoscaling.ts). */
+  autoscaling: AutoScalingControls;
   close(): Promise<void>;
 }
 
@@ -68,11 +71,13 @@ export async function startAwsProxy(o: AwsProxyOptions): Promise<AwsProxy> {
   const route53 = new Route53Fidelity({ pendingMs: o.route53PendingMs ?? 0, now: o.now ?? Date.now });
   const ec2 = new Ec2Fidelity();
   const elbv2 = new Elbv2Fidelity(o.now ?? Date.now);
+  const autoscaling = new AutoScalingFidelity(o.now ?? Date.now);
   // The registry, keyed "service:Operation".
   const interceptors: Record<string, Interceptor> = {
     ...prefixed("route53", route53.interceptors()),
     ...prefixed("ec2", ec2.interceptors()),
     ...prefixed("elasticloadbalancing", elbv2.interceptors()),
+    ...prefixed("autoscaling", autoscaling.interceptors()),
   };
 
   const calls: CallRecord[] = [];
@@ -164,6 +169,7 @@ export async function startAwsProxy(o: AwsProxyOptions): Promise<AwsProxy> {
     },
     ec2,
     elbv2,
+    autoscaling,
     close: () =>
       new Promise<void>((resolve) => {
         server.close(() => resolve());

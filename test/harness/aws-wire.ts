@@ -2,7 +2,7 @@
 import { randomUUID } from "node:crypto";
 import type { IncomingHttpHeaders } from "node:http";
 
-export type AwsService = "ec2" | "elasticloadbalancing" | "route53" | "unknown";
+export type AwsService = "ec2" | "elasticloadbalancing" | "route53" | "autoscaling" | "unknown";
 
 /** One buffered request, already classified. `path` includes the query string. */
 export interface WireRequest {
@@ -32,7 +32,9 @@ export function serviceOf(headers: IncomingHttpHeaders, path: string): AwsServic
   const scope =
     /Credential=[^/,\s]+\/\d{8}\/[^/]+\/([^/]+)\/aws4_request/.exec(auth)?.[1] ??
     /[?&]X-Amz-Credential=[^/&]+%2F\d{8}%2F[^%&]+%2F([^%&]+)%2Faws4_request/i.exec(path)?.[1];
-  return scope === "ec2" || scope === "elasticloadbalancing" || scope === "route53" ? scope : "unknown";
+  return scope === "ec2" || scope === "elasticloadbalancing" || scope === "route53" || scope === "autoscaling"
+    ? scope
+    : "unknown";
 }
 
 /** The API operation: `Action=` of the query protocol (EC2, ELBv2), or the Route 53 REST method and path. */
@@ -96,6 +98,7 @@ export function xmlEscape(s: string): string {
 const NAMESPACES: Partial<Record<AwsService, string>> = {
   elasticloadbalancing: "http://elasticloadbalancing.amazonaws.com/doc/2015-12-01/",
   route53: "https://route53.amazonaws.com/doc/2013-04-01/",
+  autoscaling: "http://autoscaling.amazonaws.com/doc/2011-01-01/",
 };
 
 /** An error exactly as the service writes it: EC2's `<Response><Errors>` or the `<ErrorResponse>` of ELBv2 and Route 53. */

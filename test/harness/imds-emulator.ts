@@ -30,8 +30,14 @@ export interface ImdsInstance {
   role?: string;
   /** Served at meta-data/iam/security-credentials/<role>; default test credentials. */
   credentials?: { accessKeyId: string; secretAccessKey: string; sessionToken?: string };
-  /** meta-data/autoscaling/target-lifecycle-state (e.g. "InService"); absent → 404, as outside an Auto Scaling group. */
+  /** meta-data/autoscaling/target-lifecycle-state (InService, Warmed:Stopped...); absent → 404, as outside a group. */
   lifecycleState?: string;
+  /** meta-data/instance-life-cycle; default "on-demand". */
+  instanceLifeCycle?: "spot" | "on-demand" | "scheduled";
+  /** meta-data/spot/instance-action, once EC2 has marked the instance (time: ISO 8601); absent → 404. */
+  spotAction?: { action: "terminate" | "stop" | "hibernate"; time: string };
+  /** meta-data/events/recommendations/rebalance, once EC2 has emitted one (noticeTime: ISO 8601); absent → 404. */
+  rebalance?: { noticeTime: string };
 }
 
 export interface ImdsEmulatorOptions {
@@ -207,6 +213,10 @@ function renderTree(i: ImdsInstance, tagsEnabled: boolean, instanceProfile: bool
     placement: { "availability-zone": i.az, region: i.region },
     ...(i.publicIpv4 !== undefined ? { "public-ipv4": i.publicIpv4 } : {}),
     ...(tagsEnabled ? { tags: { instance: { ...i.tags } } } : {}),
+    "instance-life-cycle": i.instanceLifeCycle ?? "on-demand",
+    ...(i.lifecycleState !== undefined && { autoscaling: { "target-lifecycle-state": i.lifecycleState } }),
+    ...(i.spotAction !== undefined && { spot: { "instance-action": JSON.stringify(i.spotAction) } }),
+    ...(i.rebalance !== undefined && { events: { recommendations: { rebalance: JSON.stringify(i.rebalance) } } }),
   };
   const document = {
     accountId: i.accountId,

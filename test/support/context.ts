@@ -1,4 +1,5 @@
 // Builds an ActionContext for unit tests, with a real SDK client (to be mocked by aws-sdk-client-mock).
+import * as autoscalingSdk from "@aws-sdk/client-auto-scaling";
 import * as ec2Sdk from "@aws-sdk/client-ec2";
 import * as elbv2Sdk from "@aws-sdk/client-elastic-load-balancing-v2";
 import * as route53Sdk from "@aws-sdk/client-route-53";
@@ -42,7 +43,9 @@ const clientConfig = {
  * door the agent uses; a service not named fails if called.
  */
 export function testAws(
-  clients: { ec2?: boolean; route53?: boolean; elbv2?: boolean; sts?: boolean } = { route53: true },
+  clients: { ec2?: boolean; route53?: boolean; elbv2?: boolean; sts?: boolean; autoscaling?: boolean } = {
+    route53: true,
+  },
   signal: AbortSignal = new AbortController().signal,
 ): Aws {
   const made: { destroy(): void }[] = [];
@@ -64,6 +67,12 @@ export function testAws(
     ec2: service("EC2", clients.ec2, () => new ec2Sdk.EC2Client(clientConfig), ec2Sdk),
     elbv2: service("ELBv2", clients.elbv2, () => new elbv2Sdk.ElasticLoadBalancingV2Client(clientConfig), elbv2Sdk),
     sts: service("STS", clients.sts, () => new stsSdk.STSClient(clientConfig), stsSdk),
+    autoscaling: service(
+      "Auto Scaling",
+      clients.autoscaling,
+      () => new autoscalingSdk.AutoScalingClient(clientConfig),
+      autoscalingSdk,
+    ),
   };
   return awsDoor("us-east-1", services, signal, () => made.forEach((c) => c.destroy()));
 }

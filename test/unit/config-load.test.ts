@@ -242,7 +242,7 @@ describe("errors name the source, the line and the key path", () => {
   test("unknown keys, top-level and nested, at the key's own line", async () => {
     const userData = ud("#bootlace\nwatch:\n  intervall: 5\ndsn:\n  wait: none\n");
     expect(await errorsOf({ root: rootWith({}), userData })).toEqual([
-      "user-data (#bootlace), line 3: watch.intervall: unknown key (expected one of: interval)",
+      "user-data (#bootlace), line 3: watch.intervall: unknown key (expected one of: interval, notice_interval)",
       expect.stringMatching(/^user-data \(#bootlace\), line 4: dsn: unknown key \(expected one of: version, .*dns/),
     ]);
   });

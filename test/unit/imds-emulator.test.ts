@@ -173,6 +173,37 @@ describe("the tree", () => {
     expect((await get(emu, "/latest/", tok)).body.split("\n")).toEqual(["dynamic/", "meta-data/"]);
   });
 
+  test("the lifecycle: target lifecycle state, spot notice and rebalance appear (and change) when a test says so", async () => {
+    const emu = await emulator();
+    const tok = await token(emu);
+    const at = (path: string) => get(emu, `/latest/meta-data/${path}`, tok);
+    expect((await at("instance-life-cycle")).body).toBe("on-demand");
+    for (const path of [
+      "autoscaling/target-lifecycle-state",
+      "spot/instance-action",
+      "events/recommendations/rebalance",
+    ]) {
+      expect([path, (await at(path)).status]).toEqual([path, 404]);
+    }
+    emu.update({
+      instanceLifeCycle: "spot",
+      lifecycleState: "Warmed:Stopped",
+      spotAction: { action: "terminate", time: "2026-01-01T00:02:00Z" },
+      rebalance: { noticeTime: "2026-01-01T00:00:00Z" },
+    });
+    expect((await at("instance-life-cycle")).body).toBe("spot");
+    expect((await at("autoscaling/target-lifecycle-state")).body).toBe("Warmed:Stopped");
+    expect(JSON.parse((await at("spot/instance-action")).body)).toEqual({
+      action: "terminate",
+      time: "2026-01-01T00:02:00Z",
+    });
+    expect(JSON.parse((await at("events/recommendations/rebalance")).body)).toEqual({
+      noticeTime: "2026-01-01T00:00:00Z",
+    });
+    emu.update({ lifecycleState: "InService" });
+    expect((await at("autoscaling/target-lifecycle-state")).body).toBe("InService");
+  });
+
   test("the network interface of the MAC", async () => {
     const emu = await emulator({ instance: testInstance({ interfaceId: "eni-0aaaabbbbccccdddd" }) });
     const tok = await token(emu);
