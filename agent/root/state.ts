@@ -66,6 +66,35 @@ const commandRecord = z.object({
   ),
 });
 
+const hookRecord = z.object({
+  group: z.string(),
+  hook: z.string(),
+  result: z.enum(["CONTINUE", "ABANDON"]).exactOptional(),
+  heartbeats: z.number().int(),
+  attempts: z.number().int(),
+  error: z.string().exactOptional(),
+});
+
+const lifecycleRecord = z.object({
+  phase: z.enum(["prepared", "wired"]),
+  target_state: z.string().exactOptional(),
+  by: z.enum(["run", "watch"]),
+  at: z.string(),
+  deferred_files: z.array(z.string()).exactOptional(),
+  launch_hook: z.array(hookRecord).exactOptional(),
+  launch_hook_error: z.string().exactOptional(),
+});
+
+const leftRecord = z.object({
+  reason: z.enum(["shutdown", "spot-interruption", "rebalance", "termination"]),
+  detail: z.string().exactOptional(),
+  act_by: z.string().exactOptional(),
+  started: z.string(),
+  finished: z.string(),
+  exit_code: z.number().int(),
+  termination_hook: z.array(hookRecord).exactOptional(),
+});
+
 /** The frame: what must hold for any of the file to be used. The records and saved parts are checked one by one. */
 const frame = z.object({
   version: z.literal(1),
@@ -104,6 +133,17 @@ function checkParts(raw: Record<string, unknown>, framed: z.infer<typeof frame>)
     const record = commandRecord.safeParse(raw[command]);
     if (record.success) state[command] = record.data;
     else problems.push(`the record of the last ${command} was dropped (${describeIssues(record.error)})`);
+  }
+  // The lifecycle's records (warm-pool phase, the stop path's run): checked the same way.
+  if (raw.lifecycle !== undefined) {
+    const lifecycle = lifecycleRecord.safeParse(raw.lifecycle);
+    if (lifecycle.success) state.lifecycle = lifecycle.data;
+    else problems.push(`the lifecycle record was dropped (${describeIssues(lifecycle.error)})`);
+  }
+  if (raw.left !== undefined) {
+    const left = leftRecord.safeParse(raw.left);
+    if (left.success) state.left = left.data;
+    else problems.push(`the stop path's record was dropped (${describeIssues(left.error)})`);
   }
   for (const [name, part] of Object.entries(framed.saved)) {
     const action = actionName.safeParse(name);

@@ -50,6 +50,35 @@ it("reads a whole state as it was written, and changes nothing", async () => {
   expect(await files()).toEqual(["state.json"]);
 });
 
+it("keeps the lifecycle's records (the warm-pool phase, the stop path's run), and drops a damaged one", async () => {
+  const hook = { group: "web", hook: "launch", result: "CONTINUE" as const, heartbeats: 1, attempts: 1 };
+  const lifecycle = {
+    phase: "wired" as const,
+    target_state: "InService",
+    by: "run" as const,
+    at: run.finished,
+    launch_hook: [hook],
+  };
+  const left = {
+    reason: "spot-interruption" as const,
+    started: run.started,
+    finished: run.finished,
+    exit_code: 0,
+    termination_hook: [],
+  };
+  await writeState(new RootFs(root), { ...whole, lifecycle, left });
+  expect(await readState(new RootFs(root), { instanceId: id })).toEqual({
+    state: { ...whole, lifecycle, left },
+    problems: [],
+    lost: [],
+  });
+
+  await put(JSON.stringify({ ...whole, lifecycle: { ...lifecycle, phase: "parked" }, left }));
+  const read = await readState(new RootFs(root), { instanceId: id });
+  expect(read.state).toEqual({ ...whole, left });
+  expect(read.problems).toEqual([expect.stringMatching(/^the lifecycle record was dropped \(phase: /)]);
+});
+
 it("takes no state.json as a first boot, and another instance's as none", async () => {
   expect(await readState(new RootFs(root), { instanceId: id })).toEqual({ problems: [], lost: [] });
   await writeState(new RootFs(root), { ...whole, instance_id: "i-0ther" });
