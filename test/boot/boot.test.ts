@@ -266,7 +266,9 @@ maybe("bootlace in a Debian 12 guest under QEMU", () => {
       await boot.vm.powerOff("force", 3 * MINUTE);
       const problems = said(boot, unitProblems(boot));
       expect(problems).toContainEqual(
-        expect.stringMatching(/^bootlace's run exited 1: failed actions .*files: failed — .*read-only file system/i),
+        expect.stringMatching(
+          /^bootlace's run exited 1: failed actions .*files: failed — .*read-only filesystem.*ReadWritePaths=/i,
+        ),
       );
       expect(problems.join("\n")).toContain("outside.conf");
       expect(boot.file(OUTSIDE)).toBe(readFileSync(join(REPO_ROOT, "test/boot/guest", OUTSIDE), "utf8"));
