@@ -2,10 +2,10 @@
 // and never leaves a torn backup. Bounded in rounds and in time; the random moments come from a seeded generator, so
 // a failure can be replayed.
 import { spawn } from "node:child_process";
-import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { readdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { build } from "esbuild";
+import { childScript } from "../support/child-script";
+import { seeded } from "../support/seeded";
 import { claimedVersion, versionContent } from "../support/crash-writer";
 
 jest.setTimeout(120_000);
@@ -15,33 +15,13 @@ const TIME_BUDGET_MS = 45_000;
 
 let work: string;
 let helper: string;
+let remove: () => Promise<void>;
 
 beforeAll(async () => {
-  work = await mkdtemp(join(tmpdir(), "bootlace-crash-"));
-  helper = join(work, "crash-writer.js");
-  await build({
-    entryPoints: [join(__dirname, "..", "support", "crash-writer.ts")],
-    bundle: true,
-    platform: "node",
-    target: "node18",
-    format: "cjs",
-    outfile: helper,
-    logLevel: "warning",
-  });
+  ({ work, script: helper, remove } = await childScript("crash-writer", "bootlace-crash-"));
 });
 
-afterAll(() => rm(work, { recursive: true, force: true }));
-
-/** mulberry32: small, seeded, good enough to spread kill moments. */
-function seeded(seed: number): () => number {
-  let a = seed;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+afterAll(() => remove());
 
 /** Starts the writer at version `first` and SIGKILLs it `afterMs` after it says it is ready. */
 function killedWriter(path: string, first: number, afterMs: number): Promise<void> {

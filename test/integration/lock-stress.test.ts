@@ -3,10 +3,9 @@
 // happened, shows that no two ever overlapped. Bounded in time; the kill moments come from seeds, so a failure can
 // be replayed (LOCK_SEED).
 import { spawn } from "node:child_process";
-import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
-import { build } from "esbuild";
+import { childScript } from "../support/child-script";
 import { systemClock } from "../../agent/core/clock";
 import { acquireLock } from "../../agent/root/lock";
 
@@ -20,22 +19,13 @@ const TIME_BUDGET_MS = 45_000;
 
 let work: string;
 let helper: string;
+let remove: () => Promise<void>;
 
 beforeAll(async () => {
-  work = await mkdtemp(join(tmpdir(), "bootlace-lock-stress-"));
-  helper = join(work, "lock-worker.js");
-  await build({
-    entryPoints: [join(__dirname, "..", "support", "lock-worker.ts")],
-    bundle: true,
-    platform: "node",
-    target: "node18",
-    format: "cjs",
-    outfile: helper,
-    logLevel: "warning",
-  });
+  ({ work, script: helper, remove } = await childScript("lock-worker", "bootlace-lock-stress-"));
 });
 
-afterAll(() => rm(work, { recursive: true, force: true }));
+afterAll(() => remove());
 
 interface Exit {
   code: number | null;

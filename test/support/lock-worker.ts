@@ -5,17 +5,7 @@
 import { appendFileSync } from "node:fs";
 import { systemClock } from "../../agent/core/clock";
 import { acquireLock } from "../../agent/root/lock";
-
-/** mulberry32: small, seeded. */
-function seeded(seed: number): () => number {
-  let a = seed;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { seeded } from "./seeded";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

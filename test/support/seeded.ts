@@ -1,0 +1,13 @@
+// A small seeded random generator (mulberry32) for tests that spread moments or inputs at random but must replay a
+// failure from its seed.
+
+/** Numbers in [0, 1) from `seed`, the same sequence for the same seed. */
+export function seeded(seed: number): () => number {
+  let a = seed;
+  return () => {
+    a = (a + 0x6d2b79f5) | 0;
+    let t = Math.imul(a ^ (a >>> 15), 1 | a);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
