@@ -2,7 +2,6 @@
 // temporary root. A damaged state.json is set aside (state.json.bad-<time>), said once, and run and stop go on; what
 // a killed writer left is removed; a root that cannot be written is said to be read-only.
 import { execFileSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { basename, dirname, join } from "node:path";
@@ -10,6 +9,7 @@ import type { Booted } from "../harness/booted";
 import { boot, runOn, stateOf } from "../harness/booted";
 import type { SimpleRecord, World } from "../harness/world";
 import { startWorld } from "../harness/world";
+import { canBindReadOnly } from "../support/tools";
 
 jest.setTimeout(120_000);
 
@@ -150,21 +150,6 @@ describe("a writer killed mid-write", () => {
     expect((await readdir(join(b.root, "etc"))).sort()).toEqual(["bootlace", "hosts", "hosts.bootlace-bak"]);
   });
 });
-
-/** Whether this machine lets the test make a read-only bind mount (root, mount(8) present and permitted). */
-function canBindReadOnly(): boolean {
-  const probe = mkdtempSync(join(tmpdir(), "bootlace-ro-probe-"));
-  try {
-    mkdirSync(join(probe, "ro"));
-    execFileSync("mount", ["--bind", "-o", "ro", probe, join(probe, "ro")], { stdio: "ignore" });
-    execFileSync("umount", [join(probe, "ro")], { stdio: "ignore" });
-    return true;
-  } catch {
-    return false;
-  } finally {
-    rmSync(probe, { recursive: true, force: true });
-  }
-}
 
 // Without one (not root), the message mapping is still tested, by injection, in test/unit/fs-error.test.ts.
 const readOnly = canBindReadOnly();

@@ -1,7 +1,6 @@
 // Filesystem failures name their real cause and the file: from errors injected where a test machine cannot make them
 // (a full disk), and from a real read-only bind mount where this machine allows one (root).
 import { execFileSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -12,6 +11,7 @@ import { RootFs } from "../../agent/root/fs";
 import { acquireLock } from "../../agent/root/lock";
 import type { WriterFs } from "../../agent/root/write";
 import { writeFileAtomic } from "../../agent/root/write";
+import { canBindReadOnly } from "../support/tools";
 
 const errno = (code: string, syscall: string, path: string) =>
   Object.assign(new Error(`${code}: whatever node says, ${syscall} '${path}'`), { code, syscall, path });
@@ -65,21 +65,6 @@ describe("the writer's messages", () => {
     expect(await readFile(path, "utf8")).toBe("old\n");
   });
 });
-
-/** Whether this machine lets the test make a read-only bind mount (root, mount(8) present and permitted). */
-function canBindReadOnly(): boolean {
-  const probe = mkdtempSync(join(tmpdir(), "bootlace-ro-probe-"));
-  try {
-    mkdirSync(join(probe, "ro"));
-    execFileSync("mount", ["--bind", "-o", "ro", probe, join(probe, "ro")], { stdio: "ignore" });
-    execFileSync("umount", [join(probe, "ro")], { stdio: "ignore" });
-    return true;
-  } catch {
-    return false;
-  } finally {
-    rmSync(probe, { recursive: true, force: true });
-  }
-}
 
 const readOnly = canBindReadOnly();
 if (!readOnly) process.stderr.write("fs-error.test: no read-only bind mount here (needs root); those cases skip\n");
