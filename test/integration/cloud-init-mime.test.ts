@@ -49,34 +49,12 @@ describe("MIME user-data made by cloud-init devel make-mime", () => {
       'user-data part 1 (text/cloud-config, "cloud-write-files.yaml", write_files /etc/bootlace/conf.d/60-user-data.yaml)',
       'user-data part 2 (text/x-shellscript, "boot.sh")',
     ]);
-    expect(loaded.profile).toBe("web");
-    expect(loaded.config.elastic_ip).toEqual({ pool: { tags: { Pool: "web" } }, allow_reassociation: false });
-    expect(loaded.config.load_balancer).toMatchObject({ target_groups: [{ name: "web" }], wait_healthy: 120 });
-    expect(loaded.config.dns?.records).toEqual([
-      expect.objectContaining({
-        zone: "example.internal",
-        private: true,
-        name: "{{instance.id}}.example.internal",
-        delete_on_shutdown: true,
-        ttl: 30,
-      }),
-    ]);
+    expectWebSettings(loaded);
   });
 
   it("text/x-bootlace part + shell script: the part's record, the script's settings, the baked profile", async () => {
     const loaded = await loadConfig({ root: BAKED, userData: fixture("make-mime-x-bootlace.txt") });
-    expect(loaded.profile).toBe("web");
-    expect(loaded.config.elastic_ip).toEqual({ pool: { tags: { Pool: "web" } }, allow_reassociation: false });
-    expect(loaded.config.load_balancer).toMatchObject({ target_groups: [{ name: "web" }], wait_healthy: 120 });
-    expect(loaded.config.dns?.records).toEqual([
-      expect.objectContaining({
-        zone: "example.internal",
-        private: true,
-        name: "{{instance.id}}.example.internal",
-        delete_on_shutdown: true,
-        ttl: 30,
-      }),
-    ]);
+    expectWebSettings(loaded);
   });
 
   it("cloud-config part with a bootlace key + shell script", async () => {
@@ -88,3 +66,19 @@ describe("MIME user-data made by cloud-init devel make-mime", () => {
     ]);
   });
 });
+
+/** The settings the user-data's part and script give, on the baked "web" profile. */
+function expectWebSettings(loaded: Awaited<ReturnType<typeof loadConfig>>): void {
+  expect(loaded.profile).toBe("web");
+  expect(loaded.config.elastic_ip).toEqual({ pool: { tags: { Pool: "web" } }, allow_reassociation: false });
+  expect(loaded.config.load_balancer).toMatchObject({ target_groups: [{ name: "web" }], wait_healthy: 120 });
+  expect(loaded.config.dns?.records).toEqual([
+    expect.objectContaining({
+      zone: "example.internal",
+      private: true,
+      name: "{{instance.id}}.example.internal",
+      delete_on_shutdown: true,
+      ttl: 30,
+    }),
+  ]);
+}
