@@ -40,7 +40,7 @@ function tagsOf(template: string): { written: string; type: string; name: string
       if (Array.isArray(t[4])) walk(t[4] as unknown[][]);
     }
   };
-  walk(Mustache.parse(template) as unknown[][]);
+  walk(Mustache.parse(template));
   return found;
 }
 
