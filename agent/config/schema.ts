@@ -25,7 +25,7 @@ const template = z.string().superRefine((text, ctx) => {
 /** check / on_change: a string for /bin/sh (bootlace's own paths only) or an argv list (template/command.ts). */
 const command = (key: CommandKey) =>
   z
-    .union([z.string().min(1), z.array(z.string()).min(1)], {
+    .union([z.string().min(1, "the command is empty"), z.array(z.string()).min(1, "the list needs the program")], {
       error: "expected a command: a string (run by /bin/sh) or a list of strings (the program and its arguments)",
     })
     .superRefine((cmd, ctx) => {
