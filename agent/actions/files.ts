@@ -449,12 +449,8 @@ const mayUseTags = (f: FileConfig): boolean => {
  * The tags commands see. Read for them alone when no template needed them: a failure then (no permission to read them
  * from the API) only leaves BOOTLACE_TAG_* unset, with a warning, rather than failing files that merely reload a service.
  */
-async function tagsForCommands(
-  ctx: ActionContext,
-  files: FileConfig[],
-  read: Record<string, string> | undefined,
-): Promise<Record<string, string> | undefined> {
-  if (read !== undefined || !files.some(hasCommand)) return read;
+async function tagsForCommands(ctx: ActionContext, files: FileConfig[]): Promise<Record<string, string> | undefined> {
+  if (!files.some(hasCommand)) return undefined;
   try {
     return await ctx.tags();
   } catch (error) {
@@ -483,8 +479,9 @@ export const filesAction: Action<FilesPlanData> = {
     const peersOut = ctx.upstream.peers as PeersOutput | undefined;
     const sources = await allOrConfigErrors(files.map((f, i) => readSources(ctx, f, `files.${i}`)));
     const needTags = sources.some((s) => s.use.allTags || s.use.tags.size > 0);
-    const tags = peersOut?.tags ?? (needTags ? await ctx.tags() : {});
-    const commandTags = await tagsForCommands(ctx, files, needTags || peersOut !== undefined ? tags : undefined);
+    // From ctx.tags(), read once for every action: the peers action's copy is empty when its filters did not use them.
+    const tags = needTags ? await ctx.tags() : {};
+    const commandTags = needTags ? tags : await tagsForCommands(ctx, files);
 
     const previous = (ctx.previous as FilesSaved | undefined)?.blocks ?? [];
     const configured = new Set(files.map((f) => f.path));

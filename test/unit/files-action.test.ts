@@ -48,11 +48,16 @@ function recordingLog(lines: string[]): Logger {
   return logger;
 }
 
-function context(config: unknown, over: { sets?: Record<string, PeerSetResult>; previous?: FilesSaved } = {}) {
+function context(
+  config: unknown,
+  over: { sets?: Record<string, PeerSetResult>; previous?: FilesSaved; tags?: Record<string, string> } = {},
+) {
   const lines: string[] = [];
-  const peers: PeersOutput = { sets: over.sets ?? {}, tags: { Env: "test" } };
+  // The peers action's copy of the tags is empty when its filters do not use them: files reads ctx.tags().
+  const peers: PeersOutput = { sets: over.sets ?? {}, tags: {} };
   const ctx: ActionContext = testContext(config, {
     root,
+    imdsTags: over.tags ?? { Env: "test" },
     upstream: { peers },
     previous: over.previous,
     log: recordingLog(lines),
@@ -105,9 +110,8 @@ it("inserts a value with a '$' literally in a replace, never as a group referenc
   await put("/app/x.conf", "user = old\n");
   const { ctx } = context(
     { files: [{ path: "/app/x.conf", replace: [{ match: "^(user) = .*", with: "$1 = {{tags.Env}}-$$" }] }] },
-    {},
+    { tags: { Env: "a$1b" } },
   );
-  (ctx.upstream.peers as PeersOutput).tags.Env = "a$1b";
 
   await runFiles(ctx);
 
@@ -205,8 +209,10 @@ it("does not create a file whose directory does not exist", async () => {
 });
 
 it("does not touch a file that would carry an unsafe tag of this instance", async () => {
-  const { ctx } = context({ files: [{ path: "/etc/env", block: "ENV={{tags.Env}}\n" }] });
-  (ctx.upstream.peers as PeersOutput).tags.Env = "prod\nEVIL=1";
+  const { ctx } = context(
+    { files: [{ path: "/etc/env", block: "ENV={{tags.Env}}\n" }] },
+    { tags: { Env: "prod\nEVIL=1" } },
+  );
 
   const { outcome } = await runFiles(ctx);
 
@@ -217,16 +223,18 @@ it("does not touch a file that would carry an unsafe tag of this instance", asyn
 
 it("an argv check gets each rendered value as one argument, verbatim, and never runs it", async () => {
   await put("/etc/x", "old\n");
-  const { ctx } = context({
-    files: [
-      {
-        path: "/etc/x",
-        block: "new\n",
-        check: ["/bin/sh", "-c", 'printf "%s|" "$@" > check.out', "sh", "{{staged}}", "{{tags.Env}}", "{{path}}"],
-      },
-    ],
-  });
-  (ctx.upstream.peers as PeersOutput).tags.Env = "a b; touch pwned $(touch pwned2) `touch pwned3`";
+  const { ctx } = context(
+    {
+      files: [
+        {
+          path: "/etc/x",
+          block: "new\n",
+          check: ["/bin/sh", "-c", 'printf "%s|" "$@" > check.out', "sh", "{{staged}}", "{{tags.Env}}", "{{path}}"],
+        },
+      ],
+    },
+    { tags: { Env: "a b; touch pwned $(touch pwned2) `touch pwned3`" } },
+  );
 
   const { outcome } = await runFiles(ctx);
 
@@ -243,16 +251,18 @@ it("an argv check gets each rendered value as one argument, verbatim, and never 
 
 it("a string check gets {{staged}} and {{path}} shell-quoted and the values as BOOTLACE_* variables", async () => {
   await put("/etc/x", "old\n");
-  const { ctx } = context({
-    files: [
-      {
-        path: "/etc/x",
-        block: "new\n",
-        check: `printf '%s|' {{staged}} {{path}} "$BOOTLACE_TAG_ENV" "$BOOTLACE_STAGED" "$BOOTLACE_INSTANCE_ID" > check.out`,
-      },
-    ],
-  });
-  (ctx.upstream.peers as PeersOutput).tags.Env = "a b; touch pwned";
+  const { ctx } = context(
+    {
+      files: [
+        {
+          path: "/etc/x",
+          block: "new\n",
+          check: `printf '%s|' {{staged}} {{path}} "$BOOTLACE_TAG_ENV" "$BOOTLACE_STAGED" "$BOOTLACE_INSTANCE_ID" > check.out`,
+        },
+      ],
+    },
+    { tags: { Env: "a b; touch pwned" } },
+  );
 
   const { outcome } = await runFiles(ctx);
 
@@ -267,10 +277,12 @@ it("a string check gets {{staged}} and {{path}} shell-quoted and the values as B
 
 it("a check whose argument would hold NUL is not run, and the file is left as it was", async () => {
   await put("/etc/x", "old\n");
-  const { ctx, lines } = context({
-    files: [{ path: "/etc/x", block: "new\n", check: ["/bin/true", "{{tags.Env}}"] }],
-  });
-  (ctx.upstream.peers as PeersOutput).tags.Env = "a\0b";
+  const { ctx, lines } = context(
+    {
+      files: [{ path: "/etc/x", block: "new\n", check: ["/bin/true", "{{tags.Env}}"] }],
+    },
+    { tags: { Env: "a\0b" } },
+  );
 
   const { outcome } = await runFiles(ctx);
 
@@ -284,10 +296,12 @@ it("a check whose argument would hold NUL is not run, and the file is left as it
 });
 
 it("a value holding NUL is left out of a command's environment, with a warning; the command still runs", async () => {
-  const { ctx, lines } = context({
-    files: [{ path: "/etc/x", block: "new\n", on_change: 'printf "%s" "${BOOTLACE_TAG_ENV-unset}" > env.out' }],
-  });
-  (ctx.upstream.peers as PeersOutput).tags.Env = "a\0b";
+  const { ctx, lines } = context(
+    {
+      files: [{ path: "/etc/x", block: "new\n", on_change: 'printf "%s" "${BOOTLACE_TAG_ENV-unset}" > env.out' }],
+    },
+    { tags: { Env: "a\0b" } },
+  );
 
   const { outcome } = await runFiles(ctx);
 
