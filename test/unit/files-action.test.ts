@@ -420,3 +420,15 @@ it("removes what a killed writer left beside a file it has nothing to write to",
   expect(outcome.failures).toBeUndefined();
   expect(await readdir(join(root, "etc"))).toEqual(["x"]);
 });
+
+it("waits for elastic_ip when a file's command names the Elastic IP's variables (or its argv uses the address)", () => {
+  const deps = (files: unknown[]) =>
+    filesAction.dependsOn(context({ elastic_ip: { allocation_id: "eipalloc-0abc1234" }, files }).ctx.config);
+  expect(deps([{ path: "/etc/a", block: "x\n", on_change: "systemctl reload a" }])).toEqual([]);
+  expect(deps([{ path: "/etc/a", block: "x\n", on_change: 'echo "$BOOTLACE_ELASTIC_IP" > /run/eip' }])).toEqual([
+    "elastic_ip",
+  ]);
+  expect(deps([{ path: "/etc/a", block: "x\n", check: ["/bin/t", "{{instance.elastic_ip}}"] }])).toEqual([
+    "elastic_ip",
+  ]);
+});
