@@ -71,6 +71,8 @@ rm "$rootfs/tmp/bootlace.deb"
 # The test's guest files, owned by root whoever checked them out.
 tar -C "$guest" --owner=0 --group=0 --numeric-owner -cf - . | tar -C "$rootfs" --no-overwrite-dir -xf -
 in_guest systemctl enable systemd-networkd.service systemd-networkd-wait-online.service bootlace-boot-check.service
+# bootlace-watch.service too, but its drop-in (boot-test.conf) starts it only in a boot whose share asks for it.
+in_guest systemctl enable bootlace-watch.service
 # No login prompt on the console the host reads; nothing that would reach for the network or the disk on a timer.
 in_guest systemctl mask getty.target serial-getty@ttyS0.service console-getty.service \
 	apt-daily.timer apt-daily-upgrade.timer e2scrub_all.timer fstrim.timer

@@ -596,6 +596,8 @@ export const dnsAction: Action<DnsPlanData> = {
 
   permissions: dnsPermissions,
 
+  recover: recoverSaved,
+
   async stop(ctx, saved): Promise<Outcome> {
     const state = saved as DnsSaved;
     const deleting = state.records.filter((r) => r.deleteOnShutdown);
@@ -623,6 +625,93 @@ export const dnsAction: Action<DnsPlanData> = {
     };
   },
 };
+
+// ---- stop without a usable state ----------------------------------------------------------------------------------
+
+/**
+ * What stop needs when state.json holds nothing usable of this action (missing, damaged and set aside, another
+ * instance's): the records the configuration asks for, rendered as `run` renders them, kept only where Route 53's
+ * ownership record beside them names this owner and this instance. stop then deletes those marked delete_on_shutdown
+ * that still hold this instance's address, exactly as with a good state; a record whose ownership names anyone else
+ * (or nobody) is never touched. The address of an elastic_ip or public_ipv4 record is the instance's public address
+ * now (IMDS shows the Elastic IP associated with it); without one such a record cannot be known, and is said.
+ */
+async function recoverSaved(ctx: ActionContext): Promise<DnsSaved> {
+  const owner = ctx.config.dns?.owner_id ?? "bootlace";
+  const publicIp = ctx.instance.publicIpv4;
+  const upstream = publicIp !== undefined ? { ...ctx.upstream, elastic_ip: { publicIp } } : ctx.upstream;
+  const c: ActionContext = { ...ctx, upstream };
+  const zones = new Zones(c, {});
+  const forward = await forwardRecords(c, zones);
+  for (const f of forward) {
+    if (f.values === undefined && f.deleteOnShutdown) {
+      ctx.log.warn(
+        `stop: ${labelOf(f.name, f.type, f.routing?.setIdentifier)} is not known without state.json: its address is the Elastic IP, and this instance has no public address now; left as it is`,
+      );
+    }
+  }
+  const known = forward.filter((f) => f.values !== undefined);
+  const ptrs = await ptrRecords(known, zones, c);
+  const desired: Desired[] = [...known, ...ptrs];
+  const zoneIds = [...new Set(desired.map((d) => d.zoneId))];
+  const reads = await Promise.all(
+    zoneIds.map(async (zoneId) => {
+      try {
+        return await readNameSets(
+          c,
+          zoneId,
+          nameSetsOf(
+            desired.filter((d) => d.zoneId === zoneId),
+            [],
+          ),
+        );
+      } catch (error) {
+        if (!isZoneGone(error)) throw error;
+        return new ZoneRead(zoneId, new Map(), new Set());
+      }
+    }),
+  );
+  const readOf = (zoneId: string): ZoneRead => reads[zoneIds.indexOf(zoneId)]!;
+  const mine = (d: Desired): boolean => {
+    const ownership = parseOwnership(
+      readOf(d.zoneId).get(ownerRecordName(d.name, d.type, d.routing?.setIdentifier), "TXT"),
+    );
+    return ownership?.owner === owner && ownership.instance === ctx.instance.id;
+  };
+  const ownForward = known.filter(mine);
+  const ownPtrs = ptrs.filter(mine);
+  const left = known.length - ownForward.length;
+  ctx.log.info(
+    `no usable state of its records: recomputed from the configuration and Route 53's ownership records: ` +
+      `${ownForward.length} this instance's${left > 0 ? `, ${left} not (left alone)` : ""}`,
+  );
+  return {
+    owner,
+    records: ownForward.map((d) => ({
+      zoneId: d.zoneId,
+      name: d.name,
+      type: d.type as "A" | "AAAA",
+      value: d.values![0]!,
+      ttl: d.ttl,
+      deleteOnShutdown: d.deleteOnShutdown,
+      ...(d.routing && { setIdentifier: d.routing.setIdentifier }),
+    })),
+    ...(ownPtrs.length > 0 && {
+      ptrs: ownPtrs.map((d) => ({
+        zoneId: d.zoneId,
+        name: d.name,
+        values: d.values!,
+        // As savedState: the names whose records outlive the shutdown stay in the PTR.
+        keep: d.values!.filter((n) =>
+          ownForward.some(
+            (f) => f.name === n && !f.deleteOnShutdown && f.values?.some((ip) => reverseName(ip) === d.name),
+          ),
+        ),
+      })),
+    }),
+    cache: await zones.snapshot(),
+  };
+}
 
 type SavedRecord = DnsSaved["records"][number];
 type SavedPtr = NonNullable<DnsSaved["ptrs"]>[number];

@@ -335,6 +335,21 @@ export const targetGroupsAction: Action<TargetGroupsPlanData> = {
     };
   },
 
+  /**
+   * Without a usable state: the configured groups, and in them this instance's target where the load balancer has it
+   * registered (draining is on its way out already). Only this instance's own target is ever deregistered.
+   */
+  async recover(ctx): Promise<TargetGroupsSaved> {
+    const deregisterOnShutdown = ctx.config.load_balancer?.deregister_on_shutdown ?? true;
+    if (!deregisterOnShutdown) return { deregisterOnShutdown, targets: [] };
+    const groups = await planGroups(ctx);
+    const targets = groups.filter((g) => isRegistered(g.health)).map((g) => g.target);
+    ctx.log.info(
+      `no usable state of its registrations: read from the configured groups: registered in ${targets.map((t) => t.name).join(", ") || "none"}`,
+    );
+    return { deregisterOnShutdown, targets };
+  },
+
   async stop(ctx, saved): Promise<Outcome> {
     const state = saved as TargetGroupsSaved;
     if (!state.deregisterOnShutdown || state.targets.length === 0) {

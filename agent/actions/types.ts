@@ -92,4 +92,9 @@ export interface Action<P = unknown> {
   permissions?(config: Config): PolicyStatement[];
   /** Undoes at shutdown what should not outlive the instance, from the state the last run saved. */
   stop?(ctx: ActionContext, saved: unknown): Promise<Outcome>;
+  /**
+   * What stop() needs when state.json has no usable part for this action (missing, damaged, another instance's):
+   * recomputed from the configuration and the world with reads only, holding only what is provably this instance's.
+   */
+  recover?(ctx: ActionContext): Promise<unknown>;
 }

@@ -9,6 +9,7 @@ import { bounded, warn, fail, formatChecks, notChecked, ok } from "../doctor/che
 import { cloudInitHosts, cloudInitUserData, cloudInitVersion } from "../doctor/cloud-init";
 import { credentialsAndClock } from "../doctor/credentials";
 import { peerNames, records, resolverFrom, vpcDns } from "../doctor/dns";
+import { lifecycleHooks } from "../doctor/hooks";
 import { imdsFailure, imdsOk, imdsTags, lifecycle } from "../doctor/imds";
 import { permissions } from "../doctor/permissions";
 import { lastRun, unit } from "../doctor/unit";
@@ -97,19 +98,28 @@ async function worldChecks(s: Session, world: World, w: Wiring, resolver: Resolv
       credentialsAndClock(w.aws, imds, instance, { keysGiven }, () => s.clock.now()),
     );
     const usable = credentials.some((l) => l.name === "credentials" && l.status === "ok");
-    const [permissionLines, vpcLines, peerLines] = usable
+    const hookProbe = {
+      aws: w.aws,
+      config: loaded.config,
+      root: ctx.fs,
+      instanceId: instance.id,
+      lifecycleState: world.lifecycleState,
+    };
+    const [permissionLines, hookLines, vpcLines, peerLines] = usable
       ? await Promise.all([
           check("permissions", () => permissions(ctx, w.runner.actions)),
+          check("lifecycle hooks", () => lifecycleHooks(hookProbe)),
           check("vpc dns", () => vpcDns(w.aws, instance)),
           check("peers", () => peerNames({ ...ctx, upstream: {}, previous: undefined }, resolver)),
         ])
-      : [[notChecked("permissions, vpc dns, peers", "they need credentials AWS accepts")], [], []];
+      : [[notChecked("permissions, lifecycle hooks, vpc dns, peers", "they need credentials AWS accepts")], [], [], []];
     const [lifecycleLines, dnsLines, cloudLines] = await independent;
     return [
       imdsTags(instance, world.imdsTags),
       ...lifecycleLines,
       ...credentials,
       ...permissionLines,
+      ...hookLines,
       ...vpcLines,
       ...dnsLines,
       ...peerLines,

@@ -93,6 +93,24 @@ async function aGroup(p: Probing): Promise<string> {
   return arn;
 }
 
+/** This instance's Auto Scaling group: the configured one, or the one Auto Scaling reports it in. */
+async function anAutoScalingGroup(p: Probing): Promise<string> {
+  const configured = p.config.autoscaling?.group;
+  if (configured !== undefined) return configured;
+  const out = await p.aws
+    .call(
+      "autoscaling",
+      p.instance.id,
+      (sdk) => new sdk.DescribeAutoScalingInstancesCommand({ InstanceIds: [p.instance.id] }),
+    )
+    .catch((error: unknown) => {
+      throw new Unknowable(`needs the instance's group: ${describeCause(error)}`);
+    });
+  const group = out.AutoScalingInstances?.[0]?.AutoScalingGroupName;
+  if (group === undefined) throw new Unknowable("this instance is in no Auto Scaling group");
+  return group;
+}
+
 /** How each action is tried; an action not here cannot be told without making the change. */
 const probes: Record<string, Probe> = {
   "ec2:DescribeAddresses": dryRun(() => (sdk) => new sdk.DescribeAddressesCommand({ DryRun: true })),
@@ -127,6 +145,21 @@ const probes: Record<string, Probe> = {
   "elasticloadbalancing:DescribeTargetGroupAttributes": read(async (p) => {
     const arn = await aGroup(p);
     return p.aws.call("elbv2", arn, (sdk) => new sdk.DescribeTargetGroupAttributesCommand({ TargetGroupArn: arn }));
+  }),
+  "autoscaling:DescribeAutoScalingInstances": read((p) =>
+    p.aws.call(
+      "autoscaling",
+      p.instance.id,
+      (sdk) => new sdk.DescribeAutoScalingInstancesCommand({ InstanceIds: [p.instance.id] }),
+    ),
+  ),
+  "autoscaling:DescribeLifecycleHooks": read(async (p) => {
+    const group = await anAutoScalingGroup(p);
+    return p.aws.call(
+      "autoscaling",
+      group,
+      (sdk) => new sdk.DescribeLifecycleHooksCommand({ AutoScalingGroupName: group }),
+    );
   }),
 };
 

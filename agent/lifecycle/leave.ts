@@ -73,16 +73,19 @@ function terminationHookWanted(world: World, reason: LeaveReason): boolean {
 
 /**
  * What `stop` cannot know because state.json was damaged: per configured action that undoes something at stop,
- * whose saved part was lost, one line (it then undoes nothing of that action).
+ * whose saved part was lost, one line. An action that can recompute what it owns (records by their ownership
+ * records, registrations by the load balancer's view) does so and undoes that; any other undoes nothing.
  */
 function unknowable(w: Wiring): string[] {
   const config = w.runner.context.config;
   return w.runner.actions
     .filter((a) => a.stop && a.enabled(config) && (w.lost === "all" || w.lost.includes(a.name)))
-    .map(
-      (a) =>
-        `stop: what ${a.name} made before is not known (its part of state.json was damaged), so stop undoes none ` +
-        `of it; check by hand what should not outlive this instance`,
+    .map((a) =>
+      a.recover
+        ? `stop: what ${a.name} made before is not known (its part of state.json was damaged): stop recomputes it ` +
+          `from the configuration and AWS, and undoes only what is provably this instance's`
+        : `stop: what ${a.name} made before is not known (its part of state.json was damaged), so stop undoes none ` +
+          `of it; check by hand what should not outlive this instance`,
     );
 }
 

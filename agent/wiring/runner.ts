@@ -207,13 +207,18 @@ export async function applyAll(o: RunnerOptions, planned: Map<ActionName, Planne
 
 /** At shutdown: each action with something saved undoes what should not outlive the instance. */
 export async function stopAll(o: RunnerOptions, saved: Partial<Record<ActionName, unknown>>): Promise<ActionResult[]> {
-  const list = o.actions.filter((a) => a.stop && saved[a.name] !== undefined);
+  // An enabled action with nothing saved (no usable state.json) recomputes what it owns, where it can.
+  const list = o.actions.filter(
+    (a) => a.stop && (saved[a.name] !== undefined || (a.recover !== undefined && a.enabled(o.context.config))),
+  );
   return Promise.all(
     list.map(async (action): Promise<ActionResult> => {
       const ctx = contextFor(o, action.name, {});
       const started = o.context.clock.now();
       try {
-        const outcome = await byDeadline(action.stop!(ctx, saved[action.name]), ctx.deadline.signal, action.name);
+        const undo = async (): Promise<Outcome> =>
+          action.stop!(ctx, saved[action.name] ?? (await action.recover!(ctx)));
+        const outcome = await byDeadline(undo(), ctx.deadline.signal, action.name);
         return finish(action.name, outcome, o.context.clock.now() - started, ctx.log);
       } catch (error) {
         const durationMs = o.context.clock.now() - started;

@@ -3,13 +3,15 @@
 // IMDS emulator, serving an instance seeded in moto) and the AWS APIs at its private endpoint (the host's AWS
 // fidelity proxy), with the instance profile's credentials. The host then checks the world and the files inside the
 // guest; power-offs run (or, forced, skip) the stop path; a second boot of the same disk changes nothing; the init.d
-// path starts and stops it too; and deliberate breaks make the checks fail with messages that say what broke.
+// path starts and stops it too; deliberate breaks make the checks fail with messages that say what broke; a warm
+// pool's instance is only prepared while Warmed:Stopped and wired when it boots again InService; and a spot
+// interruption notice served while `bootlace watch` runs in the guest unwires the instance before the notice's time.
 // Run with `npm run test:boot` (root: the image is built with debootstrap and chroot). Timings are printed, never
 // asserted.
 import { DescribeAddressesCommand } from "@aws-sdk/client-ec2";
 import { DescribeTargetHealthCommand } from "@aws-sdk/client-elastic-load-balancing-v2";
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { ImdsEmulator, ImdsInstance } from "../harness/imds-emulator";
 import { freePort } from "../harness/ports";
@@ -75,6 +77,42 @@ bootlace:
     - path: /usr/local/etc/app/peers.conf
       block: "{{#peers.db}}db {{ip}}\\n{{/peers.db}}"
 `;
+/**
+ * A warm pool's instance: /srv/app/node.conf needs no peer and no address, so it is prepared while the instance is
+ * parked; the rest (the pool's Elastic IP, the target, the record, /etc/hosts with the db peers) waits for InService.
+ */
+const WARM_USER_DATA = `#cloud-config
+bootlace:
+  elastic_ip:
+    pool: { tags: { Pool: warm } }
+  load_balancer:
+    target_groups: [{ name: web }]
+    wait_healthy: 60
+  dns:
+    records:
+      - { zone: boot.internal, private: true, name: "{{instance.id}}.boot.internal", delete_on_shutdown: true }
+  peers:
+    db: { tags: { Role: db, Env: "{{tags.Env}}" }, min: 1, timeout: 60 }
+  files:
+    - path: /etc/hosts
+      block: "{{#peers.db}}{{ip}} db.boot.internal {{name}}\\n{{/peers.db}}"
+    - path: /srv/app/node.conf
+      block: "node {{instance.id}} in {{instance.az}}"
+`;
+
+/** A spot instance: registered and named at boot; `bootlace watch` takes both away when EC2 gives notice. */
+const SPOT_USER_DATA = `#cloud-config
+bootlace:
+  load_balancer:
+    target_groups: [{ name: web }]
+    wait_healthy: 60
+  dns:
+    records:
+      - { zone: boot.internal, private: true, name: "{{instance.id}}.boot.internal", delete_on_shutdown: true }
+  spot:
+    on_interruption: stop
+`;
+
 /** Outside every folder the unit's sandbox lets bootlace write, and not added by the guest's drop-in. */
 const OUTSIDE = "/usr/local/etc/outside.conf";
 
@@ -109,10 +147,28 @@ interface Figure {
   runS?: number;
 }
 
+/** Another instance of the world with its own IMDS (the warm pool's, the spot one). */
+interface Other {
+  instance: ImdsInstance;
+  imds: ImdsEmulator;
+  eip?: { allocationId: string; publicIp: string };
+}
+
+/** What the world holds for an instance: who has its address, its targets in web, its own record. */
+interface Wiring {
+  address?: string;
+  targets: string[];
+  record: string[] | undefined;
+}
+
 let images: string;
 let world: World;
 let seeded: Seeded;
+let warm: Other;
+let spot: Other;
 const figures: Figure[] = [];
+/** Figures that are not one boot's: the spot notice's. */
+const moreFigures: string[] = [];
 const brokenSaid: string[] = [];
 /** Every VM started, so that none outlives the test whatever failed (kill() passes over those that exited). */
 const vms: Vm[] = [];
@@ -233,6 +289,114 @@ maybe("bootlace in a Debian 12 guest under QEMU", () => {
     });
   });
 
+  describe("warm pool: the first boot, Warmed:Stopped (a fresh disk)", () => {
+    let boot: Boot;
+    beforeAll(async () => {
+      warm = await launchOther(world, "web-warm", WARM_USER_DATA, { lifecycleState: "Warmed:Stopped" }, "warm");
+      createOverlay(images, "systemd", join(RUN_DIR, "warm.qcow2"));
+      boot = await bootGuest("warm: Warmed:Stopped", "systemd", {
+        overlay: join(RUN_DIR, "warm.qcow2"),
+        imds: warm.imds,
+      });
+    }, 10 * MINUTE);
+
+    it("only prepares: the file that needs no peer and no address is written, nothing is wired", async () => {
+      const { instanceId, az } = warm.instance;
+      expect(unitProblems(boot)).toEqual([]);
+      expect(stateIn(boot).lifecycle).toMatchObject({
+        phase: "prepared",
+        target_state: "Warmed:Stopped",
+        deferred_files: ["/etc/hosts"],
+      });
+      expect(boot.file("/srv/app/node.conf")).toContain(`node ${instanceId} in ${az}`);
+      expect(boot.file("/etc/hosts")).not.toContain("db.boot.internal");
+      expect(await wiringOf(warm)).toEqual({ address: "nobody", targets: [], record: undefined });
+    });
+
+    it("parked (a graceful power-off, as Auto Scaling stops it): its stop finds nothing to undo", async () => {
+      const exit = await boot.vm.powerOff("graceful", 5 * MINUTE);
+      figureOf(boot).exitS = exit.ms / 1000;
+      expect(boot.vm.consoleText()).toMatch(/bootlace(?:\[\d+\])?: bootlace stop on i-[0-9a-f]+: made 0 changes/);
+      expect(await wiringOf(warm)).toEqual({ address: "nobody", targets: [], record: undefined });
+    });
+  });
+
+  describe("warm pool: the next boot of the same disk, InService", () => {
+    let boot: Boot;
+    beforeAll(async () => {
+      warm.imds.update({ lifecycleState: "InService" });
+      boot = await bootGuest("warm: InService", "systemd", { overlay: join(RUN_DIR, "warm.qcow2"), imds: warm.imds });
+    }, 10 * MINUTE);
+
+    it("wires everything: the address, the target, the record, the peers' file; the prepared file stays", async () => {
+      const { instanceId, privateIpv4, az } = warm.instance;
+      expect(unitProblems(boot)).toEqual([]);
+      expect(stateIn(boot).lifecycle).toMatchObject({ phase: "wired", target_state: "InService", by: "run" });
+      expect(await wiringOf(warm)).toEqual({
+        address: instanceId,
+        targets: [`${instanceId}:healthy`],
+        record: [privateIpv4],
+      });
+      expect(boot.file("/etc/hosts")).toContain(`${seeded.db.privateIpv4} db.boot.internal db-1`);
+      expect(boot.file("/srv/app/node.conf")).toContain(`node ${instanceId} in ${az}`);
+    });
+
+    it("systemctl poweroff undoes the wiring: deregistered, the record deleted (the address stays, as ever)", async () => {
+      const exit = await boot.vm.powerOff("graceful", 5 * MINUTE);
+      figureOf(boot).exitS = exit.ms / 1000;
+      const { instanceId } = warm.instance;
+      expect(await wiringOf(warm)).toEqual({ address: instanceId, targets: [], record: undefined });
+    });
+  });
+
+  describe("spot: an interruption notice while bootlace watch runs in the guest", () => {
+    let boot: Boot;
+    beforeAll(async () => {
+      spot = await launchOther(world, "web-spot", SPOT_USER_DATA, { instanceLifeCycle: "spot" });
+      boot = await bootGuest("spot: notice in watch", "systemd", { imds: spot.imds, watch: true });
+    }, 10 * MINUTE);
+
+    it("wired at boot, with bootlace-watch.service running", async () => {
+      const { instanceId, privateIpv4 } = spot.instance;
+      expect(unitProblems(boot)).toEqual([]);
+      expect(boot.units["bootlace-watch.service"]).toMatchObject({ ActiveState: "active", SubState: "running" });
+      expect(await wiringOf(spot)).toEqual({ targets: [`${instanceId}:healthy`], record: [privateIpv4] });
+    });
+
+    it("the notice: watch's stop path deregisters, drains and deletes the record within the notice's time", async () => {
+      const noticed = Date.now();
+      const time = new Date(noticed + 2 * MINUTE).toISOString();
+      spot.imds.update({ spotAction: { action: "terminate", time } });
+      // The stop path is bounded by the notice (its time less 2 s, by the guest's clock): one that ran past it would
+      // have been cut short and exited 1. So exit 0 and a world without the wiring are the notice kept.
+      const done = await until("watch's stop path to finish (its line on the console)", 3 * MINUTE, () =>
+        /bootlace-watch\[\d+\]: .*stop path \(spot-interruption\) (done: exit \d+|failed: [^\r\n]*)/.exec(
+          boot.vm.consoleText(),
+        ),
+      );
+      moreFigures.push(
+        `spot notice → watch's stop path done (seen on the console): ${((Date.now() - noticed) / 1000).toFixed(1)} s of 120 s`,
+      );
+      expect(done[1]).toBe("done: exit 0");
+      expect(boot.vm.consoleText()).toMatch(
+        new RegExp(
+          `bootlace-watch\\[\\d+\\]: .*stop path \\(spot-interruption: spot instance-action terminate at ${time.replace(/[.]/g, "\\.")}\\)`,
+        ),
+      );
+      expect(await wiringOf(spot)).toEqual({ targets: [], record: undefined });
+    });
+
+    it("the power-off's bootlace stop finds the work done and repeats nothing", async () => {
+      world.proxy.resetCalls();
+      const exit = await boot.vm.powerOff("graceful", 5 * MINUTE);
+      figureOf(boot).exitS = exit.ms / 1000;
+      expect(boot.vm.consoleText()).toMatch(
+        /bootlace(?:\[\d+\])?: *the stop path already ran \(spot-interruption, finished /,
+      );
+      expect(world.proxy.mutatingCalls()).toEqual([]);
+    });
+  });
+
   describe("deliberate breaks fail the checks with messages that say what broke", () => {
     it("IMDS refusing (403, as with HttpEndpoint=disabled): bootlace exits 3 and its unit fails", async () => {
       seeded.imds.setDisabled(true);
@@ -296,14 +460,38 @@ async function seed(w: World): Promise<Seeded> {
   };
 }
 
+/** Another web instance in the seeded VPC, its IMDS serving this user-data (and, with a pool, an address in it). */
+async function launchOther(
+  w: World,
+  name: string,
+  userData: string,
+  imds: Partial<ImdsInstance>,
+  pool?: string,
+): Promise<Other> {
+  const instance = await w.launchInstance({
+    vpcId: seeded.instance.vpcId,
+    tags: { Name: name, Role: "web", Env: "boot" },
+  });
+  return {
+    instance,
+    imds: await w.startImds({ ...instance, userData, ...imds }),
+    ...(pool !== undefined && { eip: await w.allocateAddress({ Pool: pool }) }),
+  };
+}
+
 /** Boots the guest until its reporter has written its report; the VM is left running for the test to power off. */
 async function bootGuest(
   name: string,
   variant: Variant,
-  o: { overlay?: string; awsPort?: number; imds?: ImdsEmulator },
+  o: { overlay?: string; awsPort?: number; imds?: ImdsEmulator; watch?: boolean },
 ): Promise<Boot> {
   const dir = join(RUN_DIR, name.replace(/[^a-z0-9.]+/gi, "-"));
   mkdirSync(dir, { recursive: true });
+  if (o.watch) {
+    // The guest's drop-in starts bootlace-watch.service only when the share holds this word at boot.
+    mkdirSync(join(dir, "share", "in"), { recursive: true });
+    writeFileSync(join(dir, "share", "in", "watch"), "");
+  }
   const vm = await startVm({
     images,
     variant,
@@ -463,6 +651,42 @@ async function unwiredProblems(console: string): Promise<string[]> {
   return problems;
 }
 
+/** state.json as the guest's reporter copied it at the end of the boot. */
+function stateIn(boot: Boot): { lifecycle?: Record<string, unknown> } {
+  const path = join(boot.dir, "share", "out", "state.json");
+  if (!existsSync(path)) throw new Error(`the guest reported no state.json (${boot.name})`);
+  return JSON.parse(readFileSync(path, "utf8")) as { lifecycle?: Record<string, unknown> };
+}
+
+/** The instance's wiring as the world holds it; a target on its way out (draining, unused) is not counted. */
+async function wiringOf(o: Other): Promise<Wiring> {
+  const { instanceId, interfaceId } = o.instance;
+  let address: string | undefined;
+  if (o.eip) {
+    const [a] =
+      (await world.ec2.send(new DescribeAddressesCommand({ AllocationIds: [o.eip.allocationId] }))).Addresses ?? [];
+    // Associated through the instance's primary interface: moto then names the interface, not always the instance.
+    const holder = a?.InstanceId || a?.NetworkInterfaceId || "nobody";
+    address = holder === interfaceId ? instanceId : holder;
+  }
+  return {
+    ...(address !== undefined && { address }),
+    targets: (await targetsOf()).filter((t) => t.startsWith(`${instanceId}:`) && !/:(draining|unused)$/.test(t)),
+    record: await recordOf(`${instanceId}.boot.internal.`),
+  };
+}
+
+/** Polls `check` every second until it returns something, at most timeoutMs. */
+async function until<T>(what: string, timeoutMs: number, check: () => T | null | undefined): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const found = check();
+    if (found !== null && found !== undefined) return found;
+    if (Date.now() > deadline) throw new Error(`waited ${timeoutMs / 1000} s for ${what}`);
+    await new Promise((r) => setTimeout(r, 1000));
+  }
+}
+
 async function targetsOf(): Promise<string[]> {
   const health = await world.elbv2.send(new DescribeTargetHealthCommand({ TargetGroupArn: seeded.targetGroup }));
   return (health.TargetHealthDescriptions ?? []).map((t) => `${t.Target?.Id ?? "?"}:${t.TargetHealth?.State ?? "?"}`);
@@ -476,17 +700,18 @@ function printFigures(): void {
   const s = (n: number | undefined): string => (n === undefined ? "-" : n.toFixed(1));
   const rows = figures.map(
     (f) =>
-      `  ${f.boot.padEnd(18)} ${s(f.reportS).padStart(8)} ${s(f.exitS).padStart(8)} ${s(f.wiredS).padStart(10)} ${s(f.runS).padStart(8)}`,
+      `  ${f.boot.padEnd(22)} ${s(f.reportS).padStart(8)} ${s(f.exitS).padStart(8)} ${s(f.wiredS).padStart(10)} ${s(f.runS).padStart(8)}`,
   );
   process.stdout.write(
     [
       "",
       `boot test figures (${accelerator() === "kvm" ? "KVM" : "TCG: software emulation"}; 2 vCPUs; timings, not assertions)`,
       `  ${imageFigure}`,
-      `  ${"boot".padEnd(18)} ${"report s".padStart(8)} ${"off s".padStart(8)} ${"wired s".padStart(10)} ${"run s".padStart(8)}`,
+      `  ${"boot".padEnd(22)} ${"report s".padStart(8)} ${"off s".padStart(8)} ${"wired s".padStart(10)} ${"run s".padStart(8)}`,
       ...rows,
       "  report: QEMU start → the guest's report (boot over); off: QEMU start → QEMU exit;",
       "  wired: kernel start → bootlace's summary (console timestamp); run: bootlace's own duration.",
+      ...moreFigures.map((f) => `  ${f}`),
       ...(brokenSaid.length > 0 ? ["  what the checks said about the deliberately broken boots (first lines):"] : []),
       ...brokenSaid.map((b) => `  ${b}`),
       `  consoles and shares: ${RUN_DIR}`,

@@ -5,6 +5,8 @@ import { execFileSync } from "node:child_process";
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { basename, dirname, join } from "node:path";
+import { ChangeResourceRecordSetsCommand } from "@aws-sdk/client-route-53";
+import { DescribeTargetHealthCommand } from "@aws-sdk/client-elastic-load-balancing-v2";
 import type { Booted } from "../harness/booted";
 import { boot, runOn, stateOf } from "../harness/booted";
 import type { SimpleRecord, World } from "../harness/world";
@@ -113,7 +115,7 @@ describe("stop with a damaged state.json", () => {
   it.each([
     ["null", () => "null"],
     ["with saved.dns.records not a list", (b: Booted) => frame(b, { dns: { records: "x" } })],
-  ])("%s: sets it aside, says what it cannot know, and exits 0", async (_, damaged) => {
+  ])("%s: sets it aside, says what it cannot know, recomputes what it owns, and exits 0", async (_, damaged) => {
     const b = await booted();
     expect((await runOn(world, "run", b)).code).toBe(0);
     const text = damaged(b);
@@ -123,16 +125,129 @@ describe("stop with a damaged state.json", () => {
 
     expect(stop.code).toBe(0);
     expect(warnings(stop.stderr)).toHaveLength(1);
-    expect(stop.stderr).toMatch(/stop: what dns made before is not known/);
+    expect(stop.stderr).toMatch(/stop: what dns made before is not known .*: stop recomputes it/);
     const aside = await setAside(b);
     expect(aside).toHaveLength(1);
     expect(await readFile(join(stateDir(b), aside[0]!), "utf8")).toBe(text);
-    // What it could not know stays: the record is not deleted from a guess.
-    expect((await recordsOf(b)).map((r) => r.type)).toEqual(["A", "TXT"]);
+    // Not a guess: the record's ownership names this instance and it holds this instance's address, so the stop
+    // deletes it as a stop with a good state would (before issue 17's recomputation it was left in place).
+    expect(await recordsOf(b)).toEqual([]);
 
     const again = await runOn(world, "stop", b);
     expect(again.code).toBe(0);
     expect(warnings(again.stderr)).toEqual([]);
+  });
+});
+
+describe("stop without a usable state recomputes what it owns, and touches nothing foreign", () => {
+  let tgName: string;
+  let tgArn: string;
+  let n = 0;
+
+  beforeAll(async () => {
+    tgName = "state-web";
+    tgArn = await world.createTargetGroup({ name: tgName, vpcId, port: 80 });
+  });
+
+  const registered = async (): Promise<string[]> =>
+    (
+      (await world.elbv2.send(new DescribeTargetHealthCommand({ TargetGroupArn: tgArn }))).TargetHealthDescriptions ??
+      []
+    )
+      .filter((t) => t.TargetHealth?.State !== "draining")
+      .map((t) => t.Target?.Id ?? "")
+      .sort();
+
+  const named = async (name: string) =>
+    (await world.listRecords(zoneId))
+      .filter((r) => r.name === `${name}.` || r.name.endsWith(`.${name}.`))
+      .map((r) => ({ type: r.type, values: r.values }));
+
+  /** Points the ownership record of NAME's A record at another instance, keeping the record as it is. */
+  async function claimFor(name: string, instanceId: string): Promise<void> {
+    await world.route53.send(
+      new ChangeResourceRecordSetsCommand({
+        HostedZoneId: zoneId,
+        ChangeBatch: {
+          Changes: [
+            {
+              Action: "UPSERT",
+              ResourceRecordSet: {
+                Name: `_bootlace-a.${name}`,
+                Type: "TXT",
+                TTL: 300,
+                ResourceRecords: [
+                  { Value: `"heritage=bootlace,bootlace/owner=bootlace,bootlace/instance=${instanceId}"` },
+                ],
+              },
+            },
+          ],
+        },
+      }),
+    );
+  }
+
+  it.each([
+    ["state.json deleted", async (a: Booted) => rm(join(stateDir(a), "state.json"))],
+    ["state.json damaged", async (a: Booted) => putState(a, "null")],
+    [
+      "state.json another instance's (the other one's, copied over)",
+      async (a: Booted, b: Booted) => putState(a, await readFile(join(stateDir(b), "state.json"), "utf8")),
+    ],
+  ])("%s", async (_, spoil) => {
+    const primary = `primary-${++n}.state.internal`;
+    const userData = [
+      "#bootlace",
+      "load_balancer:",
+      `  target_groups: [{ name: ${tgName} }]`,
+      "  wait_healthy: 0",
+      "dns:",
+      "  records:",
+      "    - { zone: state.internal, name: 'web-{{instance.id}}.state.internal', delete_on_shutdown: true }",
+      "    - { zone: state.internal, name: 'alias-{{instance.id}}.state.internal', delete_on_shutdown: true }",
+      "    - { zone: state.internal, name: 'kept-{{instance.id}}.state.internal' }",
+      `    - { zone: state.internal, name: '${primary}', delete_on_shutdown: true }`,
+    ].join("\n");
+    const a = await boot(world, userData, { vpcId });
+    const b = await boot(world, userData, { vpcId });
+    const [ia, ib] = [a.instance, b.instance];
+    expect((await runOn(world, "run", a)).code).toBe(0);
+    // The other instance takes the shared name over (same owner id): its address, its ownership.
+    expect((await runOn(world, "run", b)).code).toBe(0);
+    expect(await named(primary)).toEqual([
+      { type: "A", values: [ib.privateIpv4] },
+      { type: "TXT", values: [expect.stringContaining(`bootlace/instance=${ib.instanceId}`) as string] },
+    ]);
+    // A record still holding this instance's address whose ownership names another instance: not this one's.
+    await claimFor(`alias-${ia.instanceId}.state.internal`, ib.instanceId);
+    expect(await registered()).toEqual(expect.arrayContaining([ia.instanceId, ib.instanceId]));
+    await spoil(a, b);
+
+    const stop = await runOn(world, "stop", a);
+
+    expect(stop.code).toBe(0);
+    expect(await named(`web-${ia.instanceId}.state.internal`)).toEqual([]);
+    expect(await named(`kept-${ia.instanceId}.state.internal`)).toEqual([
+      { type: "A", values: [ia.privateIpv4] },
+      { type: "TXT", values: [expect.stringContaining(`bootlace/instance=${ia.instanceId}`) as string] },
+    ]);
+    expect(await named(`alias-${ia.instanceId}.state.internal`)).toEqual([
+      { type: "A", values: [ia.privateIpv4] },
+      { type: "TXT", values: [expect.stringContaining(`bootlace/instance=${ib.instanceId}`) as string] },
+    ]);
+    expect(await named(primary)).toEqual([
+      { type: "A", values: [ib.privateIpv4] },
+      { type: "TXT", values: [expect.stringContaining(`bootlace/instance=${ib.instanceId}`) as string] },
+    ]);
+    expect(await named(`web-${ib.instanceId}.state.internal`)).toHaveLength(2);
+    const left = await registered();
+    expect(left).toContain(ib.instanceId);
+    expect(left).not.toContain(ia.instanceId);
+
+    // The shutdown's stop after it finds the work done.
+    const again = await runOn(world, "stop", a);
+    expect(again.code).toBe(0);
+    expect(again.json).toMatchObject({ changes: 0 });
   });
 });
 

@@ -15,11 +15,15 @@ import type { ImdsEmulator, ImdsEmulatorOptions, ImdsInstance } from "../harness
 import { REPO_ROOT, makeRoot, runBootlace, type RunResult } from "../harness/run-bundle";
 import type { World } from "../harness/world";
 import { TEST_CREDENTIALS, startWorld } from "../harness/world";
+import type { AutoScalingWorld, HookSpec } from "../harness/world-autoscaling";
+import { autoScalingWorld } from "../harness/world-autoscaling";
 
 jest.setTimeout(120_000);
 
 let world: World;
+let asg: AutoScalingWorld;
 let vpcId: string;
+let subnetId: string;
 let zoneId: string;
 let allocationId: string;
 let peer: ImdsInstance;
@@ -30,7 +34,8 @@ const ptr = new Map<string, string[]>();
 
 beforeAll(async () => {
   world = await startWorld();
-  ({ vpcId } = await world.createVpc("10.70.0.0/16"));
+  asg = autoScalingWorld(world);
+  ({ vpcId, subnetId } = await world.createVpc("10.70.0.0/16"));
   await world.ec2.send(new ModifyVpcAttributeCommand({ VpcId: vpcId, EnableDnsHostnames: { Value: true } }));
   zoneId = await world.createHostedZone("doctor.internal", { privateVpcId: vpcId });
   ({ allocationId } = await world.allocateAddress());
@@ -48,6 +53,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
+  asg?.close();
   await dns?.close();
   await world?.close();
 });
@@ -244,7 +250,7 @@ describe("credentials and the clock", () => {
     expect(d.code).toBe(1);
     expect(d.said("credentials")).toMatch(/^fail: no credentials: this instance has no instance profile/);
     expect(d.line("credentials").fix).toMatch(/associate-iam-instance-profile/);
-    expect(d.line("permissions, vpc dns, peers").cause).toMatch(/^not checked/);
+    expect(d.line("permissions, lifecycle hooks, vpc dns, peers").cause).toMatch(/^not checked/);
   });
 
   it("an instance profile whose credentials IMDS does not serve yet", async () => {
@@ -374,6 +380,124 @@ describe("cloud-init and the unit", () => {
   });
 });
 
+let groups = 0;
+
+/** A group with a launch hook and a termination hook, and an instance of it (InService in IMDS) with this config. */
+async function member(
+  autoscaling: string | undefined,
+  instance: Partial<ImdsInstance> = {},
+): Promise<{ b: Booted; launch: HookSpec; end: HookSpec }> {
+  const group = `doctor-${++groups}`;
+  await asg.createGroup(group, subnetId);
+  const launch: HookSpec = { group, name: "ready", transition: "launch", heartbeatTimeout: 300 };
+  const end: HookSpec = {
+    group,
+    name: "drain",
+    transition: "terminate",
+    heartbeatTimeout: 120,
+    defaultResult: "CONTINUE",
+  };
+  await asg.putHook(launch);
+  await asg.putHook(end);
+  const userData = ["#bootlace", ...(autoscaling !== undefined ? [`autoscaling: ${autoscaling}`] : [])].join("\n");
+  const b = await boot({ userData, instance: { lifecycleState: "InService", ...instance } });
+  await asg.attach(group, b.instance.instanceId);
+  return { b, launch, end };
+}
+
+describe("Auto Scaling lifecycle hooks", () => {
+  afterEach(() => world.proxy.autoscaling.reset());
+
+  it("a pending launch action the configuration leaves to nobody, and a termination hook without watch", async () => {
+    const { b, launch } = await member("{ launch_hook: off }");
+    asg.open(launch, b.instance.instanceId);
+    world.proxy.resetCalls();
+
+    const d = await doctor(b);
+
+    const id = b.instance.instanceId;
+    expect(d.line("lifecycle hook ready")).toMatchObject({
+      status: "warn",
+      cause:
+        `pending: ${id} waits in Pending:Wait for ${launch.group}'s launch hook, heartbeat timeout 300 s, then ` +
+        "ABANDON; autoscaling.launch_hook is off, so bootlace does not complete it: unless something else completes " +
+        "it, every launch waits for it",
+    });
+    expect(d.said("lifecycle hook drain")).toMatch(
+      /^warn: doctor-\d+'s termination hook, heartbeat timeout 120 s, then CONTINUE \(i-\w+ is Pending:Wait\); only `bootlace watch` sees Terminating:Wait .* bootlace-watch\.service is not enabled/,
+    );
+    expect(d.line("lifecycle hook drain").fix).toBe("systemctl enable --now bootlace-watch.service");
+    expect(d.line("permission autoscaling:DescribeLifecycleHooks").status).toBe("ok");
+    expect(d.code).toBe(0);
+    expect(world.proxy.mutatingCalls()).toEqual([]);
+    expect(world.proxy.autoscaling.results).toEqual([]);
+    expect(world.proxy.autoscaling.heartbeats).toEqual([]);
+  });
+
+  it("a pending termination action bootlace completes: watch enabled, termination_hook auto", async () => {
+    const { b, end } = await member("{ on_failure: continue }");
+    await mkdir(join(b.root, "etc/systemd/system/multi-user.target.wants"), { recursive: true });
+    await symlink(
+      "/usr/lib/systemd/system/bootlace-watch.service",
+      join(b.root, "etc/systemd/system/multi-user.target.wants/bootlace-watch.service"),
+    );
+    asg.open(end, b.instance.instanceId);
+
+    const d = await doctor(b);
+
+    expect(d.said("lifecycle hook drain")).toBe(
+      `ok: pending: ${b.instance.instanceId} waits in Terminating:Wait for ${end.group}'s termination hook, ` +
+        "heartbeat timeout 120 s, then CONTINUE; `bootlace watch` runs the stop path at Terminating:Wait, with " +
+        "heartbeats while the target drains, then CONTINUE",
+    );
+    expect(d.said("lifecycle hook ready")).toMatch(
+      /^ok: doctor-\d+'s launch hook, heartbeat timeout 300 s, then ABANDON \(i-\w+ is Terminating:Wait\); `bootlace run` completes it: .* CONTINUE \(autoscaling\.on_failure\) when one failed$/,
+    );
+    expect(world.proxy.autoscaling.results).toEqual([]);
+  });
+
+  it("a member without an autoscaling section: nobody completes its hooks", async () => {
+    const { b } = await member(undefined);
+
+    const d = await doctor(b);
+
+    expect(d.said("lifecycle hook ready")).toMatch(
+      /^warn: .*InService\); bootlace does not complete it \(no autoscaling section\)/,
+    );
+    expect(d.said("lifecycle hook drain")).toMatch(/^warn: .*no autoscaling section, so bootlace does not complete it/);
+  });
+
+  it("a launch_hook naming a hook the group does not have, and autoscaling.group naming another group", async () => {
+    const named = await member("{ launch_hook: warmup }");
+    const other = await member("{ group: elsewhere }");
+
+    const [d, e] = await Promise.all([doctor(named.b), doctor(other.b)]);
+
+    expect(d.code).toBe(1);
+    expect(d.said("lifecycle hooks")).toMatch(
+      /^fail: group doctor-\d+ has no launch lifecycle hook named warmup \(autoscaling\.launch_hook\)/,
+    );
+    expect(d.said("lifecycle hook ready")).toMatch(
+      /^warn: .*autoscaling\.launch_hook names warmup, so bootlace leaves this one/,
+    );
+    expect(e.code).toBe(1);
+    expect(e.said("lifecycle hooks")).toMatch(
+      /^fail: i-\w+ is in Auto Scaling group doctor-\d+, not elsewhere \(autoscaling\.group\)/,
+    );
+  });
+
+  it("an instance in no group, with an autoscaling section: one ok line", async () => {
+    const b = await boot({ userData: "#bootlace\nautoscaling: {}" });
+
+    const d = await doctor(b);
+
+    expect(d.line("lifecycle hooks")).toMatchObject({
+      status: "ok",
+      cause: `${b.instance.instanceId} is in no Auto Scaling group (DescribeAutoScalingInstances)`,
+    });
+  });
+});
+
 describe("permissions, with moto enforcing IAM", () => {
   let iam: IAMClient;
 
@@ -396,9 +520,17 @@ describe("permissions, with moto enforcing IAM", () => {
     if (!res.ok) throw new Error(`reset-auth ${count}: HTTP ${res.status}`);
   }
 
-  it("names the action the role's policy does not allow", async () => {
+  /**
+   * The access key of a new IAM user whose policy is what `bootlace iam-policy` prints for this user-data, less the
+   * actions left out.
+   */
+  async function userAllowing(
+    user: string,
+    userData: string,
+    leftOut: string[],
+  ): Promise<NonNullable<ImdsInstance["credentials"]>> {
     const dir = await makeRoot();
-    await writeFile(join(dir, "user-data"), config());
+    await writeFile(join(dir, "user-data"), userData);
     const printed = await runBootlace(["iam-policy", "--user-data", join(dir, "user-data")], {
       imds: "http://127.0.0.1:9",
       aws: world.proxy.endpoint,
@@ -408,29 +540,38 @@ describe("permissions, with moto enforcing IAM", () => {
     // moto checks each statement's actions against the resource "*" (see iam-policy.test.ts).
     const statements = policy.Statement.map((s) => ({
       Effect: s.Effect,
-      Action: s.Action.filter((a) => a !== "ec2:AssociateAddress"),
+      Action: s.Action.filter((a) => !leftOut.includes(a)),
       Resource: "*",
     })).filter((s) => s.Action.length > 0);
-    await iam.send(new CreateUserCommand({ UserName: "doctor" }));
+    await iam.send(new CreateUserCommand({ UserName: user }));
     await iam.send(
       new PutUserPolicyCommand({
-        UserName: "doctor",
+        UserName: user,
         PolicyName: "bootlace",
         PolicyDocument: JSON.stringify({ Version: policy.Version, Statement: statements }),
       }),
     );
-    const key = (await iam.send(new CreateAccessKeyCommand({ UserName: "doctor" }))).AccessKey!;
+    const key = (await iam.send(new CreateAccessKeyCommand({ UserName: user }))).AccessKey!;
     // No session token: an IAM user's access key, which moto looks up.
-    const credentials = { accessKeyId: key.AccessKeyId!, secretAccessKey: key.SecretAccessKey!, sessionToken: "" };
-    const b = await boot({ instance: { credentials } });
+    return { accessKeyId: key.AccessKeyId!, secretAccessKey: key.SecretAccessKey!, sessionToken: "" };
+  }
+
+  /** doctor with moto enforcing IAM for its requests only. */
+  async function doctorEnforced(b: Booted): Promise<Doctored> {
     world.proxy.resetCalls();
     await setAuth("0");
-    let d: Doctored;
     try {
-      d = await doctor(b);
+      return await doctor(b);
     } finally {
       await setAuth("inf");
     }
+  }
+
+  it("names the action the role's policy does not allow", async () => {
+    const credentials = await userAllowing("doctor", config(), ["ec2:AssociateAddress"]);
+    const b = await boot({ instance: { credentials } });
+
+    const d = await doctorEnforced(b);
 
     expect(d.code).toBe(1);
     expect(d.said("permission ec2:AssociateAddress")).toMatch(/^fail: denied: .*AccessDenied/);
@@ -438,6 +579,25 @@ describe("permissions, with moto enforcing IAM", () => {
     expect(d.line("permission ec2:DescribeAddresses").status).toBe("ok");
     expect(d.line("permission route53:ListHostedZonesByName").status).toBe("ok");
     expect(d.line("credentials").status).toBe("ok");
+    expect(world.proxy.mutatingCalls()).toEqual([]);
+  });
+
+  it("a role that may not read the group's lifecycle hooks", async () => {
+    const credentials = await userAllowing("doctor-hooks", "#bootlace\nautoscaling: {}", [
+      "autoscaling:DescribeLifecycleHooks",
+    ]);
+    const { b } = await member("{}", { credentials });
+
+    const d = await doctorEnforced(b);
+
+    expect(d.code).toBe(1);
+    expect(d.line("lifecycle hooks")).toMatchObject({
+      status: "fail",
+      fix: "allow autoscaling:DescribeLifecycleHooks in the instance role's policy (`bootlace iam-policy` prints what this configuration needs)",
+    });
+    expect(d.line("lifecycle hooks").cause).toMatch(/^autoscaling:DescribeLifecycleHooks denied: .*AccessDenied/);
+    expect(d.said("permission autoscaling:DescribeLifecycleHooks")).toMatch(/^fail: denied: /);
+    expect(d.line("permission autoscaling:DescribeAutoScalingInstances").status).toBe("ok");
     expect(world.proxy.mutatingCalls()).toEqual([]);
   });
 });

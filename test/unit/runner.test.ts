@@ -157,6 +157,54 @@ describe("runner", () => {
     expect(results).toEqual([expect.objectContaining({ name: "dns", status: "ok", state: { stopped: true } })]);
   });
 
+  it("stop asks an enabled action with nothing saved to recover what it owns, and undoes that", async () => {
+    const events: string[] = [];
+    const o = options([{ name: "dns" }, { name: "load_balancer" }, { name: "files" }], events);
+    const [dns, lb, files] = o.actions as [Action, Action, Action];
+    const stopped: unknown[] = [];
+    o.actions = [
+      { ...dns, stop: (_ctx, saved) => (stopped.push(saved), dns.stop!(_ctx, saved)) },
+      {
+        ...lb,
+        recover: () => (events.push("recover load_balancer"), Promise.resolve({ targets: ["recovered"] })),
+        stop: (_ctx, saved) => (stopped.push(saved), lb.stop!(_ctx, saved)),
+      },
+      // Disabled by the configuration: nothing to recover.
+      { ...files, enabled: () => false, recover: () => Promise.reject(new Error("must not be asked")) },
+    ];
+
+    const results = await stopAll(o, { dns: { records: [] } });
+
+    expect(events.sort()).toEqual(["recover load_balancer", "stop dns", "stop load_balancer"]);
+    expect(stopped).toEqual(expect.arrayContaining([{ records: [] }, { targets: ["recovered"] }]));
+    expect(results.map((r) => [r.name, r.status])).toEqual([
+      ["dns", "ok"],
+      ["load_balancer", "ok"],
+    ]);
+  });
+
+  it("a recovery that fails is that action's failure; the others still stop", async () => {
+    const events: string[] = [];
+    const o = options([{ name: "dns" }, { name: "load_balancer" }], events);
+    const [dns, lb] = o.actions as [Action, Action];
+    o.actions = [
+      { ...dns, recover: () => Promise.reject(new Error("Route 53 said no")) },
+      { ...lb, recover: () => Promise.resolve({ targets: [] }) },
+    ];
+
+    const results = await stopAll(o, {});
+
+    expect(results).toEqual([
+      expect.objectContaining({
+        name: "dns",
+        status: "failed",
+        error: expect.objectContaining({ message: expect.stringMatching(/Route 53 said no/) as string }) as object,
+      }),
+      expect.objectContaining({ name: "load_balancer", status: "ok" }),
+    ]);
+    expect(events).toEqual(["stop load_balancer"]);
+  });
+
   it("refuses a list where an action comes before one it depends on", async () => {
     const o = options([{ name: "dns", deps: ["elastic_ip"] }, { name: "elastic_ip" }], []);
     await expect(planAll(o)).rejects.toThrow(/dns depends on elastic_ip, which comes later/);
