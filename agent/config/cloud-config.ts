@@ -2,17 +2,17 @@
 // (/etc/bootlace/bootlace.yaml, /etc/bootlace/conf.d/*.yaml), decoded as cloud-init's write-files module decodes
 // them, and the top-level `bootlace:` key of older user-data (which cloud-init 23.4 and later refuse).
 import { posix } from "node:path";
-import { isMap, isScalar, isSeq, LineCounter, parseDocument, Scalar } from "yaml";
+import { isMap, isScalar, isSeq, Scalar } from "yaml";
 import type { Node as YamlNode } from "yaml";
 import { ConfigError } from "../core/errors";
 import type { SourceRef } from "../core/errors";
 import { paths } from "../root/paths";
-import { formatBytes, inflate, InflatedTooMuch, limits, overLimit, userDataBudget, yamlOverLimits } from "./bounds";
+import { formatBytes, inflate, InflatedTooMuch, limits, overLimit, userDataBudget } from "./bounds";
 import type { Budget } from "./bounds";
 import { expressionIn } from "./jinja";
 import { toPlain } from "./merge";
 import type { JinjaExpression } from "./jinja";
-import { parseYamlSource } from "./sources";
+import { parseYamlSource, parseYamlText } from "./sources";
 import type { SourceDocument } from "./sources";
 
 /** A configuration file that user-data has cloud-init write (write_files), read from the user-data. */
@@ -63,13 +63,13 @@ export function readCloudConfig(
 ): CloudConfig {
   const result: CloudConfig = { mergeRules: false, errors: [] };
   const lineOf = o.lineOf ?? ((line: number) => line);
-  // Read twice below (its bootlace: key, its write_files): checked against the limits once, before either.
-  const over = yamlOverLimits(text, o.budget);
-  if (over) {
-    result.errors.push(overLimit(named(""), over.why, lineOf(over.line)));
+  // Parsed once (within the limits) for both its bootlace: key and its write_files.
+  const parsed = parseYamlText(text, o.budget);
+  if ("over" in parsed) {
+    result.errors.push(overLimit(named(""), parsed.over, lineOf(parsed.line)));
     return result;
   }
-  const legacy = parseYamlSource(named("key bootlace"), text, "bootlace", { lineOf, checked: true });
+  const legacy = parseYamlSource(named("key bootlace"), text, "bootlace", { lineOf, parsed });
   result.errors.push(...legacy.errors);
   if (legacy.document) {
     const expression = o.expressions && expressionIn(JSON.stringify(toPlain(legacy.document.tree)), o.expressions);
@@ -77,8 +77,7 @@ export function readCloudConfig(
     else result.document = legacy.document;
   }
 
-  const lines = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false });
+  const { doc, lines } = parsed;
   const lineAt = (node: YamlNode | null | undefined): number => lineOf(lines.linePos(node?.range?.[0] ?? 0).line);
   if (doc.errors.length > 0) {
     // A broken document with a bootlace: key was reported above; one that writes under /etc/bootlace is ours too.

@@ -40,8 +40,23 @@ export interface YamlOptions {
   lineOf?: (line: number) => number;
   /** What one user-data has left to spend (its YAML nodes); a baked file has only the per-document limits. */
   budget?: Budget;
-  /** yamlOverLimits has passed this text already (a cloud-config, read twice). */
-  checked?: boolean;
+  /** The text parsed already by parseYamlText (a cloud-config, whose write_files are read from the same parse). */
+  parsed?: YamlText;
+}
+
+/** YAML text parsed, with its lines. */
+export interface YamlText {
+  doc: Document;
+  lines: LineCounter;
+}
+
+/** The one way YAML text becomes a document: checked against the limits first, then parsed. */
+export function parseYamlText(text: string, budget?: Budget): YamlText | { over: string; line: number } {
+  const over = yamlOverLimits(text, budget);
+  if (over) return { over: over.why, line: over.line };
+  const lines = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
+  return { doc, lines };
 }
 
 /**
@@ -51,10 +66,9 @@ export interface YamlOptions {
  */
 export function parseYamlSource(label: string, text: string, key?: string, o: YamlOptions = {}): ParsedYaml {
   const lineOf = o.lineOf ?? ((line: number) => line);
-  const over = o.checked ? undefined : yamlOverLimits(text, o.budget);
-  if (over) return { errors: [overLimit(label, over.why, lineOf(over.line))] };
-  const lines = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
+  const parsed = o.parsed ?? parseYamlText(text, o.budget);
+  if ("over" in parsed) return { errors: [overLimit(label, parsed.over, lineOf(parsed.line))] };
+  const { doc, lines } = parsed;
   const lineAt = (offset: number) => lineOf(lines.linePos(offset).line);
   if (doc.errors.length > 0) {
     if (key !== undefined && !hasTopLevelKey(text, key)) return { errors: [] };
@@ -145,7 +159,7 @@ export function parseScalar(text: string): unknown {
   // Anything over the limits is no scalar: it stays text, unparsed.
   if (yamlOverLimits(text) !== undefined) return text;
   try {
-    const value: unknown = parseYaml(text, { maxAliasCount: limits.yamlAliases });
+    const value: unknown = parseYaml(text, { maxAliasCount: limits.yamlAliases, logLevel: "error" });
     return value !== null && typeof value === "object" ? text : value;
   } catch {
     return text;

@@ -360,7 +360,7 @@ function readArchive(place: Place, text: string, found: Found): void {
   }
   let entries: unknown;
   try {
-    entries = parseYaml(text, { maxAliasCount: limits.yamlAliases });
+    entries = parseYaml(text, { maxAliasCount: limits.yamlAliases, logLevel: "error" });
   } catch (error) {
     if (mentionsBootlace(text)) found.errors.push(new ConfigError(`YAML: ${(error as Error).message}`, { source }));
     return;
