@@ -285,7 +285,7 @@ test(`${COUNT} generated user-data documents load or are refused with a source (
   const root = mkdtempSync(join(tmpdir(), "bootlace-fuzz-"));
   const failures: string[] = [];
   const outcomes = { loaded: 0, refused: 0 };
-  let slowest = { ms: 0, index: -1, raw: Buffer.alloc(0) };
+  let slowest: { ms: number; index: number; raw: Buffer } = { ms: 0, index: -1, raw: Buffer.alloc(0) };
   let largest = { bytes: 0, index: -1 };
   try {
     for (let index = 0; index < COUNT; index++) {
