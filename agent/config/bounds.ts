@@ -1,6 +1,8 @@
 // What reading configuration may cost: the size, nesting and YAML node limits, each checked before the work it bounds,
 // so no input can keep a boot busy or grow its memory past them. docs/configuration.md ("Limits") says why each is
 // what it is.
+import { constants } from "node:fs";
+import { open } from "node:fs/promises";
 import { gunzipSync } from "node:zlib";
 import { CST, Lexer, Parser } from "yaml";
 import { ConfigError } from "../core/errors";
@@ -167,6 +169,23 @@ export function inflate(bytes: Buffer, most: number): Buffer {
   } catch (error) {
     if ((error as { code?: unknown }).code === "ERR_BUFFER_TOO_LARGE") throw new InflatedTooMuch();
     throw error;
+  }
+}
+
+/**
+ * A file given on the command line (--user-data, validate FILE), read only when it is a regular file of at most `most`
+ * bytes: its size is checked on the open file before anything is read, so a huge file (or a device) is never held.
+ */
+export async function readFileWithin(path: string, most = limits.configFileBytes): Promise<Buffer> {
+  // O_NONBLOCK: opening a FIFO would otherwise wait for a writer before the check below could refuse it.
+  const file = await open(path, constants.O_RDONLY | constants.O_NONBLOCK);
+  try {
+    const stats = await file.stat();
+    if (!stats.isFile()) throw new Error("it is not a regular file");
+    if (stats.size > most) throw new Error(`${formatBytes(stats.size)}, over the limit of ${formatBytes(most)}`);
+    return await file.readFile();
+  } finally {
+    await file.close();
   }
 }
 
