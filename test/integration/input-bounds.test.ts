@@ -3,7 +3,7 @@
 // refused with exit 2 and a message naming the source and the limit, the root is left as it was, and the process's
 // peak RSS (scripts/rss-probe.cjs) stays under 200 MB. No timing is asserted: the harness's timeout, far above the
 // deadline + grace, is what a run that is not bounded would hit.
-import { mkdtemp, readFile, readdir, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, readdir, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { gzipSync } from "node:zlib";
@@ -170,5 +170,44 @@ test("a baked configuration file over 1 MiB: validate refuses it unread, exit 2,
   expect(result.stderr).toContain(
     `${join(root, "etc/bootlace/bootlace.yaml")}: 2000018 bytes, over the limit of 1 MiB`,
   );
+  expect(result.rssKiB).toBeLessThan(RSS_CAP_KIB);
+});
+
+test("a template file over 1 MiB: run refuses it by its size, exit 2, nothing written, under 200 MB", async () => {
+  const { vpcId } = await world.createVpc(`10.${nextCidr++}.0.0/16`);
+  const instance = await world.launchInstance({ vpcId, tags: { Name: "web-1" } });
+  const config = { files: [{ path: "/etc/app.env", template: "/etc/bootlace/templates/big.mustache" }] };
+  const imds = await world.startImds({ ...instance, userData: `#bootlace\n${JSON.stringify(config)}\n` });
+  const root = await makeRoot();
+  await mkdir(join(root, "etc/bootlace/templates"));
+  await writeFile(join(root, "etc/bootlace/templates/big.mustache"), repeat("x = {{instance.id}}\n", 100_000));
+  const before = await contents(root);
+
+  const result = await measured(["run", "--json"], root, imds.endpoint);
+
+  expect(result.code).toBe(2);
+  expect(result.stderr).toContain(
+    "files.0.template: cannot use /etc/bootlace/templates/big.mustache: 2000000 bytes, over the limit of 1 MiB",
+  );
+  expect(await contents(root)).toEqual(before);
+  expect(result.rssKiB).toBeLessThan(RSS_CAP_KIB);
+});
+
+test("the largest user-data within the limits is read, under 200 MB", async () => {
+  // Two cloud-configs of just under 5,000 YAML nodes each (10,000 over the user-data), gzipped, and a bootlace part.
+  const cloudConfig = `Content-Type: text/cloud-config\n\nruncmd: [${repeat("0, ", 4980)}0]`;
+  const bootlace = `Content-Type: text/x-bootlace\n\ndns:\n  wait: none`;
+  const parts = [cloudConfig, cloudConfig, bootlace].map((p) => `--b\n${p}\n`).join("");
+  const userData = gzipSync(`Content-Type: multipart/mixed; boundary=b\nMIME-Version: 1.0\n\n${parts}--b--\n`);
+  expect(userData.length).toBeLessThan(16 * 1024);
+  const { vpcId } = await world.createVpc(`10.${nextCidr++}.0.0/16`);
+  const instance = await world.launchInstance({ vpcId, tags: { Name: "web-1" } });
+  const imds = await world.startImds({ ...instance, userData });
+  const root = await makeRoot();
+
+  const result = await measured(["run", "--json"], root, imds.endpoint);
+
+  expect(result.stderr).not.toMatch(/limit/);
+  expect(result.code).toBe(0);
   expect(result.rssKiB).toBeLessThan(RSS_CAP_KIB);
 });
