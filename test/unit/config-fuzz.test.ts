@@ -4,8 +4,9 @@
 //
 // A hand PRNG (mulberry32) rather than fast-check: fast-check is not a dependency, and what is needed here is a
 // deterministic stream of choices, not shrinking (a failure prints its seed, index and input to replay).
-// BOOTLACE_FUZZ_COUNT (default 100,000: CI runs that) and BOOTLACE_FUZZ_SEED change the run.
-import { mkdtempSync, rmSync } from "node:fs";
+// BOOTLACE_FUZZ_COUNT (default 100,000: CI runs that) and BOOTLACE_FUZZ_SEED change the run; BOOTLACE_FUZZ_SLOWEST=FILE
+// keeps the slowest document.
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { gzipSync } from "node:zlib";
@@ -315,6 +316,8 @@ test(`${COUNT} generated user-data documents load or are refused with a source (
   } finally {
     rmSync(root, { recursive: true, force: true });
   }
+  // To replay the slowest through the bundle (`bootlace validate --user-data FILE`): BOOTLACE_FUZZ_SLOWEST=FILE.
+  if (process.env.BOOTLACE_FUZZ_SLOWEST) writeFileSync(process.env.BOOTLACE_FUZZ_SLOWEST, slowest.raw);
   const rss = Math.round(process.memoryUsage().rss / 1024 / 1024);
   process.stdout.write(
     `config fuzz: seed ${SEED}, ${COUNT} documents, ${outcomes.loaded} loaded, ${outcomes.refused} refused; ` +
