@@ -2,6 +2,7 @@
 // A developer tool (scripts/gen-docs.ts, `npm run docs`), kept out of agent/ so the bundle never carries the prose.
 import { z } from "zod";
 import { REAP_PER_RUN } from "../agent/actions/dns-reap";
+import { formatBytes, limits } from "../agent/config/bounds";
 import { documentShape } from "../agent/config/schema";
 
 /** The subset of JSON Schema that z.toJSONSchema produces for bootlace's schema. */
@@ -42,6 +43,7 @@ export function renderConfigReference(): string {
     USER_DATA,
     SET_PATHS,
     ERRORS,
+    LIMITS(),
     "## Reference\n",
     "Every key, its type, its default and what it does. `[]` stands for any item of a list, `<name>` for any key",
     "of a mapping. Keys not listed here are errors.\n",
@@ -253,6 +255,40 @@ source, the line and the key path:
 Lines in a MIME part count from the start of the part's decoded body; lines of a file written by \`write_files\` count
 in the user-data when its content is a \`content: |\` block. \`bootlace validate FILE\` checks a configuration file or a
 user-data file (any form cloud-init reads) offline, and says why user-data carries no bootlace configuration.
+`;
+
+/** The limits, from bounds.ts itself, so the numbers here are the ones bootlace checks. */
+const LIMITS = (): string => `## Limits
+
+bootlace reads its configuration as root at every boot, before anything else it does, so what it reads is bounded:
+no input, however it is made, should keep a boot busy or grow the process past 200 MB (the tests hold every bound
+below to that, with the real bundle). Each
+limit is checked before the work it bounds (the size before the read, the nodes before the parse, the depth before
+going deeper), and input over one is refused like any other mistake: exit 2, nothing changed, a message naming the
+source (the user-data part, the file) and the limit:
+
+    user-data part 1.1.1.1 (multipart/mixed): multipart nested more than ${limits.mimeDepth} deep (the limit); bootlace refuses input over its limits (docs/configuration.md, "Limits")
+
+User-data that goes over a limit is refused whole, even when the part over it is not bootlace's: bootlace cannot
+tell what it did not read.
+
+| what | limit | why this number |
+| --- | --- | --- |
+| user-data as IMDS serves it (and \`--user-data FILE\`) | ${formatBytes(limits.userDataBytes)} | EC2's own limit (raw, before base64): RunInstances and ModifyInstanceAttribute refuse more, so no instance is ever given more. Over it, the data cannot have come from EC2. Compress it with gzip, or fetch the rest at boot. |
+| a configuration file: \`bootlace.yaml\`, \`conf.d/*.yaml\`, \`--config\`, \`validate FILE\` | ${formatBytes(limits.configFileBytes)} | Checked by size before the file is read (something that is no regular file, a FIFO, is refused). Hundreds of times the examples in these docs, and small enough to read within the memory bound. |
+| bytes gzip yields, over all of one user-data (every layer, part and \`write_files\` \`encoding: gzip\`) | ${formatBytes(limits.inflatedBytes)} | ${limits.inflatedBytes / limits.userDataBytes} times the 16 KiB EC2 allows: text compresses 3 to 10 times, so real user-data stays far below it, while a gzip bomb (16 KiB of gzip holds 16 MiB of spaces) stops here instead of in memory. |
+| gzip inside gzip along one path | ${limits.gzipDepth} | A gzip'd user-data holding a gzip'd MIME part is a real pattern; a third layer is only ever a bomb. cloud-init itself undoes one layer at the top (gzip inside that is left alone, as it is by bootlace). |
+| multipart inside multipart (a \`#cloud-config-archive\` counts as one) | ${limits.mimeDepth} | \`cloud-init devel make-mime\` writes 1; checked before going deeper, so the reader never recurses past it (before this limit, deep nesting ended in a stack overflow). |
+| parts in one user-data, every multipart and archive together | ${limits.mimeParts} | Each part is read, decoded and parsed; real user-data has a handful. |
+| YAML nodes (scalars, aliases, collections and their entries) in one document | ${limits.yamlNodes} | Counted by YAML's lexer, which holds nothing and stops at the limit, before the document is parsed: a parsed node costs about a kilobyte (262,144 list items took 283 MB). A large configuration has a few hundred. |
+| YAML nodes over all the documents of one user-data | ${limits.yamlNodesPerUserData} | The same, for a user-data split into many parts. |
+| YAML nesting (collections inside collections, aliases expanded) | ${limits.yamlDepth} | The YAML library composes documents recursively; thousands of levels overflowed its stack and aborted the process. bootlace's own keys are a few levels deep. |
+| YAML aliases used in one document | ${limits.yamlAliases} | The YAML library's own default (\`maxAliasCount\`): a "billion laughs" document of a few hundred bytes expands to 10^10 nodes; it stops here. |
+| \`{{ … }}\` expressions in one \`## template: jinja\` document | ${limits.jinjaExpressions} | Each becomes a placeholder in the rendered text; this bounds what rendering can add. |
+| keys in one \`BOOTLACE_SET_\` path | ${limits.setPathSegments} | Deeper than any key bootlace has. |
+
+Regular expressions are never built from input: a MIME boundary is matched as text. A \`BOOTLACE_SET_\` or
+\`--set\` value over the YAML limits is taken as a string, unparsed.
 `;
 
 const TEMPLATES = `## Templates

@@ -5,6 +5,7 @@
 import type { Stats } from "node:fs";
 import { dirname } from "node:path";
 import Mustache from "mustache";
+import { formatBytes, limits } from "../config/bounds";
 import type { Config, FileConfig } from "../config/schema";
 import { allOrConfigErrors, ConfigError, ConfigErrors, describeCause } from "../core/errors";
 import { etcHostsAdvice } from "../files/cloud-init";
@@ -97,6 +98,13 @@ async function readSources(ctx: ActionContext, f: FileConfig, at: string): Promi
   if (f.template !== undefined) {
     const refuse = (why: string) => new ConfigError(`cannot use ${f.template}: ${why}`, undefined, `${at}.template`);
     try {
+      // Checked by size before it is read, as the configuration files are (config/bounds.ts).
+      const size = (await ctx.fs.stat(f.template))?.size ?? 0;
+      if (size > limits.configFileBytes) {
+        throw new Error(
+          `${formatBytes(size)}, over the limit of ${formatBytes(limits.configFileBytes)} for a template`,
+        );
+      }
       text = await ctx.fs.readText(f.template);
     } catch (error) {
       throw refuse(describeCause(error));

@@ -1,5 +1,5 @@
 // validate: checks a configuration or user-data file, or the baked configuration, offline.
-import { promises as fs } from "node:fs";
+import { readFileWithin } from "../config/bounds";
 import { validateFile } from "../config/validate";
 import { ConfigError, describeCause } from "../core/errors";
 import type { Session } from "./session";
@@ -11,7 +11,7 @@ export async function validate(s: Session, file: string | undefined): Promise<nu
     const path = resolvePath(s, file);
     let content: Buffer;
     try {
-      content = await fs.readFile(path);
+      content = await readFileWithin(path);
     } catch (error) {
       throw new ConfigError(`cannot read: ${describeCause(error)}`, { source: path });
     }

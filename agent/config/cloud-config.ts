@@ -2,16 +2,17 @@
 // (/etc/bootlace/bootlace.yaml, /etc/bootlace/conf.d/*.yaml), decoded as cloud-init's write-files module decodes
 // them, and the top-level `bootlace:` key of older user-data (which cloud-init 23.4 and later refuse).
 import { posix } from "node:path";
-import { gunzipSync } from "node:zlib";
-import { isMap, isScalar, isSeq, LineCounter, parseDocument, Scalar } from "yaml";
+import { isMap, isScalar, isSeq, Scalar } from "yaml";
 import type { Node as YamlNode } from "yaml";
 import { ConfigError } from "../core/errors";
 import type { SourceRef } from "../core/errors";
 import { paths } from "../root/paths";
+import { formatBytes, inflate, InflatedTooMuch, limits, overLimit, userDataBudget } from "./bounds";
+import type { Budget } from "./bounds";
 import { expressionIn } from "./jinja";
 import { toPlain } from "./merge";
 import type { JinjaExpression } from "./jinja";
-import { parseYamlSource } from "./sources";
+import { parseYamlSource, parseYamlText } from "./sources";
 import type { SourceDocument } from "./sources";
 
 /** A configuration file that user-data has cloud-init write (write_files), read from the user-data. */
@@ -42,6 +43,8 @@ export interface CloudConfigOptions {
   lineOf?: (line: number) => number;
   /** A jinja template's `{{ … }}`, standing in text as placeholders. */
   expressions?: JinjaExpression[];
+  /** What the user-data has left to spend (decompressed bytes, YAML nodes). */
+  budget?: Budget;
 }
 
 /** Whether text visibly concerns bootlace: a `bootlace:` key or a path under /etc/bootlace/. */
@@ -60,7 +63,13 @@ export function readCloudConfig(
 ): CloudConfig {
   const result: CloudConfig = { mergeRules: false, errors: [] };
   const lineOf = o.lineOf ?? ((line: number) => line);
-  const legacy = parseYamlSource(named("key bootlace"), text, "bootlace", { lineOf });
+  // Parsed once (within the limits) for both its bootlace: key and its write_files.
+  const parsed = parseYamlText(text, o.budget);
+  if ("over" in parsed) {
+    result.errors.push(overLimit(named(""), parsed.over, lineOf(parsed.line)));
+    return result;
+  }
+  const legacy = parseYamlSource(named("key bootlace"), text, "bootlace", { lineOf, parsed });
   result.errors.push(...legacy.errors);
   if (legacy.document) {
     const expression = o.expressions && expressionIn(JSON.stringify(toPlain(legacy.document.tree)), o.expressions);
@@ -68,8 +77,7 @@ export function readCloudConfig(
     else result.document = legacy.document;
   }
 
-  const lines = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false });
+  const { doc, lines } = parsed;
   const lineAt = (node: YamlNode | null | undefined): number => lineOf(lines.linePos(node?.range?.[0] ?? 0).line);
   if (doc.errors.length > 0) {
     // A broken document with a bootlace: key was reported above; one that writes under /etc/bootlace is ours too.
@@ -155,24 +163,32 @@ function readEntry(
     file.errors.push(cannotRender(expression, source));
     return file;
   }
-  const decoded = decode(content.value, encoding);
+  const decoded = decode(content.value, encoding, o.budget);
   if (decoded instanceof ConfigError) return fail(decoded.message, "encoding");
   // A literal block (`content: |`) of plain text counts its lines in the user-data; anything else in the file.
   const literal = content.type === Scalar.BLOCK_LITERAL && (encoding === "" || encoding === "text/plain");
   const start = lineAt(content);
   const label = literal ? source : `${source} (lines of the file)`;
-  const parsed = parseYamlSource(label, decoded, undefined, literal ? { lineOf: (line) => start + line } : {});
+  const parsed = parseYamlSource(label, decoded, undefined, {
+    ...(literal && { lineOf: (line: number) => start + line }),
+    ...(o.budget && { budget: o.budget }),
+  });
   file.errors.push(...parsed.errors);
   if (parsed.document) file.document = parsed.document;
   return file;
 }
 
-// User-data is at most 16 KiB compressed; as in userdata.ts, this bounds what a gzip bomb could make us hold.
-const MAX_INFLATED = 16 * 1024 * 1024;
-
-/** The file's text, decoded as cloud-init's write-files module does (canonicalize_extraction, extract_contents). */
-function decode(content: string, encoding: string): string | ConfigError {
+/**
+ * The file's text, decoded as cloud-init's write-files module does (canonicalize_extraction, extract_contents); what
+ * gzip yields is spent from the user-data's budget (a file read alone has the same limit to itself).
+ */
+function decode(content: string, encoding: string, budget = userDataBudget()): string | ConfigError {
   const base64 = (text: string) => Buffer.from(text.replace(/[^A-Za-z0-9+/=]/g, ""), "base64");
+  const gunzip = (bytes: Buffer): string => {
+    const out = inflate(bytes, budget.inflated);
+    budget.inflated -= out.length;
+    return out.toString("utf8");
+  };
   try {
     switch (encoding) {
       case "":
@@ -183,12 +199,12 @@ function decode(content: string, encoding: string): string | ConfigError {
         return base64(content).toString("utf8");
       case "gz":
       case "gzip":
-        return gunzipSync(Buffer.from(content, "utf8"), { maxOutputLength: MAX_INFLATED }).toString("utf8");
+        return gunzip(Buffer.from(content, "utf8"));
       case "gz+base64":
       case "gzip+base64":
       case "gz+b64":
       case "gzip+b64":
-        return gunzipSync(base64(content), { maxOutputLength: MAX_INFLATED }).toString("utf8");
+        return gunzip(base64(content));
       default:
         return new ConfigError(
           `cloud-init does not know the encoding ${JSON.stringify(encoding)} (it warns and writes the text as it ` +
@@ -196,6 +212,12 @@ function decode(content: string, encoding: string): string | ConfigError {
         );
     }
   } catch (error) {
+    if (error instanceof InflatedTooMuch) {
+      return new ConfigError(
+        `${encoding} content decompresses to more than the ${formatBytes(limits.inflatedBytes)} all of user-data ` +
+          `may; bootlace refuses input over its limits (docs/configuration.md, "Limits")`,
+      );
+    }
     return new ConfigError(`cannot decode ${encoding} content: ${(error as Error).message}`);
   }
 }

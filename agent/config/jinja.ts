@@ -4,6 +4,8 @@
 // since only cloud-init has the instance data they read; any other statement (`{% if %}`, `{% set %}`...) makes the
 // document unreadable offline. What bootlace does with placeholders is the caller's business.
 
+import { limits } from "./bounds";
+
 /** A `{{ … }}` cloud-init renders from its instance data, standing in the rendered text as `placeholder`. */
 export interface JinjaExpression {
   placeholder: string;
@@ -21,7 +23,7 @@ export type Rendered =
       lineOf: (renderedLine: number) => number;
       expressions: JinjaExpression[];
     }
-  | { why: string; line: number };
+  | { why: string; line: number; overLimit?: true };
 
 const HEADER = /^##\s*template:(.*)$/i;
 const TAG = /\{\{|\{%|\{#/g;
@@ -95,6 +97,9 @@ export function renderJinja(document: string): Rendered {
       const text = rest.slice(0, end + 2);
       if (/^\{\{-|-\}\}$/.test(text)) {
         return { why: `${text} strips the whitespace around it, which only cloud-init can render`, line };
+      }
+      if (expressions.length >= limits.jinjaExpressions) {
+        return { why: `more than ${limits.jinjaExpressions} {{ … }} expressions (the limit)`, line, overLimit: true };
       }
       const expression = { placeholder: placeholder(expressions.length), text, line };
       expressions.push(expression);

@@ -59,19 +59,23 @@ export function decodeText(bytes: Buffer, charset: string): string {
   }
 }
 
-/** The bodies between `--boundary` lines (RFC 2046: the line break before a delimiter belongs to it). */
-export function splitMultipart(body: string, boundary: string): string[] {
+/**
+ * The bodies between `--boundary` lines (RFC 2046: the line break before a delimiter belongs to it); at most `most`
+ * of them (the rest is never looked at). The boundary is escaped: it is text, never a pattern.
+ */
+export function splitMultipart(body: string, boundary: string, most = Infinity): string[] {
   const escaped = boundary.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
   const delimiter = new RegExp(`(?:^|\\r?\\n)--${escaped}(--)?[ \\t]*(?:\\r?\\n|$)`, "g");
   const parts: string[] = [];
   let start: number | undefined;
   for (const m of body.matchAll(delimiter)) {
+    if (parts.length >= most) return parts;
     if (start !== undefined) parts.push(body.slice(start, m.index));
     if (m[1] !== undefined) return parts;
     start = m.index + m[0].length;
   }
   // No closing delimiter: keep what was opened, as Python's parser does.
-  if (start !== undefined) parts.push(body.slice(start));
+  if (start !== undefined && parts.length < most) parts.push(body.slice(start));
   return parts;
 }
 

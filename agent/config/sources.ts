@@ -1,5 +1,6 @@
 // Configuration sources as documents with lines: YAML text, the baked files under /etc/bootlace, and the flags.
-import { readFile } from "node:fs/promises";
+import { readFile, stat } from "node:fs/promises";
+import type { Stats } from "node:fs";
 import { resolve } from "node:path";
 import { isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument, parse as parseYaml } from "yaml";
 import type { Document, Node as YamlNode } from "yaml";
@@ -8,6 +9,8 @@ import type { SourceRef } from "../core/errors";
 import { RootFs, unlessAbsent } from "../root/fs";
 import { fsCause } from "../root/fs-error";
 import { paths } from "../root/paths";
+import { formatBytes, limits, overLimit, yamlOverLimits } from "./bounds";
+import type { Budget } from "./bounds";
 import { emptyMap, PathError, setPath } from "./merge";
 import type { Tracked } from "./merge";
 import type { UserDataFile } from "./cloud-config";
@@ -35,6 +38,25 @@ export interface ParsedYaml {
 export interface YamlOptions {
   /** The line people see for a line of text: text cut out of a larger document counts in that document. */
   lineOf?: (line: number) => number;
+  /** What one user-data has left to spend (its YAML nodes); a baked file has only the per-document limits. */
+  budget?: Budget;
+  /** The text parsed already by parseYamlText (a cloud-config, whose write_files are read from the same parse). */
+  parsed?: YamlText;
+}
+
+/** YAML text parsed, with its lines. */
+export interface YamlText {
+  doc: Document;
+  lines: LineCounter;
+}
+
+/** The one way YAML text becomes a document: checked against the limits first, then parsed. */
+export function parseYamlText(text: string, budget?: Budget): YamlText | { over: string; line: number } {
+  const over = yamlOverLimits(text, budget);
+  if (over) return { over: over.why, line: over.line };
+  const lines = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
+  return { doc, lines };
 }
 
 /**
@@ -43,12 +65,13 @@ export interface YamlOptions {
  * reported when it visibly has the key, because the rest of a cloud-config is cloud-init's business.
  */
 export function parseYamlSource(label: string, text: string, key?: string, o: YamlOptions = {}): ParsedYaml {
-  const lines = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
   const lineOf = o.lineOf ?? ((line: number) => line);
+  const parsed = o.parsed ?? parseYamlText(text, o.budget);
+  if ("over" in parsed) return { errors: [overLimit(label, parsed.over, lineOf(parsed.line))] };
+  const { doc, lines } = parsed;
   const lineAt = (offset: number) => lineOf(lines.linePos(offset).line);
   if (doc.errors.length > 0) {
-    if (key !== undefined && !new RegExp(`^${key}\\s*:`, "m").test(text)) return { errors: [] };
+    if (key !== undefined && !hasTopLevelKey(text, key)) return { errors: [] };
     const errors = doc.errors.map(
       (e) => new ConfigError(`YAML: ${e.message}`, { source: label, line: lineAt(e.pos[0]) }),
     );
@@ -70,12 +93,17 @@ export function parseYamlSource(label: string, text: string, key?: string, o: Ya
   }
   try {
     return {
-      document: { label, tree: track(root, doc, at(root), label, lineAt, { left: 100_000 }) },
+      document: { label, tree: track(root, doc, at(root), label, lineAt, { nodes: limits.yamlNodes, aliases: 0 }, 0) },
       errors: [],
     };
   } catch (error) {
     return { errors: [new ConfigError((error as Error).message, at(root))] };
   }
+}
+
+/** Whether a line of text starts with `key:` (the key is one of bootlace's own words, never input). */
+function hasTopLevelKey(text: string, key: string): boolean {
+  return text.split(/\r?\n/).some((line) => line.startsWith(key) && /^\s*:/.test(line.slice(key.length)));
 }
 
 function describeNode(node: YamlNode): string {
@@ -91,25 +119,35 @@ function track(
   where: SourceRef,
   label: string,
   lineAt: (offset: number) => number,
-  budget: { left: number },
+  budget: { nodes: number; aliases: number },
+  depth: number,
 ): Tracked {
-  // Aliases are expanded into the tree; the budget stops an alias bomb from exploding at boot.
-  if (--budget.left < 0) throw new Error("YAML: too many nodes (aliases expanding without bound?)");
-  if (isAlias(node)) return track(node.resolve(doc), doc, where, label, lineAt, budget);
+  // Aliases are expanded into the tree: the limits stop an alias bomb (or an alias inside its own anchor) at boot.
+  if (--budget.nodes < 0) {
+    throw new Error(`more than ${limits.yamlNodes} YAML nodes once aliases are expanded (the limit)`);
+  }
+  if (depth > limits.yamlDepth) {
+    throw new Error(`YAML collections nested more than ${limits.yamlDepth} deep once aliases are expanded (the limit)`);
+  }
+  if (isAlias(node)) {
+    if (++budget.aliases > limits.yamlAliases)
+      throw new Error(`more than ${limits.yamlAliases} YAML aliases (the limit)`);
+    return track(node.resolve(doc), doc, where, label, lineAt, budget, depth);
+  }
   if (isMap(node)) {
     const entries = new Map<string, Tracked>();
     for (const pair of node.items) {
       const key = isScalar(pair.key) ? String(pair.key.value) : String(pair.key);
       const keyNode = pair.key as YamlNode | null;
       const at = { source: label, line: lineAt(keyNode?.range?.[0] ?? node.range?.[0] ?? 0) };
-      entries.set(key, track(pair.value, doc, at, label, lineAt, budget));
+      entries.set(key, track(pair.value, doc, at, label, lineAt, budget, depth + 1));
     }
     return { kind: "map", where, entries };
   }
   if (isSeq(node)) {
     const items = node.items.map((item) => {
       const at = { source: label, line: lineAt((item as YamlNode | null)?.range?.[0] ?? node.range?.[0] ?? 0) };
-      return track(item, doc, at, label, lineAt, budget);
+      return track(item, doc, at, label, lineAt, budget, depth + 1);
     });
     return { kind: "seq", where, items };
   }
@@ -118,8 +156,10 @@ function track(
 
 /** A value written on a command line or in a shell variable, read as a YAML scalar: `30` is a number, `true` a bool. */
 export function parseScalar(text: string): unknown {
+  // Anything over the limits is no scalar: it stays text, unparsed.
+  if (yamlOverLimits(text) !== undefined) return text;
   try {
-    const value: unknown = parseYaml(text);
+    const value: unknown = parseYaml(text, { maxAliasCount: limits.yamlAliases, logLevel: "error" });
     return value !== null && typeof value === "object" ? text : value;
   } catch {
     return text;
@@ -158,6 +198,8 @@ export interface BakedSources {
 /** A file to read as a configuration document: its name in messages, how to read it, what its absence means. */
 interface SourceFile {
   label: string;
+  /** Its size, links followed, before it is read (undefined when absent); something not a file is an error. */
+  size(): Promise<number | undefined>;
   read(): Promise<Buffer | undefined>;
   /** The error when it does not exist; none for a file that may be missing. */
   ifMissing?: string;
@@ -186,7 +228,17 @@ export async function readBakedSources(
   for (const file of files) {
     let content: Buffer | undefined;
     try {
+      const size = await file.size();
+      // Checked before reading, so a huge file (or a device) is never held in memory; and again after, for a race.
+      if (size !== undefined && size > limits.configFileBytes) {
+        found.errors.push(tooLarge(file.label, size));
+        continue;
+      }
       content = await file.read();
+      if (content !== undefined && content.length > limits.configFileBytes) {
+        found.errors.push(tooLarge(file.label, content.length));
+        continue;
+      }
     } catch (error) {
       const why = `cannot read: ${fsCause(error)}`;
       found.errors.push(new ConfigError(why, { source: file.label }, undefined, { cause: error }));
@@ -210,16 +262,38 @@ export async function readBakedSources(
   return found;
 }
 
+function tooLarge(label: string, size: number): ConfigError {
+  const why = `${formatBytes(size)}, over the limit of ${formatBytes(limits.configFileBytes)} for a configuration file`;
+  return overLimit(label, why);
+}
+
+/** A file's size, or an error when what is there is no regular file (reading a FIFO would block forever). */
+function sizeOf(stats: Stats | undefined): number | undefined {
+  // A directory is left to the read, which says so in the words every other file error uses.
+  if (stats === undefined || stats.isDirectory()) return undefined;
+  if (!stats.isFile()) throw new Error("it is not a regular file");
+  return stats.size;
+}
+
 /** `--config FILE`: a path on this host, not under root. */
 function givenFile(configFile: string): SourceFile {
   const path = resolve(configFile);
-  return { label: path, read: () => unlessAbsent(readFile(path)), ifMissing: "no such file (given with --config)" };
+  return {
+    label: path,
+    size: async () => sizeOf(await unlessAbsent(stat(path))),
+    read: () => unlessAbsent(readFile(path)),
+    ifMissing: "no such file (given with --config)",
+  };
 }
 
 async function bakedFiles(fs: RootFs, errors: ConfigError[], fromUserData: UserDataFile[]): Promise<SourceFile[]> {
   const written = new Map(fromUserData.map((f) => [f.path, f]));
   const file = (path: string): SourceFile => {
-    const source: SourceFile = { label: fs.path(path), read: () => fs.readBytes(path) };
+    const source: SourceFile = {
+      label: fs.path(path),
+      size: async () => sizeOf(await fs.stat(path)),
+      read: () => fs.readBytes(path),
+    };
     const userData = written.get(path);
     if (userData) source.fromUserData = userData;
     return source;

@@ -1,9 +1,10 @@
 // User-data in every form cloud-init reads it (#cloud-config, ## template: jinja, MIME multipart, shell script,
 // #cloud-config-archive, gzip…) and bootlace's own older forms (#bootlace, text/x-bootlace): bootlace's part of it.
-import { gunzipSync } from "node:zlib";
 import { parse as parseYaml } from "yaml";
 import { ConfigError, ConfigErrors } from "../core/errors";
 import type { SourceRef } from "../core/errors";
+import { formatBytes, inflate, InflatedTooMuch, limits, overLimit, userDataBudget, yamlOverLimits } from "./bounds";
+import type { Budget } from "./bounds";
 import { mentionsBootlace, readCloudConfig } from "./cloud-config";
 import type { CloudConfigOptions, UserDataFile } from "./cloud-config";
 import { expressionIn, isBootlaceTemplate, renderJinja } from "./jinja";
@@ -36,6 +37,8 @@ interface Found extends Omit<UserDataConfig, "files"> {
   mergeRules: boolean;
   /** What was there but carries no bootlace configuration, and why: "user-data (#include): cloud-init fetches…". */
   notes: string[];
+  /** What reading may still cost (bounds.ts). */
+  budget: Budget;
 }
 
 /**
@@ -49,6 +52,13 @@ export function parseUserData(raw: Buffer): UserDataConfig {
 
 /** parseUserData, and what the user-data holds that carries no bootlace configuration (for `validate`). */
 export function readUserData(raw: Buffer): { config: UserDataConfig; notes: string[] } {
+  if (raw.length > limits.userDataBytes) {
+    const why =
+      `${formatBytes(raw.length)}, over EC2's limit of ${formatBytes(limits.userDataBytes)} for user-data (raw, ` +
+      `before base64): EC2 refuses to launch or modify an instance with more, so no instance is given this; ` +
+      `compress it (gzip) or fetch the rest at boot`;
+    throw new ConfigErrors([overLimit("user-data", why)]);
+  }
   const found: Found = {
     documents: [],
     sets: [],
@@ -57,8 +67,9 @@ export function readUserData(raw: Buffer): { config: UserDataConfig; notes: stri
     writeFiles: [],
     mergeRules: false,
     notes: [],
+    budget: userDataBudget(),
   };
-  readContent(raw, found, {});
+  readContent(raw, found, { depth: 0, gzips: 0 });
   const files = effectiveFiles(found);
   const hasConfig =
     files.length > 0 || found.documents.length > 0 || found.profile !== undefined || found.sets.length > 0;
@@ -92,10 +103,15 @@ function effectiveFiles(found: Found): UserDataFile[] {
   return last.files;
 }
 
-/** Where content sits: the top-level user-data, or a MIME part (number "2.1", type 'text/plain, "x.txt"'). */
+/**
+ * Where content sits: the top-level user-data, or a MIME part (number "2.1", type 'text/plain, "x.txt"'); how many
+ * multiparts (or archives) hold it, and how many gzip layers were undone on the way to it.
+ */
 interface Place {
   number?: string;
   type?: string;
+  depth: number;
+  gzips: number;
 }
 
 /** "user-data (#bootlace)", "user-data part 2 (text/x-bootlace, "bootlace.yaml")", "... (text/plain, #bootlace)". */
@@ -169,16 +185,30 @@ function isGzip(bytes: Buffer): boolean {
   return bytes[0] === 0x1f && bytes[1] === 0x8b;
 }
 
-// User-data is at most 16 KiB compressed; this bounds what a gzip bomb could make us hold in memory at boot.
-const MAX_INFLATED = 16 * 1024 * 1024;
-
-function gunzipIfNeeded(bytes: Buffer, place: Place, found: Found): Buffer | undefined {
-  if (!isGzip(bytes)) return bytes;
+/**
+ * Content with its gzip layer undone (and counted in place.gzips), within the limits: the layers on one path and the
+ * bytes all decompression in this user-data yields (so a gzip bomb stops at the limit, not at the end of memory).
+ */
+function gunzipIfNeeded(bytes: Buffer, place: Place, found: Found): { bytes: Buffer; place: Place } | undefined {
+  if (!isGzip(bytes)) return { bytes, place };
+  const source = place.number === undefined && place.type === undefined ? "user-data" : label(place, "");
+  if (place.gzips >= limits.gzipDepth) {
+    found.errors.push(overLimit(source, `gzip inside gzip more than ${limits.gzipDepth} deep (the limit)`));
+    return undefined;
+  }
+  const left = found.budget.inflated;
   try {
-    return gunzipSync(bytes, { maxOutputLength: MAX_INFLATED });
+    const inflated = inflate(bytes, left);
+    found.budget.inflated -= inflated.length;
+    return { bytes: inflated, place: { ...place, gzips: place.gzips + 1 } };
   } catch (error) {
-    const where = { source: place.number === undefined && place.type === undefined ? "user-data" : label(place, "") };
-    found.errors.push(new ConfigError(`cannot decompress gzip data: ${(error as Error).message}`, where));
+    if (error instanceof InflatedTooMuch) {
+      const why = `gzip data decompresses to more than the ${formatBytes(limits.inflatedBytes)} all of user-data may`;
+      found.errors.push(overLimit(source, why));
+    } else {
+      const why = `cannot decompress gzip data: ${(error as Error).message}`;
+      found.errors.push(new ConfigError(why, { source }));
+    }
     return undefined;
   }
 }
@@ -195,9 +225,10 @@ const CARRY_NONE: Partial<Record<UserDataForm, string>> = {
 };
 
 /** Reads content in the form userDataForm finds (once decompressed: gzip inside gzip is no form). */
-function readContent(raw: Buffer, found: Found, place: Place): void {
-  const bytes = gunzipIfNeeded(raw, place, found);
-  if (!bytes) return;
+function readContent(raw: Buffer, found: Found, outer: Place): void {
+  const inflated = gunzipIfNeeded(raw, outer, found);
+  if (!inflated) return;
+  const { bytes, place } = inflated;
   const form = userDataForm(bytes);
   const text = bytes.toString("utf8").replace(/^\uFEFF/, "");
   const top = place.type === undefined && place.number === undefined;
@@ -215,7 +246,7 @@ function readContent(raw: Buffer, found: Found, place: Place): void {
   } else if (form === "#cloud-config-archive") {
     readArchive(place, text, found);
   } else if (form === "mime") {
-    readMime(parseEntity(bytes.toString("latin1")), found, place.number);
+    readMime(parseEntity(bytes.toString("latin1")), found, place);
     return;
   } else if (form !== undefined) {
     found.notes.push(`${label(place, form)}: ${CARRY_NONE[form] ?? "not a form bootlace reads"}`);
@@ -228,7 +259,7 @@ function readContent(raw: Buffer, found: Found, place: Place): void {
 const join = (...parts: string[]): string => parts.filter(Boolean).join(", ");
 
 function readYaml(source: string, text: string, found: Found, key?: string): void {
-  const parsed = parseYamlSource(source, text, key);
+  const parsed = parseYamlSource(source, text, key, { budget: found.budget });
   found.errors.push(...parsed.errors);
   if (parsed.document) found.documents.push(parsed.document);
 }
@@ -240,7 +271,7 @@ function readCloudConfigInto(
   text: string,
   o: CloudConfigOptions = {},
 ): void {
-  const read = readCloudConfig(named, text, o);
+  const read = readCloudConfig(named, text, { ...o, budget: found.budget });
   found.errors.push(...read.errors);
   if (read.document) found.documents.push(read.document);
   if (read.writeFiles) found.writeFiles.push(read.writeFiles);
@@ -261,6 +292,10 @@ function readJinja(place: Place, text: string, found: Found): void {
   const named = (detail: string): string => label(place, join("## template: jinja", detail));
   const concerns = mentionsBootlace(text) || /BOOTLACE_/.test(text);
   const rendered = renderJinja(text);
+  if ("why" in rendered && rendered.overLimit) {
+    found.errors.push(overLimit(named(""), rendered.why, rendered.line));
+    return;
+  }
   if ("why" in rendered) {
     const why = `cannot render this template offline: ${rendered.why}; keep bootlace's configuration out of jinja`;
     if (concerns) unreadable(text, [new ConfigError(why, { source: named(""), line: rendered.line })], found);
@@ -314,9 +349,18 @@ function unreadable(text: string, errors: ConfigError[], found: Found): void {
  */
 function readArchive(place: Place, text: string, found: Found): void {
   const source = label(place, "#cloud-config-archive");
+  if (place.depth >= limits.mimeDepth) {
+    found.errors.push(overLimit(source, `parts nested more than ${limits.mimeDepth} deep (the limit)`));
+    return;
+  }
+  const over = yamlOverLimits(text, found.budget);
+  if (over) {
+    found.errors.push(overLimit(source, over.why, over.line));
+    return;
+  }
   let entries: unknown;
   try {
-    entries = parseYaml(text);
+    entries = parseYaml(text, { maxAliasCount: limits.yamlAliases, logLevel: "error" });
   } catch (error) {
     if (mentionsBootlace(text)) found.errors.push(new ConfigError(`YAML: ${(error as Error).message}`, { source }));
     return;
@@ -326,6 +370,7 @@ function readArchive(place: Place, text: string, found: Found): void {
     return;
   }
   entries.forEach((raw: unknown, index) => {
+    if (!takePart(found, source)) return;
     const entry = typeof raw === "string" ? { content: raw } : raw;
     if (entry === null || typeof entry !== "object") return;
     const { content = "", type, filename } = entry as { content?: unknown; type?: unknown; filename?: unknown };
@@ -335,7 +380,7 @@ function readArchive(place: Place, text: string, found: Found): void {
     headers.set("content-type", typeof type === "string" && type !== "" ? type : guessed);
     if (typeof filename === "string") headers.set("content-disposition", `attachment; filename="${filename}"`);
     const number = place.number === undefined ? `${index + 1}` : `${place.number}.${index + 1}`;
-    readPart({ headers, body: body.toString("latin1") }, found, number);
+    readPart({ headers, body: body.toString("latin1") }, found, { number, depth: place.depth + 1, gzips: place.gzips });
   });
 }
 
@@ -367,7 +412,11 @@ function readShell(source: string, text: string, found: Found, o: CloudConfigOpt
       found.profile = { name: raw, where };
     } else {
       const segments = m[2].split("__");
-      if (segments.some((s) => s === "")) {
+      if (segments.length > limits.setPathSegments) {
+        found.errors.push(
+          overLimit(source, `more than ${limits.setPathSegments} keys in the path (the limit)`, where.line),
+        );
+      } else if (segments.some((s) => s === "")) {
         const why = m[2] === "" ? "no path after BOOTLACE_SET_" : "empty key in path (keys are separated by __)";
         found.errors.push(new ConfigError(`${why}; expected e.g. BOOTLACE_SET_dns__records__0__ttl=30`, where, name));
       } else {
@@ -421,37 +470,58 @@ const GENERIC_TYPES = new Set([
   "application/gzip",
 ]);
 
-/** A MIME entity at the top of user-data or inside a part: a multipart's parts are numbered 1, 2... (2.1 nested). */
-function readMime(entity: Entity, found: Found, number: string | undefined): void {
+/** Where a MIME entity sits: its number ("2.1"), the multiparts around it, the gzip layers undone on the way. */
+type At = Omit<Place, "type">;
+
+/** One more part read, unless the user-data has had its limit of parts (then an error, once). */
+function takePart(found: Found, source: string): boolean {
+  if (--found.budget.parts >= 0) return true;
+  if (found.budget.parts === -1) {
+    found.errors.push(overLimit(source, `more than ${limits.mimeParts} parts in one user-data (the limit)`));
+  }
+  return false;
+}
+
+/**
+ * A MIME entity at the top of user-data or inside a part: a multipart's parts are numbered 1, 2... (2.1 nested).
+ * Nesting is checked before going deeper, so no input can make the reader recurse past the limit.
+ */
+function readMime(entity: Entity, found: Found, at: At): void {
   const type = parseHeaderValue(entity.headers.get("content-type") ?? "text/plain");
   if (!type.value.startsWith("multipart/")) {
-    readPart(entity, found, number);
+    readPart(entity, found, at);
     return;
   }
+  const source = at.number === undefined ? "user-data" : `user-data part ${at.number} (${type.value})`;
   const boundary = type.params.get("boundary");
   if (!boundary) {
-    const source = number === undefined ? "user-data" : `user-data part ${number} (${type.value})`;
     found.errors.push(new ConfigError(`${type.value} without a boundary parameter`, { source }));
     return;
   }
-  splitMultipart(entity.body, boundary).forEach((text, index) => {
-    readPart(parseEntity(text), found, number === undefined ? `${index + 1}` : `${number}.${index + 1}`);
+  if (at.depth >= limits.mimeDepth) {
+    found.errors.push(overLimit(source, `multipart nested more than ${limits.mimeDepth} deep (the limit)`));
+    return;
+  }
+  splitMultipart(entity.body, boundary, Math.max(0, found.budget.parts) + 1).forEach((text, index) => {
+    if (!takePart(found, source)) return;
+    const number = at.number === undefined ? `${index + 1}` : `${at.number}.${index + 1}`;
+    readPart(parseEntity(text), found, { number, depth: at.depth + 1, gzips: at.gzips });
   });
 }
 
-function readPart(entity: Entity, found: Found, number: string | undefined): void {
+function readPart(entity: Entity, found: Found, at: At): void {
   const type = parseHeaderValue(entity.headers.get("content-type") ?? "text/plain");
   if (type.value.startsWith("multipart/")) {
-    readMime(entity, found, number);
+    readMime(entity, found, at);
     return;
   }
   const disposition = parseHeaderValue(entity.headers.get("content-disposition") ?? "");
   const filename = disposition.params.get("filename") ?? type.params.get("name");
-  const place: Place = { type: `${type.value}${filename ? `, ${JSON.stringify(filename)}` : ""}` };
-  if (number !== undefined) place.number = number;
+  const typed: Place = { ...at, type: `${type.value}${filename ? `, ${JSON.stringify(filename)}` : ""}` };
   const encoding = (entity.headers.get("content-transfer-encoding") ?? "7bit").toLowerCase();
-  const bytes = gunzipIfNeeded(decodeTransfer(entity.body, encoding), place, found);
-  if (!bytes) return;
+  const inflated = gunzipIfNeeded(decodeTransfer(entity.body, encoding), typed, found);
+  if (!inflated) return;
+  const { bytes, place } = inflated;
   if (GENERIC_TYPES.has(type.value)) {
     readContent(bytes, found, place);
     return;

@@ -1,7 +1,6 @@
 // The one wiring procedure every command that touches the world shares (run, plan, stop, watch, and those to come):
 // read the world once (IMDS facts and user-data, then the configuration), make the AWS clients and the instance
 // context once, hold the run lock and record state.json in one place.
-import { promises as fs } from "node:fs";
 import { resolve } from "node:path";
 import { actions as allActions } from "../actions";
 import type { ActionName } from "../actions/types";
@@ -9,6 +8,7 @@ import type { Aws } from "../aws/clients";
 import { createAwsClients } from "../aws/clients";
 import { version } from "../cli";
 import type { LoadedConfig } from "../config/load";
+import { readFileWithin } from "../config/bounds";
 import { loadConfig } from "../config/load";
 import type { Config } from "../config/schema";
 import { ConfigError, describeCause } from "../core/errors";
@@ -50,7 +50,7 @@ export async function readUserDataFile(s: Session): Promise<Buffer | undefined> 
   if (s.args.userData === undefined) return undefined;
   const path = resolvePath(s, s.args.userData);
   try {
-    return await fs.readFile(path);
+    return await readFileWithin(path);
   } catch (error) {
     throw new ConfigError(`cannot read the user-data file: ${describeCause(error)}`, { source: path });
   }
