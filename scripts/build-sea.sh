@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Builds dist/bootlace-linux-x64: dist/bootlace-sea.js (the agent without the launcher of dist/bootlace.js) inside a copy of an official Node binary (Node's single executable
-# application mechanism, injected with postject), for hosts that have no Node. Run `npm run build` first;
+# Builds dist/bootlace-linux-x64: dist/bootlace-sea.js (the agent without dist/bootlace.js's code-cache launcher: the
+# executable has Node's own code cache, useCodeCache) inside a copy of an official Node binary (Node's single
+# executable application mechanism, injected with postject), for hosts that have no Node. Run `npm run build` first;
 # `npm run sea` does both. The Node it embeds is fetched by scripts/fetch-node.sh (BOOTLACE_SEA_NODE overrides the
 # version); the blob must be made by that same Node, so the build runs it for that.
 set -euo pipefail
