@@ -2,7 +2,9 @@
 // --help, validate, a Route 53 run (plan + upsert + INSYNC, then a no-change run), an Elastic IP + target group +
 // record run, files runs (with peers: EC2 only; without: no AWS SDK), and the full wiring by bootlace against the
 // same work by a shell script with curl, the AWS CLI and sed (scripts/bench/full-wiring.ts), in one local moto world.
-import { spawn } from "node:child_process";
+// Every bootlace process shares one code cache directory (made by the first run of each command; "no code cache"
+// rows run without one). BENCH_NODE runs bootlace and `node -e 0` on another Node (e.g. scripts/fetch-node.sh 18.20.4).
+import { execFileSync, spawn } from "node:child_process";
 import { mkdtemp, readFile, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -13,6 +15,9 @@ import { compareFullWiring } from "./bench/full-wiring";
 const bundle = resolve(__dirname, "bootlace.js");
 const probe = resolve(__dirname, "..", "scripts", "rss-probe.cjs");
 const repeats = Number(process.env.BENCH_REPEATS ?? 10);
+const node = process.env.BENCH_NODE || process.execPath;
+/** Made by main(): the code cache every bootlace process of the bench shares. */
+let cacheDir = "";
 
 interface Sample {
   ms: number;
@@ -25,9 +30,15 @@ async function measure(args: string[], env: Record<string, string>): Promise<Sam
   const rssFile = join(dir, "rss");
   const started = process.hrtime.bigint();
   const code = await new Promise<number | null>((done, fail) => {
-    const child = spawn(process.execPath, ["--require", probe, ...args], {
+    const child = spawn(node, ["--require", probe, ...args], {
       stdio: ["ignore", "ignore", "ignore"],
-      env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: dir, BOOTLACE_RSS_FILE: rssFile, ...env },
+      env: {
+        PATH: process.env.PATH ?? "/usr/bin:/bin",
+        HOME: dir,
+        BOOTLACE_RSS_FILE: rssFile,
+        BOOTLACE_CACHE_DIR: cacheDir,
+        ...env,
+      },
     });
     child.on("error", fail);
     child.on("exit", done);
@@ -52,17 +63,12 @@ function row(label: string, samples: Sample[]): string {
   );
 }
 
-async function series(n: number, make: (i: number) => Promise<Sample>): Promise<Sample[]> {
-  const out: Sample[] = [];
-  for (let i = 0; i < n; i++) out.push(await make(i));
-  return out;
-}
-
 async function main(): Promise<void> {
   const size = (await stat(bundle)).size;
-  console.log(
-    `bundle: dist/bootlace.js ${(size / 1024).toFixed(0)} KiB; node ${process.version}; ${repeats} runs each\n`,
-  );
+  const version = execFileSync(node, ["--version"], { encoding: "utf8" }).trim();
+  console.log(`bundle: dist/bootlace.js ${(size / 1024).toFixed(0)} KiB; node ${version}; ${repeats} runs each\n`);
+  cacheDir = await mkdtemp(join(tmpdir(), "bootlace-bench-cache-"));
+  const noCache = { BOOTLACE_CACHE_DIR: "" };
 
   const dir = await mkdtemp(join(tmpdir(), "bootlace-bench-cfg-"));
   const config = join(dir, "bootlace.yaml");
@@ -71,9 +77,28 @@ async function main(): Promise<void> {
     "dns:\n  records:\n    - { zone: bench.internal, private: true, name: 'web-{{instance.id}}.bench.internal', ttl: 60 }\n",
   );
 
-  console.log(row("node -e 0", await series(repeats, () => measure(["-e", "0"], {}))));
-  console.log(row("bootlace --help", await series(repeats, () => measure([bundle, "--help"], {}))));
-  console.log(row("bootlace validate FILE", await series(repeats, () => measure([bundle, "validate", config], {}))));
+  // Alternating, so that a slow moment of a shared machine falls on every row alike.
+  const cli: [string, string[], Record<string, string>][] = [
+    ["node -e 0", ["-e", "0"], {}],
+    ["bootlace --help", [bundle, "--help"], {}],
+    ["bootlace --help, no code cache", [bundle, "--help"], noCache],
+    ["bootlace validate FILE", [bundle, "validate", config], {}],
+    ["bootlace validate FILE, no code cache", [bundle, "validate", config], noCache],
+  ];
+  const samples = cli.map((): Sample[] => []);
+  for (let i = 0; i < repeats + 1; i++) {
+    for (const [n, [, args, env]] of cli.entries()) {
+      const sample = await measure(args, env);
+      // The first round makes the cache: its figures are the "no code cache" rows' business.
+      if (i > 0) samples[n]!.push(sample);
+    }
+  }
+  const floor = median(samples[0]!.map((s) => s.ms));
+  for (const [n, [label]] of cli.entries()) {
+    const ratio = n === 0 ? "" : `  ${(median(samples[n]!.map((s) => s.ms)) / floor).toFixed(1)}x node -e 0`;
+    console.log(row(label, samples[n]!) + ratio);
+  }
+  console.log("");
 
   const world = await startWorld({ route53PendingMs: 0 });
   try {

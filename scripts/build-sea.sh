@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Builds dist/bootlace-linux-x64: dist/bootlace.js inside a copy of an official Node binary (Node's single executable
-# application mechanism, injected with postject), for hosts that have no Node. Run `npm run build` first;
+# Builds dist/bootlace-linux-x64: dist/bootlace-sea.js (the agent without dist/bootlace.js's code-cache launcher: the
+# executable has Node's own code cache, useCodeCache) inside a copy of an official Node binary (Node's single
+# executable application mechanism, injected with postject), for hosts that have no Node. Run `npm run build` first;
 # `npm run sea` does both. The Node it embeds is fetched by scripts/fetch-node.sh (BOOTLACE_SEA_NODE overrides the
 # version); the blob must be made by that same Node, so the build runs it for that.
 set -euo pipefail
@@ -10,8 +11,8 @@ cd "$(dirname "$0")/.."
 . scripts/node-versions.env
 version=${BOOTLACE_SEA_NODE:-$NODE_SEA}
 out=dist/bootlace-linux-x64
-[[ -f dist/bootlace.js ]] || {
-	echo "build-sea: dist/bootlace.js is missing: run npm run build" >&2
+[[ -f dist/bootlace-sea.js ]] || {
+	echo "build-sea: dist/bootlace-sea.js is missing: run npm run build" >&2
 	exit 1
 }
 node=$(bash scripts/fetch-node.sh "$version")
@@ -20,7 +21,7 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 cat >"$work/sea-config.json" <<EOF
 {
-  "main": "$PWD/dist/bootlace.js",
+  "main": "$PWD/dist/bootlace-sea.js",
   "output": "$work/bootlace.blob",
   "disableExperimentalSEAWarning": true,
   "useCodeCache": true

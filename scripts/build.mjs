@@ -1,7 +1,11 @@
 // Bundles the agent into the single file dist/bootlace.js, and the developer tools (demo, emulators, docs generator)
 // beside it. The agent bundle needs nothing installed next to it: every dependency is inside.
+//
+// dist/bootlace.js is a small launcher (agent/launcher/main.ts) followed by the agent inside a comment, which the
+// launcher compiles with a V8 code cache (docs/development.md, "Start-up"). dist/bootlace-sea.js is the agent alone,
+// for the single executable, which has a code cache of its own (scripts/build-sea.sh).
 import { build } from "esbuild";
-import { chmodSync, mkdirSync, statSync } from "node:fs";
+import { chmodSync, mkdirSync, statSync, writeFileSync } from "node:fs";
 
 const common = {
   bundle: true,
@@ -32,17 +36,41 @@ const withoutDefaultCredentialChain = {
 
 mkdirSync("dist", { recursive: true });
 
-await build({
+const agent = await build({
   ...common,
   entryPoints: ["agent/main.ts"],
-  outfile: "dist/bootlace.js",
+  outfile: "dist/bootlace-sea.js",
   minify: true,
   // The AWS SDK's XML serializer relies on function names: renaming them makes Route 53 refuse every change batch.
   keepNames: true,
-  banner: { js: "#!/usr/bin/env node" },
-  metafile: false,
+  // The launcher compiles the agent with vm.Script, where import() needs a loader callback Node 18 and 20 only have
+  // behind a flag: esbuild turns the few import()s of Node's own modules into require()s.
+  supported: { "dynamic-import": false },
+  // ASCII only (esbuild's default, said here because the launcher relies on it): one byte per character, and no
+  // \x01, which escapes the end of the comment the agent sits in.
+  charset: "ascii",
+  write: false,
   plugins: [withoutDefaultCredentialChain],
 });
+const core = agent.outputFiles[0].text;
+if (core.includes("\x01")) throw new Error("build: the agent's code contains \\x01, the launcher's escape byte");
+writeFileSync("dist/bootlace-sea.js", core);
+
+const launcher = await build({
+  ...common,
+  entryPoints: ["agent/launcher/main.ts"],
+  outfile: "dist/launcher.js",
+  minify: true,
+  write: false,
+});
+writeFileSync(
+  "dist/bootlace.js",
+  "#!/usr/bin/env node\n" +
+    launcher.outputFiles[0].text +
+    "/*bootlace-core\n" +
+    core.replaceAll("*/", "*\x01/") +
+    "*/\n",
+);
 chmodSync("dist/bootlace.js", 0o755);
 
 await build({

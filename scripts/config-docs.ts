@@ -1,6 +1,6 @@
 // The configuration reference (docs/configuration.md), generated from the schema so the docs cannot drift from it.
 // A developer tool (scripts/gen-docs.ts, `npm run docs`), kept out of agent/ so the bundle never carries the prose.
-import { z } from "zod";
+import * as z from "zod";
 import { REAP_PER_RUN } from "../agent/actions/dns-reap";
 import { formatBytes, limits } from "../agent/config/bounds";
 import { documentShape } from "../agent/config/schema";

@@ -132,12 +132,15 @@ export function createAwsClients(o: AwsClientsOptions): Aws {
   // Parts every client shares, made once: retry strategy, HTTP handler, credentials.
   const common = (): Promise<Record<string, unknown>> =>
     (shared ??= (async () => {
+      // The credentials' IMDS reads start now, not at the first request's signing, after the SDK is loaded; the
+      // provider keeps what it got (a failure here is the first call's to report).
+      const credentials = o.credentials ?? defaultCredentials(o);
+      credentials().catch(() => undefined);
       const [{ AdaptiveRetryStrategy }, { NodeHttpHandler }] = await Promise.all([
         import("@smithy/util-retry"),
         import("@smithy/node-http-handler"),
       ]);
       const inner = new AdaptiveRetryStrategy(() => Promise.resolve(o.maxAttempts ?? 8));
-      const credentials = o.credentials ?? defaultCredentials(o);
       return {
         region,
         credentials,

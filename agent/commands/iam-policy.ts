@@ -3,7 +3,7 @@ import { actions as allActions } from "../actions";
 import { policyFor } from "../aws/iam";
 import type { Session } from "./session";
 import { exitCodes } from "./session";
-import { configFrom, readUserDataFile } from "../wiring/procedure";
+import { configFrom, readUserDataFile } from "../wiring/inputs";
 
 export async function iamPolicy(s: Session): Promise<number> {
   const loaded = await configFrom(s, await readUserDataFile(s));

@@ -4,7 +4,7 @@ import { validateFile } from "../config/validate";
 import { ConfigError, describeCause } from "../core/errors";
 import type { Session } from "./session";
 import { exitCodes } from "./session";
-import { configFrom, readUserDataFile, resolvePath } from "../wiring/procedure";
+import { configFrom, readUserDataFile, resolvePath } from "../wiring/inputs";
 
 export async function validate(s: Session, file: string | undefined): Promise<number> {
   if (file !== undefined) {

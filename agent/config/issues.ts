@@ -1,6 +1,6 @@
 // zod's issues turned into the errors people read: each at the source, line and key path of the value that caused it,
 // worded with the value given, reported once, in the order a person reads through the sources.
-import { z } from "zod";
+import * as z from "zod";
 import { ConfigError } from "../core/errors";
 import { locate } from "./merge";
 import type { PathSegment, Tracked } from "./merge";

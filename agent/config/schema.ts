@@ -1,6 +1,6 @@
 // The one schema of bootlace's configuration document: types, defaults, and the text of docs/configuration.md.
 import Mustache from "mustache";
-import { z } from "zod";
+import * as z from "zod";
 import { isDnsName, isIPv4, isIPv6 } from "../core/names";
 import { fieldUse, inlineTemplates } from "../template/analysis";
 import type { CommandKey } from "../template/command";

@@ -1,11 +1,16 @@
 // The one way bootlace talks to the instance metadata service: IMDSv2 only, one cached token, bounded boot-time waits.
 //
-// Hand-rolled on undici rather than @aws-sdk/ec2-metadata-service because that package fetches a new token before
-// every request (two round trips per read, and a PUT per read against IMDS's rate limit), sends `//latest/...` when
-// given a path with a leading slash (an exact-match IMDS stand-in answers 404), and falls back to IMDSv1 when the
-// token PUT fails — which hides the hop-limit problem instead of reporting it. See the reference, section 1.
+// Hand-rolled rather than @aws-sdk/ec2-metadata-service because that package fetches a new token before every request
+// (two round trips per read, and a PUT per read against IMDS's rate limit), sends `//latest/...` when given a path
+// with a leading slash (an exact-match IMDS stand-in answers 404), and falls back to IMDSv1 when the token PUT fails —
+// which hides the hop-limit problem instead of reporting it. See the reference, section 1.
+//
+// On node:http rather than undici: a dozen small GETs to a link-local service need nothing undici adds, and loading
+// it costs a fresh process more than the reads themselves (docs/development.md, "Start-up"). The timeouts undici
+// had (connect, headers, body) are kept, each with its own error code.
 import { setMaxListeners } from "node:events";
-import { Pool, request } from "undici";
+import * as http from "node:http";
+import * as https from "node:https";
 import type { Clock } from "../core/clock";
 import { ConfigError, DeadlineError, MetadataUnavailableError, describeCause } from "../core/errors";
 import type { Logger } from "../core/log";
@@ -77,6 +82,22 @@ export interface MetadataReader {
   getBytes(path: string): Promise<Buffer | undefined>;
 }
 
+/** The codes of this client's own timeouts (undici's had UND_ERR_ in front). */
+const CONNECT_TIMEOUT = "IMDS_CONNECT_TIMEOUT";
+const HEADERS_TIMEOUT = "IMDS_HEADERS_TIMEOUT";
+const BODY_TIMEOUT = "IMDS_BODY_TIMEOUT";
+
+class TimeoutError extends Error {
+  override readonly name = "TimeoutError";
+  constructor(
+    readonly code: string,
+    what: string,
+    ms: number,
+  ) {
+    super(`${what} timed out after ${ms} ms`);
+  }
+}
+
 /** A request that got no HTTP answer (refused, reset, timed out); says which request, for the hop-limit hint. */
 class ImdsNetworkError extends Error {
   override readonly name = "ImdsNetworkError";
@@ -119,13 +140,13 @@ const isTransientStatus = (status: number): boolean => status >= 500 || status =
 export class ImdsClient implements MetadataReader {
   private readonly origin: string;
   private readonly ttlSeconds: number;
-  private readonly pool: Pool;
+  private readonly agent: http.Agent;
+  private readonly timeoutMs: number;
   private readonly tokens: ImdsTokenCache;
   /** The token PUT in flight, shared so concurrent reads cost one PUT. */
   private tokenInFlight: Promise<Token> | undefined;
   private warnedSlow = false;
   private closed = false;
-  private closing: Promise<void> = Promise.resolve();
   /** Follows the deadline's signal; one listener on it instead of one per concurrent request (Node warns past 10). */
   private readonly abort = new AbortController();
   private readonly onDeadline = (): void => this.abort.abort(this.o.deadline.signal.reason);
@@ -137,15 +158,11 @@ export class ImdsClient implements MetadataReader {
       throw new ConfigError(`IMDS token TTL must be an integer from 1 to 21600 seconds, got ${this.ttlSeconds}`);
     }
     this.tokens = o.tokens ?? new ImdsTokenCache();
-    const timeout = o.requestTimeoutMs ?? 2000;
-    // A dedicated pool: short timeouts (a link-local service that does not answer in 2 s is not going to), and
-    // nothing shared with the AWS SDK's connections or any proxy settings.
-    this.pool = new Pool(this.origin, {
-      connect: { timeout },
-      headersTimeout: timeout,
-      bodyTimeout: timeout,
-      connections: 8,
-    });
+    // Short timeouts: a link-local service that does not answer in 2 s is not going to.
+    this.timeoutMs = o.requestTimeoutMs ?? 2000;
+    // A dedicated agent: kept-alive connections, nothing shared with the AWS SDK's connections or any proxy settings.
+    const options = { keepAlive: true, maxSockets: 8 };
+    this.agent = this.origin.startsWith("https:") ? new https.Agent(options) : new http.Agent(options);
     setMaxListeners(0, this.abort.signal);
     if (o.deadline.signal.aborted) this.onDeadline();
     else o.deadline.signal.addEventListener("abort", this.onDeadline, { once: true });
@@ -192,14 +209,14 @@ export class ImdsClient implements MetadataReader {
     }
   }
 
-  /** Releases the pool's keep-alive sockets; call once the run is done with IMDS. Later reads fail at once. */
+  /** Releases the agent's keep-alive sockets; call once the run is done with IMDS. Later reads fail at once. */
   close(): Promise<void> {
     if (!this.closed) {
       this.closed = true;
       this.o.deadline.signal.removeEventListener("abort", this.onDeadline);
-      this.closing = this.pool.close();
+      this.agent.destroy();
     }
-    return this.closing;
+    return Promise.resolve();
   }
 
   /** One attempt: token (cached), GET, and on 401 one fresh token and one more GET. */
@@ -257,24 +274,63 @@ export class ImdsClient implements MetadataReader {
     return token;
   }
 
+  /**
+   * One request and its whole answer. Three timeouts as undici had them: connecting, the wait for the answer's headers
+   * once the request is out (a lost token reply), and the gap between body chunks.
+   */
   private async send(
     method: "GET" | "PUT",
     path: string,
     headers: Record<string, string>,
   ): Promise<{ status: number; body: Buffer; ttlHeader: string | undefined }> {
-    let res: Awaited<ReturnType<typeof request>>;
-    try {
-      res = await request(`${this.origin}${path}`, {
-        method,
-        headers,
-        dispatcher: this.pool,
-        signal: this.abort.signal,
-      });
-    } catch (error) {
-      throw new ImdsNetworkError(method, path, error);
-    }
-    if (res.statusCode === 403) {
-      await res.body.dump();
+    const res = await new Promise<{ status: number; body: Buffer; headers: http.IncomingHttpHeaders }>(
+      (resolve, reject) => {
+        if (this.closed) return reject(new ImdsNetworkError(method, path, new Error("the IMDS client is closed")));
+        let timer: NodeJS.Timeout | undefined;
+        let settled = false;
+        const fail = (error: unknown): void => {
+          if (settled) return;
+          settled = true;
+          clearTimeout(timer);
+          req.destroy();
+          reject(new ImdsNetworkError(method, path, error));
+        };
+        const arm = (code: string, what: string): void => {
+          clearTimeout(timer);
+          timer = setTimeout(() => fail(new TimeoutError(code, what, this.timeoutMs)), this.timeoutMs);
+        };
+        const req = (this.origin.startsWith("https:") ? https : http).request(`${this.origin}${path}`, {
+          method,
+          headers: method === "PUT" ? { ...headers, "content-length": "0" } : headers,
+          agent: this.agent,
+          signal: this.abort.signal,
+        });
+        arm(CONNECT_TIMEOUT, "connecting");
+        req.on("socket", (socket) => {
+          if (socket.connecting) socket.once("connect", () => arm(HEADERS_TIMEOUT, "waiting for the answer"));
+          else arm(HEADERS_TIMEOUT, "waiting for the answer");
+        });
+        req.on("error", fail);
+        req.on("response", (answer) => {
+          const chunks: Buffer[] = [];
+          arm(BODY_TIMEOUT, "reading the answer");
+          answer.on("data", (chunk: Buffer) => {
+            chunks.push(chunk);
+            arm(BODY_TIMEOUT, "reading the answer");
+          });
+          answer.on("error", fail);
+          answer.on("aborted", () => fail(new Error("the answer was cut off")));
+          answer.on("end", () => {
+            if (settled) return;
+            settled = true;
+            clearTimeout(timer);
+            resolve({ status: answer.statusCode ?? 0, body: Buffer.concat(chunks), headers: answer.headers });
+          });
+        });
+        req.end();
+      },
+    );
+    if (res.status === 403) {
       throw new ImdsForbiddenError(
         `IMDS refused ${method} ${path} with 403 Forbidden. Likely causes: the instance metadata service is ` +
           `disabled (HttpEndpoint=disabled; enable it with "aws ec2 modify-instance-metadata-options ` +
@@ -282,18 +338,12 @@ export class ImdsClient implements MetadataReader {
           `(a proxy sits between bootlace and 169.254.169.254; exempt it with NO_PROXY)`,
       );
     }
-    let body: Buffer;
-    try {
-      body = Buffer.from(await res.body.arrayBuffer());
-    } catch (error) {
-      throw new ImdsNetworkError(method, path, error);
-    }
     const ttl = res.headers[TTL_HEADER];
-    return { status: res.statusCode, body, ttlHeader: Array.isArray(ttl) ? ttl[0] : ttl };
+    return { status: res.status, body: res.body, ttlHeader: Array.isArray(ttl) ? ttl[0] : ttl };
   }
 
   private isRetryable(error: unknown): boolean {
-    // After close() the pool refuses requests; that is not the service starting up.
+    // After close() the client refuses requests; that is not the service starting up.
     if (this.closed || this.o.deadline.signal.aborted) return false;
     if (error instanceof MetadataUnavailableError) return false;
     if (error instanceof ImdsStatusError) return isTransientStatus(error.status);
@@ -333,7 +383,7 @@ function describe(error: unknown): string {
 /** A token PUT whose reply never comes while the connection was accepted is what a hop limit of 1 looks like. */
 export function tokenReplyLost(error: unknown): boolean {
   const cause = error instanceof MetadataUnavailableError ? error.cause : error;
-  return cause instanceof ImdsNetworkError && cause.method === "PUT" && cause.code === "UND_ERR_HEADERS_TIMEOUT";
+  return cause instanceof ImdsNetworkError && cause.method === "PUT" && cause.code === HEADERS_TIMEOUT;
 }
 
 function hopLimitHint(error: unknown): string {

@@ -1,7 +1,7 @@
 // The shape of what each action saves in state.json for `stop` and the next run, checked when state.json is read: a
 // part that does not match is dropped (the action then knows nothing from before) instead of breaking the action.
 // The compile-time checks at the end keep each schema in step with the action's own type.
-import { z } from "zod";
+import * as z from "zod";
 import type { DnsSaved } from "../actions/dns";
 import type { EipSaved } from "../actions/elastic-ip";
 import type { FilesSaved } from "../actions/files";

@@ -2,7 +2,7 @@
 // a torn disk or a hand edit must not stop a boot. A file that does not parse, or whose frame does not match, is set
 // aside whole (state.json.bad-<time>) and the command goes on as on a first boot; a record or an action's saved part
 // that does not match is dropped (the original kept aside the same way) and the rest is used.
-import { z } from "zod";
+import * as z from "zod";
 import type { ActionName, Change } from "../actions/types";
 import { describeCause } from "../core/errors";
 import type { LeftRecord, LifecycleRecord } from "../lifecycle/record";

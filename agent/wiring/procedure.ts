@@ -1,17 +1,13 @@
 // The one wiring procedure every command that touches the world shares (run, plan, stop, watch, and those to come):
 // read the world once (IMDS facts and user-data, then the configuration), make the AWS clients and the instance
 // context once, hold the run lock and record state.json in one place.
-import { resolve } from "node:path";
 import { actions as allActions } from "../actions";
 import type { ActionName } from "../actions/types";
 import type { Aws } from "../aws/clients";
 import { createAwsClients } from "../aws/clients";
 import { version } from "../cli";
 import type { LoadedConfig } from "../config/load";
-import { readFileWithin } from "../config/bounds";
-import { loadConfig } from "../config/load";
 import type { Config } from "../config/schema";
-import { ConfigError, describeCause } from "../core/errors";
 import type { Logger } from "../core/log";
 import type { Deadline } from "../core/retry";
 import type { InstanceFacts } from "../instance/facts";
@@ -25,6 +21,10 @@ import type { StateFile, StateRead } from "../root/state";
 import { readState, writeState } from "../root/state";
 import type { Session } from "../commands/session";
 import type { RunnerOptions } from "./runner";
+import { configFrom, readUserDataFile } from "./inputs";
+
+// The command line's inputs live in ./inputs, which validate and iam-policy load without the rest of this module.
+export { configFrom, readUserDataFile, resolvePath } from "./inputs";
 
 /** What a command reads before it decides anything: the instance and the effective configuration. */
 export interface World {
@@ -38,33 +38,6 @@ export interface World {
   lifecycleState?: string;
   /** EC2 says this is a spot instance (meta-data/instance-life-cycle). */
   spot?: boolean;
-}
-
-/** A path given on the command line, taken from the agent's working directory. */
-export function resolvePath(s: Session, file: string): string {
-  return resolve(s.o.cwd ?? process.cwd(), file);
-}
-
-/** The --user-data file, when one is given (it replaces IMDS user-data). */
-export async function readUserDataFile(s: Session): Promise<Buffer | undefined> {
-  if (s.args.userData === undefined) return undefined;
-  const path = resolvePath(s, s.args.userData);
-  try {
-    return await readFileWithin(path);
-  } catch (error) {
-    throw new ConfigError(`cannot read the user-data file: ${describeCause(error)}`, { source: path });
-  }
-}
-
-/** The effective configuration: baked files ← profile ← this user-data ← --set flags. */
-export function configFrom(s: Session, userData: Buffer | undefined): Promise<LoadedConfig> {
-  return loadConfig({
-    root: s.args.root,
-    ...(s.args.config !== undefined && { configFile: resolvePath(s, s.args.config) }),
-    ...(userData !== undefined && { userData }),
-    ...(s.args.profile !== undefined && { profile: s.args.profile }),
-    sets: s.args.set,
-  });
 }
 
 /** IMDS (facts and user-data, concurrently) and then the configuration, within the deadline given. */

@@ -147,6 +147,9 @@ export async function compareFullWiring(t: BenchTools): Promise<void> {
   });
   const sides: Side[] = [
     side("bootlace run", (e) => t.measure([t.bundle, "run", "--root", e.root], bootlaceEnv(e))),
+    side("bootlace run, no code cache", (e) =>
+      t.measure([t.bundle, "run", "--root", e.root], { ...bootlaceEnv(e), BOOTLACE_CACHE_DIR: "" }),
+    ),
     ...(existsSync(sea)
       ? [side("bootlace run, single executable", (e) => measureCommand(sea, ["run", "--root", e.root], bootlaceEnv(e)))]
       : []),

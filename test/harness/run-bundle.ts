@@ -13,6 +13,11 @@ export const BUNDLE = join(REPO_ROOT, "dist", "bootlace.js");
  * bootlace supports, fetched by scripts/fetch-node.sh), else the Node running the tests.
  */
 export const BUNDLE_NODE = process.env.BOOTLACE_TEST_NODE || process.execPath;
+/**
+ * The compiled-code cache every bundle run of the tests shares (agent/launcher/): its own folder, never the machine's
+ * /var/cache/bootlace, and every run after the first of each command goes through the cache's read path.
+ */
+export const TEST_CACHE_DIR = join(tmpdir(), `bootlace-test-code-cache-${process.getuid?.() ?? "user"}`);
 
 // Found by package name rather than a fixed "../..": this module also runs bundled, from dist/ (the demo).
 function findRepoRoot(): string {
@@ -87,6 +92,7 @@ export async function runBootlace(args: string[], o: RunOptions): Promise<RunRes
     AWS_EC2_METADATA_V1_DISABLED: "true",
     AWS_CONFIG_FILE: join(home, "no-aws-config"),
     AWS_SHARED_CREDENTIALS_FILE: join(home, "no-aws-credentials"),
+    BOOTLACE_CACHE_DIR: TEST_CACHE_DIR,
     ...o.env,
   };
   const timeoutMs = o.timeoutMs ?? 60_000;

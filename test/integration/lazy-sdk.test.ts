@@ -1,7 +1,10 @@
 // Start-up cost: an AWS SDK package is loaded only when the configuration needs its service.
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { makeRoot, runBootlace } from "../harness/run-bundle";
+import { BUNDLE, BUNDLE_NODE, REPO_ROOT, makeRoot, runBootlace } from "../harness/run-bundle";
 import type { World } from "../harness/world";
 import { startWorld } from "../harness/world";
 
@@ -79,4 +82,44 @@ it("an Auto Scaling instance without an autoscaling section loads no Auto Scalin
   // moto knows no group for this instance: there is no hook to complete, and the run still succeeds.
   expect(withSection.code).toBe(0);
   expect(loadedLine(withSection.stderr)).toBe("@aws-sdk/client-auto-scaling, @aws-sdk/client-route-53");
+});
+
+/**
+ * Node's own modules a process loaded (process.moduleLoadList, written at exit by a preloaded probe). The SDK's HTTP
+ * handler loads http, https and http2 as it is evaluated, so a command that never evaluates an AWS client (or any HTTP
+ * client) has none of them.
+ */
+function builtinsLoaded(args: string[]): string[] {
+  const dir = mkdtempSync(join(tmpdir(), "bootlace-builtins-"));
+  const probe = join(dir, "probe.cjs");
+  const out = join(dir, "loaded.json");
+  writeFileSync(
+    probe,
+    'process.on("exit", () => require("fs").writeFileSync(process.env.PROBE_OUT, JSON.stringify(process.moduleLoadList)));',
+  );
+  // Without the code cache too: what is evaluated must not depend on it.
+  for (const cache of ["", join(dir, "cache")]) {
+    const r = spawnSync(BUNDLE_NODE, ["--require", probe, BUNDLE, ...args], {
+      cwd: REPO_ROOT,
+      encoding: "utf8",
+      env: { PATH: process.env.PATH, HOME: dir, PROBE_OUT: out, BOOTLACE_CACHE_DIR: cache },
+    });
+    expect(r.status).toBe(0);
+  }
+  return (JSON.parse(readFileSync(out, "utf8")) as string[])
+    .filter((m) => m.startsWith("NativeModule "))
+    .map((m) => m.slice("NativeModule ".length));
+}
+
+const httpClients = ["http", "https", "http2", "_http_client", "tls", "internal/deps/undici/undici"];
+
+it.each([
+  ["--help"],
+  ["--version"],
+  ["validate", "packaging/bootlace.yaml"],
+  ["iam-policy", "--config", "packaging/bootlace.yaml"],
+])("%s loads no HTTP client, so no AWS SDK either", (...args) => {
+  const loaded = builtinsLoaded(args);
+  expect(loaded).toContain("fs");
+  expect(loaded.filter((m) => httpClients.includes(m))).toEqual([]);
 });

@@ -1,7 +1,7 @@
 // docs/configuration.md is generated from the schema: it must match the code, and cover every key.
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { z } from "zod";
+import * as z from "zod";
 import { documentShape } from "../../agent/config/schema";
 import { renderConfigReference } from "../../scripts/config-docs";
 

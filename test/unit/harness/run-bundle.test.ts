@@ -4,7 +4,7 @@
 import { chmodSync, existsSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { BUNDLE, makeRoot, runBootlace } from "../../harness/run-bundle";
+import { BUNDLE, TEST_CACHE_DIR, makeRoot, runBootlace } from "../../harness/run-bundle";
 
 const dir = mkdtempSync(join(tmpdir(), "run-bundle-test-"));
 const recorder = join(dir, "record.js");
@@ -59,6 +59,7 @@ it("runs the bundle with --root and a minimal, credential-free environment", asy
       "AWS_EC2_METADATA_V1_DISABLED",
       "AWS_ENDPOINT_URL",
       "AWS_SHARED_CREDENTIALS_FILE",
+      "BOOTLACE_CACHE_DIR",
       "EXTRA",
       "HOME",
       "PATH",
@@ -67,6 +68,7 @@ it("runs the bundle with --root and a minimal, credential-free environment", asy
       AWS_EC2_METADATA_SERVICE_ENDPOINT: endpoints.imds,
       AWS_ENDPOINT_URL: endpoints.aws,
       AWS_EC2_METADATA_V1_DISABLED: "true",
+      BOOTLACE_CACHE_DIR: TEST_CACHE_DIR,
     });
     expect(existsSync(seen.env.AWS_CONFIG_FILE ?? "/")).toBe(false);
     expect(existsSync(seen.env.AWS_SHARED_CREDENTIALS_FILE ?? "/")).toBe(false);
