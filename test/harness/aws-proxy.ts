@@ -1,6 +1,7 @@
 // The AWS fidelity proxy: one loopback endpoint in front of moto that forwards everything unchanged, except the
 // operations where moto is not faithful to AWS (reference, section 6), which per-service interceptors answer, and
-// the faults a test injects. It records every call so tests can count what the agent did.
+// the faults a test injects. It records every call so tests can count what the agent did. With throttling on, AWS's
+// account-wide token buckets (aws-proxy-throttle.ts) refuse calls as AWS does when a fleet boots at once.
 import { createServer, request, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { awsError, isMutating, operationOf, serviceOf, type AwsService, type Interceptor } from "./aws-wire";
@@ -8,6 +9,7 @@ import type { WireRequest, WireResponse } from "./aws-wire";
 import { Ec2Fidelity, type Ec2Controls } from "./aws-proxy-ec2";
 import { Elbv2Fidelity, type Elbv2Controls } from "./aws-proxy-elbv2";
 import { Route53Fidelity } from "./aws-proxy-route53";
+import { TokenBuckets, type BucketStats } from "./aws-proxy-throttle";
 
 export interface CallRecord {
   service: AwsService;
@@ -17,6 +19,12 @@ export interface CallRecord {
   mutating: boolean;
   /** The fault kind injected into this call, if any. */
   injected?: string;
+  /** Refused by the token buckets (throttling on). */
+  throttled?: boolean;
+  /** The AWS error code answered, for a call that failed (e.g. "Resource.AlreadyAssociated", "Throttling"). */
+  code?: string;
+  /** When it arrived (epoch ms, by the proxy's clock). */
+  at: number;
 }
 
 export interface FaultRule {
@@ -39,6 +47,13 @@ export interface AwsProxy {
   inject(rule: FaultRule): void;
   clearFaults(): void;
   setRoute53PendingMs(ms: number): void;
+  /**
+   * AWS's token buckets from now on, divided by `scale` (1: AWS's own figures; 12.5: 40 agents stand for 500), each
+   * starting full; undefined turns throttling off.
+   */
+  throttle(scale: number | undefined): void;
+  /** The token buckets used since throttling was turned on, with what each let through and refused. */
+  buckets(): BucketStats[];
   /** Elastic IP races (aws-proxy-ec2.ts). */
   ec2: Ec2Controls;
   /** Target health over time and draining (aws-proxy-elbv2.ts). */
@@ -51,8 +66,10 @@ export interface AwsProxyOptions {
   target: string;
   /** How long a Route 53 change stays PENDING; default 0 (INSYNC at the first GetChange). */
   route53PendingMs?: number;
-  /** Clock for Route 53 change status; default Date.now. */
+  /** Clock for Route 53 change status and the token buckets; default Date.now. */
   now?: () => number;
+  /** Throttling from the start, as AwsProxy.throttle(scale). */
+  throttleScale?: number;
 }
 
 const HOP_BY_HOP = new Set(["connection", "keep-alive", "transfer-encoding", "proxy-connection", "upgrade", "te"]);
@@ -70,7 +87,9 @@ export async function startAwsProxy(o: AwsProxyOptions): Promise<AwsProxy> {
     ...prefixed("elasticloadbalancing", elbv2.interceptors()),
   };
 
+  const now = o.now ?? Date.now;
   const calls: CallRecord[] = [];
+  let buckets = o.throttleScale !== undefined ? new TokenBuckets(o.throttleScale, now) : undefined;
   let faults: { rule: FaultRule; left: number }[] = [];
   const forward = (req: WireRequest): Promise<WireResponse> => forwardTo(target, req);
 
@@ -88,7 +107,7 @@ export async function startAwsProxy(o: AwsProxyOptions): Promise<AwsProxy> {
     const service = serviceOf(req.headers, path);
     const operation = operationOf(service, method, path, body);
     const wire: WireRequest = { method, path, headers: req.headers, body, service, operation };
-    const record: CallRecord = { service, operation, status: 0, mutating: isMutating(operation) };
+    const record: CallRecord = { service, operation, status: 0, mutating: isMutating(operation), at: now() };
     calls.push(record);
 
     const fault = takeFault(service, operation);
@@ -98,17 +117,27 @@ export async function startAwsProxy(o: AwsProxyOptions): Promise<AwsProxy> {
       return;
     }
     if (fault?.kind === "throttle" || fault?.kind === "5xx") {
-      const answer = faultResponse(service, fault);
-      record.status = answer.status;
-      send(res, answer);
+      answer(record, res, faultResponse(service, fault));
+      return;
+    }
+    if (buckets && !buckets.take(service, operation)) {
+      record.throttled = true;
+      answer(record, res, faultResponse(service, { kind: "throttle" }));
       return;
     }
     if (fault?.kind === "latency") await new Promise((r) => setTimeout(r, fault.latencyMs ?? 1_000));
 
     const interceptor = interceptors[`${service}:${operation}`];
-    const answer = interceptor ? await interceptor(wire, forward) : await forward(wire);
-    record.status = answer.status;
-    send(res, answer);
+    answer(record, res, interceptor ? await interceptor(wire, forward) : await forward(wire));
+  }
+
+  function answer(record: CallRecord, res: ServerResponse, response: WireResponse): void {
+    record.status = response.status;
+    if (response.status >= 300) {
+      const code = /<Code>([^<]*)<\/Code>/.exec(response.body.toString())?.[1];
+      if (code !== undefined) record.code = code;
+    }
+    send(res, response);
   }
 
   function takeFault(service: AwsService, operation: string): FaultRule | undefined {
@@ -146,6 +175,10 @@ export async function startAwsProxy(o: AwsProxyOptions): Promise<AwsProxy> {
     setRoute53PendingMs: (ms) => {
       route53.pendingMs = ms;
     },
+    throttle: (scale) => {
+      buckets = scale !== undefined ? new TokenBuckets(scale, now) : undefined;
+    },
+    buckets: () => buckets?.stats() ?? [],
     ec2,
     elbv2,
     close: () =>

@@ -1,0 +1,128 @@
+// A fleet booting at once: N instances in one world, each with its own IMDS and root, every agent a separate process
+// running dist/bootlace.js, all started within a second; then what the world says about each (its pool address, its
+// target registration, its record). Shared by the fleet test and `npm run bench:fleet`.
+import { DescribeAddressesCommand } from "@aws-sdk/client-ec2";
+import { DescribeTargetHealthCommand } from "@aws-sdk/client-elastic-load-balancing-v2";
+import { boot, type Booted } from "./booted";
+import { runBootlace, type RunResult } from "./run-bundle";
+import type { World } from "./world";
+
+export interface FleetWorld {
+  world: World;
+  vpcId: string;
+  zoneId: string;
+  zone: string;
+  targetGroupArn: string;
+  pool: string;
+  /** The actions each agent's user-data configures. */
+  actions: FleetAction[];
+  agents: Booted[];
+}
+
+export const fleetActions = ["elastic_ip", "load_balancer", "dns"] as const;
+export type FleetAction = (typeof fleetActions)[number];
+
+/**
+ * A VPC, a private zone, a target group, a pool of `size` addresses (default: one per agent) and `agents` instances
+ * whose user-data claims from the pool, registers in the group and publishes web-<instance id>.<zone> → the address.
+ */
+export async function seedFleet(
+  world: World,
+  o: { agents: number; poolSize?: number; name?: string; waitHealthy?: number; actions?: readonly FleetAction[] },
+): Promise<FleetWorld> {
+  const actions = new Set(o.actions ?? fleetActions);
+  const name = o.name ?? "fleet";
+  const { vpcId } = await world.createVpc("10.60.0.0/16");
+  const zone = `${name}.internal`;
+  const zoneId = await world.createHostedZone(zone, { privateVpcId: vpcId });
+  const targetGroupArn = await world.createTargetGroup({ name, vpcId });
+  for (let i = 0; i < (o.poolSize ?? o.agents); i++) await world.allocateAddress({ Pool: name });
+  const value = actions.has("elastic_ip") ? "elastic_ip" : "private_ipv4";
+  const userData = [
+    "#bootlace",
+    actions.has("elastic_ip") && `elastic_ip: { pool: { tags: { Pool: ${name} } } }`,
+    actions.has("load_balancer") &&
+      `load_balancer: { target_groups: [{ name: ${name} }], wait_healthy: ${o.waitHealthy ?? 60} }`,
+    actions.has("dns") &&
+      `dns: { records: [{ zone: ${zone}, private: true, name: 'web-{{instance.id}}.${zone}', value: ${value} }] }`,
+  ]
+    .filter((line) => line !== false)
+    .join("\n");
+  const agents: Booted[] = [];
+  for (let i = 0; i < o.agents; i++) agents.push(await boot(world, userData, { vpcId }));
+  return { world, vpcId, zoneId, zone, targetGroupArn, pool: name, actions: [...actions], agents };
+}
+
+export interface AgentRun {
+  agent: Booted;
+  result: RunResult;
+  /** ms after the fleet's start. */
+  startedMs: number;
+  endedMs: number;
+}
+
+/**
+ * `bootlace run` on every agent, each started at a random moment within `spreadMs` of the first (default 1 s), all
+ * through the world's proxy. Resolves when every process has exited.
+ */
+export async function runFleet(
+  f: FleetWorld,
+  o: { deadlineSeconds: number; spreadMs?: number; args?: string[] },
+): Promise<AgentRun[]> {
+  const t0 = Date.now();
+  const spread = o.spreadMs ?? 1000;
+  return Promise.all(
+    f.agents.map(async (agent): Promise<AgentRun> => {
+      await new Promise((r) => setTimeout(r, Math.random() * spread));
+      const startedMs = Date.now() - t0;
+      const result = await runBootlace(["run", "--deadline", String(o.deadlineSeconds), ...(o.args ?? [])], {
+        imds: agent.imds.endpoint,
+        aws: f.world.proxy.endpoint,
+        root: agent.root,
+        timeoutMs: (o.deadlineSeconds + 60) * 1000,
+      });
+      return { agent, result, startedMs, endedMs: Date.now() - t0 };
+    }),
+  );
+}
+
+export interface Wired {
+  instanceId: string;
+  /** The pool address on this instance's interface, if any. */
+  address?: string;
+  registered: boolean;
+  /** The record's values. */
+  record?: string[];
+  /** Everything its configuration asks for: address on the instance, target registered, record naming the address. */
+  ok: boolean;
+}
+
+/** What the world holds for each agent, read from moto directly (none of it shows in the proxy's records). */
+export async function wiredInWorld(f: FleetWorld): Promise<Wired[]> {
+  const { world } = f;
+  const addresses = await world.ec2.send(
+    new DescribeAddressesCommand({ Filters: [{ Name: `tag:Pool`, Values: [f.pool] }] }),
+  );
+  const health = await world.elbv2.send(new DescribeTargetHealthCommand({ TargetGroupArn: f.targetGroupArn }));
+  const registered = new Set((health.TargetHealthDescriptions ?? []).map((d) => d.Target?.Id));
+  const records = new Map(
+    (await world.listRecords(f.zoneId)).filter((r) => r.type === "A").map((r) => [r.name, r.values]),
+  );
+  return f.agents.map(({ instance }) => {
+    const address = (addresses.Addresses ?? []).find((a) => a.NetworkInterfaceId === instance.interfaceId)?.PublicIp;
+    const record = records.get(`web-${instance.instanceId}.${f.zone}.`);
+    const isRegistered = registered.has(instance.instanceId);
+    const has = (a: FleetAction) => f.actions.includes(a);
+    const expected = has("elastic_ip") ? address : instance.privateIpv4;
+    return {
+      instanceId: instance.instanceId,
+      ...(address !== undefined && { address }),
+      registered: isRegistered,
+      ...(record !== undefined && { record }),
+      ok:
+        (!has("elastic_ip") || address !== undefined) &&
+        (!has("load_balancer") || isRegistered) &&
+        (!has("dns") || (record?.length === 1 && record[0] === expected)),
+    };
+  });
+}
