@@ -6,7 +6,7 @@
 // the fleet's time against the floor the buckets impose on the calls one agent needs times the fleet.
 //
 //   npm run bench:fleet -- [--agents 40] [--fleets 100,200,500] [--deadline 300] [--initial-ms 0] [--pending-ms 0]
-//                          [--actions elastic_ip,load_balancer,dns]
+//                          [--actions elastic_ip,load_balancer,dns] [--imds-credentials]
 import type { CallRecord } from "../test/harness/aws-proxy";
 import type { AwsService } from "../test/harness/aws-wire";
 import { TokenBuckets } from "../test/harness/aws-proxy-throttle";
@@ -32,6 +32,8 @@ interface Options {
   pendingMs: number;
   /** What each agent's user-data configures (default all three). */
   actions: FleetAction[];
+  /** Credentials from each instance's IMDS rather than the environment (see runFleet). */
+  imdsCredentials: boolean;
 }
 
 function options(argv: string[]): Options {
@@ -42,9 +44,15 @@ function options(argv: string[]): Options {
     initialMs: 0,
     pendingMs: 0,
     actions: [...fleetActions],
+    imdsCredentials: false,
   };
   for (let i = 0; i < argv.length; i += 2) {
     const [flag, value = ""] = [argv[i], argv[i + 1]];
+    if (flag === "--imds-credentials") {
+      o.imdsCredentials = true;
+      i -= 1;
+      continue;
+    }
     const n = Number(value);
     if (flag === "--fleets") o.fleets = value.split(",").map(Number);
     else if (flag === "--agents") o.agents = n;
@@ -204,7 +212,10 @@ async function fleet(o: Options, modelled: number, need: Solo): Promise<FleetRes
     world.proxy.elbv2.setTargetHealth({ initialMs: o.initialMs });
     world.proxy.resetCalls();
     world.proxy.throttle(scale);
-    const runs: AgentRun[] = await runFleet(f, { deadlineSeconds: o.deadline });
+    const runs: AgentRun[] = await runFleet(f, {
+      deadlineSeconds: o.deadline,
+      credentials: o.imdsCredentials ? "imds" : "environment",
+    });
     const calls = [...world.proxy.calls];
     world.proxy.throttle(undefined);
     const wired = await wiredInWorld(f);
@@ -270,7 +281,8 @@ async function main(): Promise<void> {
   const o = options(process.argv.slice(2));
   console.log(
     `node ${process.version}; the fleet wires ${o.actions.join(", ")}; targets initial for ${o.initialMs} ms, ` +
-      `Route 53 changes PENDING for ${o.pendingMs} ms\n`,
+      `Route 53 changes PENDING for ${o.pendingMs} ms; credentials from ` +
+      `${o.imdsCredentials ? "IMDS" : "the environment"}\n`,
   );
   const need = await solo(o);
   const results: FleetResult[] = [];
