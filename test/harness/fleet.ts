@@ -56,46 +56,74 @@ export async function seedFleet(
 export interface AgentRun {
   agent: Booted;
   result: RunResult;
-  /** ms after the fleet's start. */
+  /** The fleet's start (epoch ms): the first spawn, or the release of held agents. */
+  t0: number;
+  /** ms after the fleet's start (negative for held agents, spawned before it). */
   startedMs: number;
   endedMs: number;
 }
 
-/**
- * `bootlace run` on every agent, each started at a random moment within `spreadMs` of the first (default 1 s), all
- * through the world's proxy. Resolves when every process has exited.
- *
- * Credentials come from each instance's IMDS, as on EC2, unless `credentials: "environment"`: dozens of agents starting
- * at once on a machine of two cores are starved of CPU long enough for the SDK's instance-profile provider (2 s
- * timeouts) to give up, which no instance with its own CPU would see; the fleet benchmark, which measures throttling,
- * leaves that out.
- */
-export async function runFleet(
-  f: FleetWorld,
-  o: { deadlineSeconds: number; spreadMs?: number; args?: string[]; credentials?: "imds" | "environment" },
-): Promise<AgentRun[]> {
-  const t0 = Date.now();
-  const spread = o.spreadMs ?? 1000;
-  return Promise.all(
-    f.agents.map(async (agent): Promise<AgentRun> => {
-      await new Promise((r) => setTimeout(r, Math.random() * spread));
-      const startedMs = Date.now() - t0;
-      const result = await runBootlace(["run", "--deadline", String(o.deadlineSeconds), ...(o.args ?? [])], {
-        imds: agent.imds.endpoint,
-        aws: f.world.proxy.endpoint,
-        root: agent.root,
-        timeoutMs: (o.deadlineSeconds + 60) * 1000,
-        ...(o.credentials === "environment" && {
-          env: {
-            AWS_ACCESS_KEY_ID: TEST_CREDENTIALS.accessKeyId,
-            AWS_SECRET_ACCESS_KEY: TEST_CREDENTIALS.secretAccessKey,
-          },
-        }),
-      });
-      return { agent, result, startedMs, endedMs: Date.now() - t0 };
-    }),
-  );
+export interface FleetRunOptions {
+  deadlineSeconds: number;
+  /** Each agent starts at a random moment within this of the first (default 1 s). */
+  spreadMs?: number;
+  args?: string[];
+  /** From each instance's IMDS, as on EC2 (default), or from the environment (see below). */
+  credentials?: "imds" | "environment";
+  /**
+   * Start every process first, with its IMDS answering 503, and let them all go at once when each is waiting: the
+   * start of Node and the bundle is then not part of the fleet's time (see below). A held agent's own --deadline is
+   * longer by the most the hold may take; whether it finished within deadlineSeconds of the release is endedMs.
+   */
+  hold?: boolean;
 }
+
+/**
+ * `bootlace run` on every agent, all through the world's proxy. Resolves when every process has exited; times are
+ * from the fleet's start: the first spawn, or the release when held.
+ *
+ * Dozens of agents starting at once on a machine of two cores are starved of CPU — tens of seconds before the first
+ * AWS call, long enough for the SDK's instance-profile provider (2 s timeouts) to give up — which no instance with a
+ * CPU of its own would see. The fleet benchmark, which measures AWS's throttling, holds its agents and gives them
+ * credentials in the environment.
+ */
+export async function runFleet(f: FleetWorld, o: FleetRunOptions): Promise<AgentRun[]> {
+  const spawned = Date.now();
+  let t0 = spawned;
+  if (o.hold) for (const a of f.agents) a.imds.setUnavailable(true);
+  const spread = o.spreadMs ?? 1000;
+  const runs = f.agents.map(async (agent): Promise<AgentRun> => {
+    if (!o.hold) await new Promise((r) => setTimeout(r, Math.random() * spread));
+    const startedMs = Date.now() - spawned;
+    const deadline = o.deadlineSeconds + (o.hold ? HOLD_LIMIT_MS / 1000 : 0);
+    const result = await runBootlace(["run", "--deadline", String(deadline), ...(o.args ?? [])], {
+      imds: agent.imds.endpoint,
+      aws: f.world.proxy.endpoint,
+      root: agent.root,
+      timeoutMs: (deadline + 60) * 1000,
+      ...(o.credentials === "environment" && {
+        env: {
+          AWS_ACCESS_KEY_ID: TEST_CREDENTIALS.accessKeyId,
+          AWS_SECRET_ACCESS_KEY: TEST_CREDENTIALS.secretAccessKey,
+        },
+      }),
+    });
+    return { agent, result, t0, startedMs: startedMs - (t0 - spawned), endedMs: Date.now() - t0 };
+  });
+  if (o.hold) {
+    // Every agent has asked its IMDS at least once: all are up and waiting.
+    const limit = Date.now() + HOLD_LIMIT_MS;
+    while (f.agents.some((a) => a.imds.requests.length === 0) && Date.now() < limit) {
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    t0 = Date.now();
+    for (const a of f.agents) a.imds.setUnavailable(false);
+  }
+  return Promise.all(runs);
+}
+
+/** How long held agents may take to start, at most. */
+const HOLD_LIMIT_MS = 120_000;
 
 export interface Wired {
   instanceId: string;

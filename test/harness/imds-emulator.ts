@@ -63,6 +63,8 @@ export interface ImdsEmulator {
   setTagsEnabled(on: boolean): void;
   /** 403 on everything, as HttpEndpoint=disabled. */
   setDisabled(on: boolean): void;
+  /** 503 on everything while on, as a metadata service still starting (the fleet benchmark holds its agents so). */
+  setUnavailable(on: boolean): void;
   /** The next GET with a token issued so far gets 401. */
   expireAllTokens(): void;
   /** The next `count` (default 1) requests whose path starts with pathPrefix (full, or relative to /latest/) get `status`. */
@@ -221,6 +223,7 @@ export async function startImdsEmulator(o: ImdsEmulatorOptions): Promise<ImdsEmu
   let instance = o.instance;
   let tagsEnabled = o.tagsEnabled ?? true;
   let disabled = false;
+  let unavailable = false;
   const mode = o.unavailableMode ?? "refuse";
   let available = !(o.availableAfterMs && o.availableAfterMs > 0);
   const tokens = new Map<string, number>(); // token → expiry (epoch ms by `now`)
@@ -240,6 +243,9 @@ export async function startImdsEmulator(o: ImdsEmulatorOptions): Promise<ImdsEmu
     },
     setDisabled(on) {
       disabled = on;
+    },
+    setUnavailable(on) {
+      unavailable = on;
     },
     expireAllTokens() {
       tokens.clear();
@@ -272,6 +278,7 @@ export async function startImdsEmulator(o: ImdsEmulatorOptions): Promise<ImdsEmu
     req.resume();
 
     if (!available) return mode === "reset" ? void req.socket.resetAndDestroy() : reply(503);
+    if (unavailable) return reply(503);
     if (disabled) return reply(403);
     const failure = failures.find((f) => f.left > 0 && path.startsWith(f.prefix));
     if (failure) {
