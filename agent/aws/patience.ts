@@ -3,14 +3,14 @@
 // throttling buckets gets one client-side budget that slows down on throttling and recovers, shared by every action
 // of the run.
 //
-// Why not the SDK's strategies as they are: StandardRetryStrategy and AdaptiveRetryStrategy stop after maxAttempts,
-// and share a retry quota (500 tokens, 5 per throttling retry) that a storm empties in a hundred retries, after
-// which nothing is retried at all: a boot agent in a fleet of hundreds then gives up minutes before its deadline. And
-// the adaptive strategy's rate limiter belongs to the strategy, which never learns which operation it is retrying
-// (its token scope is the partition), so it can be one per client at best, where AWS's buckets are per operation
-// (EC2), per account (Route 53) or per group of operations (ELBv2's Describe*). So: the SDK's retry middleware,
-// error classification and Retry-After parsing stay; PatientRetryStrategy decides and waits; and the door attaches
-// the SDK's own DefaultRateLimiter (its CUBIC client-side bucket) for the call's AWS bucket to each command.
+// Why not the SDK's strategies as they are: StandardRetryStrategy and AdaptiveRetryStrategy stop after maxAttempts
+// (with 8, agents of a fleet of 200 gave up after 71–104 s of a 300 s deadline), and share a retry quota (500 tokens, 5
+// per throttling retry) that a long storm empties, after which nothing is retried at all. And the adaptive strategy's
+// rate limiter belongs to the strategy, which never learns which operation it is retrying (its token scope is the
+// partition), so it can be one per client at best, where AWS's buckets are per operation (EC2), per account (Route 53)
+// or per group of operations (ELBv2's Describe*). So: the SDK's retry middleware, error classification and Retry-After
+// parsing stay; PatientRetryStrategy decides and waits; and the door attaches the SDK's own DefaultRateLimiter (its
+// CUBIC client-side bucket) for the call's AWS bucket to each command.
 import type { RateLimiter } from "@smithy/util-retry";
 import type { FinalizeRequestMiddleware, RetryErrorInfo, RetryStrategyV2, RetryToken } from "@smithy/types";
 import type { Clock } from "../core/clock";
