@@ -257,7 +257,8 @@ addresses associated with nothing are candidates, each instance trying them in a
 instance id and the allocation id, so instances booting together start at different addresses), with
 \`AllowReassociation=false\`: an association that goes through is this instance's. When another instance won the
 address first (\`Resource.AlreadyAssociated\`), bootlace reads the pool again and goes on with what is free now, in its
-own order. With no free address the action fails (exit 1), naming the pool, and nothing is taken from anyone. \`allow_reassociation: true\` is the only way to take
+own order; it also reads it again before claiming when the first read is more than 3 s old (a run claims only once
+every action has planned, which under API throttling can take minutes). With no free address the action fails (exit 1), naming the pool, and nothing is taken from anyone. \`allow_reassociation: true\` is the only way to take
 an address associated elsewhere (free ones still come first in a pool); the log names the instance it was taken from.
 An address already associated here changes nothing. It goes to the primary private IPv4 of the primary interface, or
 \`private_ip\`, which must be one of that interface's addresses. Records with \`value: elastic_ip\` or \`public_ipv4\` wait

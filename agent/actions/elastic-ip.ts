@@ -286,6 +286,25 @@ export interface EipPlanData {
   source: Source;
   target: Target;
   decision: EipDecision;
+  /** When the addresses behind the decision were read (clock ms). */
+  readAt: number;
+}
+
+/**
+ * A claim that starts longer than this after the pool was read reads it again first. A run applies only once every
+ * action has planned, and in a fleet under throttling that takes minutes, in which other instances claim the pool's
+ * addresses: a claim from the old list would try them and be refused, each refusal an AssociateAddress from the
+ * tightest of EC2's buckets. A run that is not held up (plans take about a second) reads the pool once.
+ */
+export const STALE_READ_MS = 3000;
+
+/** The plan's decision, or a new one from the pool as it is now when the plan's read is stale. */
+async function decisionNow(ctx: ActionContext, data: EipPlanData): Promise<EipDecision> {
+  const age = ctx.clock.now() - data.readAt;
+  if (data.decision.op !== "associate" || age <= STALE_READ_MS) return data.decision;
+  ctx.log.debug(`the pool was read ${(age / 1000).toFixed(0)} s ago; reading it again before claiming`);
+  const addresses = await describeAddresses(ctx, data.source);
+  return decideEip(data.source, addresses, data.target, ctx.config.elastic_ip?.allow_reassociation ?? false);
 }
 
 /** Saved in state.json: what this instance holds (stop leaves it: an Elastic IP outlives its instance on purpose). */
@@ -326,9 +345,10 @@ export const elasticIpAction: Action<EipPlanData> = {
     const source = await sourceOf(ctx);
     const target = targetOf(ctx);
     const addresses = await describeAddresses(ctx, source);
+    const readAt = ctx.clock.now();
     const decision = decideEip(source, addresses, target, ctx.config.elastic_ip?.allow_reassociation ?? false);
     if (decision.op === "fail") throw new Error(decision.reason);
-    const data = { source, target, decision };
+    const data = { source, target, decision, readAt };
     // A pool address is only known once claimed: dependants plan with "the Elastic IP, once claimed".
     const known =
       decision.op === "none" ? decision.address : source.kind === "fixed" ? decision.candidates[0]?.address : undefined;
@@ -336,7 +356,8 @@ export const elasticIpAction: Action<EipPlanData> = {
   },
 
   async apply(ctx, plan): Promise<Outcome> {
-    const { decision, target } = plan.data;
+    const { target } = plan.data;
+    const decision = await decisionNow(ctx, plan.data);
     let changes: Change[] = [];
     let address: Address;
     if (decision.op === "none") {

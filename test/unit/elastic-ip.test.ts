@@ -8,6 +8,7 @@ import {
   isAssociated,
   isOurs,
   preferenceOrder,
+  STALE_READ_MS,
 } from "../../agent/actions/elastic-ip";
 import type { Aws } from "../../agent/aws/clients";
 import { ConfigErrors, ConfigError } from "../../agent/core/errors";
@@ -175,7 +176,7 @@ describe("elastic_ip action against a mocked EC2", () => {
 
     const outcome = await elasticIpAction.apply(ctx, {
       changes: [],
-      data: { source: pool, target: mine, decision: { op: "associate", candidates } },
+      data: { source: pool, target: mine, readAt: ctx.clock.now(), decision: { op: "associate", candidates } },
     });
 
     expect(ec2.commandCalls(AssociateAddressCommand).map((c) => c.args[0].input)).toEqual([
@@ -210,7 +211,7 @@ describe("elastic_ip action against a mocked EC2", () => {
 
     const outcome = await elasticIpAction.apply(ctx, {
       changes: [],
-      data: { source: pool, target: mine, decision: { op: "associate", candidates } },
+      data: { source: pool, target: mine, readAt: ctx.clock.now(), decision: { op: "associate", candidates } },
     });
 
     expect(ec2.commandCalls(AssociateAddressCommand).map((c) => c.args[0].input.AllocationId)).toEqual([
@@ -219,6 +220,30 @@ describe("elastic_ip action against a mocked EC2", () => {
     ]);
     expect(ec2.commandCalls(DescribeAddressesCommand)).toHaveLength(1);
     expect(outcome.output).toMatchObject({ allocationId: "eipalloc-3" });
+  });
+
+  it("reads the pool again before claiming when its read is stale (the run waited for other plans)", async () => {
+    ec2.on(DescribeAddressesCommand).resolves({
+      Addresses: [heldBy("eipalloc-1", "i-0rival", "eni-0rival"), free("eipalloc-2")],
+    });
+    ec2.on(AssociateAddressCommand).resolves({ AssociationId: "eipassoc-2" });
+    const ctx = context({ elastic_ip: { pool: { tags: { Pool: "web" } } } });
+    const candidates = [free("eipalloc-1"), free("eipalloc-2")].map((address) => ({ address, reassociate: false }));
+    const data = { source: pool, target: mine, decision: { op: "associate" as const, candidates } };
+
+    // Read just now: claimed from the plan's list, no second read.
+    await elasticIpAction.apply(ctx, { changes: [], data: { ...data, readAt: ctx.clock.now() - STALE_READ_MS } });
+    expect(ec2.commandCalls(DescribeAddressesCommand)).toHaveLength(0);
+    expect(ec2.commandCalls(AssociateAddressCommand).map((c) => c.args[0].input.AllocationId)).toEqual(["eipalloc-1"]);
+
+    ec2.resetHistory();
+    const outcome = await elasticIpAction.apply(ctx, {
+      changes: [],
+      data: { ...data, readAt: ctx.clock.now() - STALE_READ_MS - 1 },
+    });
+    expect(ec2.commandCalls(DescribeAddressesCommand)).toHaveLength(1);
+    expect(ec2.commandCalls(AssociateAddressCommand).map((c) => c.args[0].input.AllocationId)).toEqual(["eipalloc-2"]);
+    expect(outcome.output).toMatchObject({ allocationId: "eipalloc-2" });
   });
 
   it("gives up naming each loss when the re-read leaves nothing free, and takes nothing", async () => {
@@ -232,6 +257,7 @@ describe("elastic_ip action against a mocked EC2", () => {
         data: {
           source: pool,
           target: mine,
+          readAt: ctx.clock.now(),
           decision: { op: "associate", candidates: [{ address: free("eipalloc-1"), reassociate: false }] },
         },
       })
@@ -256,6 +282,7 @@ describe("elastic_ip action against a mocked EC2", () => {
       data: {
         source: { kind: "fixed", allocationId: "eipalloc-1" },
         target: mine,
+        readAt: ctx.clock.now(),
         decision: { op: "associate", candidates: [{ address: free("eipalloc-1"), reassociate: false }] },
       },
     });
