@@ -2,7 +2,7 @@
 // around it, and tests run many agents at once in one process, each with its own endpoints and root folder.
 import { sdkPackagesLoaded } from "./aws/clients";
 import type { Parsed } from "./cli";
-import { parseCli, version } from "./cli";
+import { parseCli } from "./cli";
 import { systemClock } from "./core/clock";
 import type { AgentOptions, Session } from "./commands/session";
 import { exitCodes } from "./commands/session";
@@ -31,6 +31,7 @@ export async function runAgent(o: AgentOptions): Promise<number> {
     now: () => clock.now(),
   });
   const { deadline, end } = deadlineAfter(clock, args.deadline);
+  if (parsed.command !== "watch") o.onDeadline?.(args.deadline);
   const session: Session = { o, args, clock, log, deadline };
   try {
     switch (parsed.command) {
@@ -48,9 +49,12 @@ export async function runAgent(o: AgentOptions): Promise<number> {
         return await (await import("./commands/watch")).watch(session);
       case "iam-policy":
         return await (await import("./commands/iam-policy")).iamPolicy(session);
-      default:
-        log.error(`\`bootlace ${parsed.command}\` is not available in bootlace ${version} yet`);
-        return exitCodes.config;
+      case "doctor":
+        return await (await import("./commands/doctor")).doctor(session);
+      default: {
+        const unknown: never = parsed.command;
+        throw new Error(`no command ${String(unknown)}`);
+      }
     }
   } catch (error) {
     return reportFailure(log, error);

@@ -33,7 +33,10 @@ const commands: [string, string][] = [
     "Print the least-privilege IAM policy JSON for the effective configuration (read as validate reads it: baked files, --config, --user-data, flags; no IMDS, no AWS)",
   ],
   ["watch", "Keep running: re-discover peers and rewrite files when they change"],
-  ["doctor", "Diagnose IMDS, credentials, permissions and DNS"],
+  [
+    "doctor",
+    "Diagnose why this instance would not wire: IMDS, credentials, clock, permissions, DNS, cloud-init, the unit (read-only)",
+  ],
 ];
 
 export async function parseCli(argv: string[]): Promise<Parsed> {

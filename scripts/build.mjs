@@ -12,6 +12,24 @@ const common = {
   legalComments: "none",
 };
 
+/**
+ * Every AWS client's runtime config imports the SDK's default credential chain, but bootlace hands each client its own
+ * credentials (agent/instance/credentials.ts), so the chain is never called: leave it out, with the STS and SSO clients
+ * it pulls in (about 120 KiB) and its IMDS provider, which falls back to IMDSv1.
+ */
+const withoutDefaultCredentialChain = {
+  name: "without-default-credential-chain",
+  setup(b) {
+    b.onResolve({ filter: /^@aws-sdk\/credential-provider-node$/ }, (args) => ({ path: args.path, namespace: "stub" }));
+    b.onLoad({ filter: /.*/, namespace: "stub" }, () => ({
+      loader: "js",
+      contents:
+        "exports.defaultProvider = () => () => Promise.reject(new Error(" +
+        "'bootlace gives every AWS client its credentials; the default chain is not in the bundle'));",
+    }));
+  },
+};
+
 mkdirSync("dist", { recursive: true });
 
 await build({
@@ -23,6 +41,7 @@ await build({
   keepNames: true,
   banner: { js: "#!/usr/bin/env node" },
   metafile: false,
+  plugins: [withoutDefaultCredentialChain],
 });
 chmodSync("dist/bootlace.js", 0o755);
 

@@ -1,6 +1,7 @@
 // The configuration reference (docs/configuration.md), generated from the schema so the docs cannot drift from it.
 // A developer tool (scripts/gen-docs.ts, `npm run docs`), kept out of agent/ so the bundle never carries the prose.
 import { z } from "zod";
+import { REAP_PER_RUN } from "../agent/actions/dns-reap";
 import { documentShape } from "../agent/config/schema";
 
 /** The subset of JSON Schema that z.toJSONSchema produces for bootlace's schema. */
@@ -19,6 +20,7 @@ interface JsonSchema {
   maximum?: number;
   minItems?: number;
   pattern?: string;
+  anyOf?: JsonSchema[];
 }
 
 interface Row {
@@ -50,6 +52,7 @@ export function renderConfigReference(): string {
     "",
     TEMPLATES,
     ADDRESS_AND_TARGETS,
+    DNS,
     PEERS_AND_FILES,
   ].join("\n");
 }
@@ -85,6 +88,7 @@ function nested(schema: JsonSchema, path: string): Row[] {
 function typeOf(s: JsonSchema): string {
   if (s.const !== undefined) return `\`${JSON.stringify(s.const)}\``;
   if (s.enum) return s.enum.map((v) => `\`${JSON.stringify(v)}\``).join(" or ");
+  if (s.anyOf) return s.anyOf.map(typeOf).join(" or ");
   switch (s.type) {
     case "integer":
     case "number":
@@ -131,8 +135,9 @@ Later sources win, key by key:
 
 1. **built-in defaults** (the *default* column below);
 2. **baked files**: \`/etc/bootlace/bootlace.yaml\`, then \`/etc/bootlace/conf.d/*.yaml\` (and \`*.yml\`) in name order
-   (byte order, as \`LC_ALL=C ls\`). Missing files are fine. AMI builders put profiles here. \`--config FILE\` reads
-   FILE instead of all of them (relative to the working directory); \`--root DIR\` takes the baked paths under DIR;
+   (byte order, as \`LC_ALL=C ls\`). Missing files are fine. AMI builders put profiles here, and user-data puts its
+   own file here with cloud-init's \`write_files\` (see User-data). \`--config FILE\` reads FILE instead of all of
+   them (relative to the working directory); \`--root DIR\` takes the baked paths under DIR;
 3. **user-data**, in any of the forms below;
 4. **flags**: \`--profile NAME\` and \`--set path=value\` (repeatable, applied in order).
 
@@ -159,35 +164,28 @@ const MERGE = `## How sources merge
 
 const USER_DATA = `## User-data
 
-bootlace reads user-data (from IMDS, or \`--user-data FILE\`) in any of these forms, each optionally
-gzip-compressed (a MIME part too). Anything else means "no bootlace configuration in user-data", not an error.
+bootlace reads user-data (from IMDS, or \`--user-data FILE\`) in the forms below, each optionally gzip-compressed (a
+MIME part too). Anything else means "no bootlace configuration in user-data", not an error. Examples of every form,
+tested with cloud-init 22.4 and 25.1: [user-data.md](user-data.md).
 
-**A bootlace document**: YAML or JSON whose first line is \`#bootlace\`.
-
-\`\`\`yaml
-#bootlace
-profile: web
-dns:
-  records:
-    - zone: example.internal
-      name: "{{instance.id}}.example.internal"
-\`\`\`
-
-**A cloud-config with a \`bootlace:\` key**: cloud-init ignores the key; bootlace reads only it. A cloud-config without
-it carries no bootlace configuration.
+**A cloud-config that writes bootlace's file** (recommended): cloud-init's own \`write_files\` puts a file into
+\`/etc/bootlace/conf.d/\` (or \`/etc/bootlace/bootlace.yaml\`), where bootlace reads baked files; cloud-init writes
+it before \`bootlace.service\` starts, and while it has not (no cloud-init, \`plan --user-data FILE\`), bootlace reads
+the same file from the user-data. It is a baked file: it takes its place among them by name, under the chosen
+profile. In a \`## template: jinja\` cloud-config, wrap bootlace's templates in \`{% raw %}…{% endraw %}\`.
 
 \`\`\`yaml
 #cloud-config
 packages: [nginx]
-bootlace:
-  profile: web
+write_files:
+  - path: /etc/bootlace/conf.d/60-user-data.yaml
+    content: |
+      profile: web
+      dns:
+        records:
+          - zone: example.internal
+            name: "{{instance.id}}.example.internal"
 \`\`\`
-
-**MIME multipart**, as cloud-init writes it (\`cloud-init devel make-mime -a cc.yaml:cloud-config -a
-bootlace.yaml:x-bootlace -a boot.sh:x-shellscript\`): bootlace reads the parts of type \`text/x-bootlace\`, the
-\`text/cloud-config\` parts with a \`bootlace:\` key, and \`text/x-shellscript\` parts for the lines below. Parts of a
-generic type (\`text/plain\`, \`application/octet-stream\`, \`application/x-gzip\`) are recognised by their first line.
-Nested multiparts are read too. Transfer encodings 7bit, 8bit, base64 and quoted-printable are understood.
 
 **A shell script** (first line \`#!\`): bootlace does not run it; it reads lines of the form
 
@@ -195,11 +193,30 @@ Nested multiparts are read too. Transfer encodings 7bit, 8bit, base64 and quoted
 #!/bin/bash
 export BOOTLACE_PROFILE=web
 BOOTLACE_SET_elastic_ip__pool__tags__Pool=root
-BOOTLACE_SET_dns__records__0__ttl='30'
+BOOTLACE_SET_watch__interval='30'
 \`\`\`
 
 \`export\` is optional and single or double quotes are removed; a value that needs the shell to expand it (\`$VAR\`,
-\`$(...)\`) is refused, since bootlace never runs the script.
+\`$(...)\`) is refused, since bootlace never runs the script. These lines sit above the baked files and the profile.
+
+**MIME multipart**, as cloud-init writes it (\`cloud-init devel make-mime -a cc.yaml:cloud-config -a
+boot.sh:x-shellscript\`), and \`#cloud-config-archive\`: each part is read by its type as above (\`text/cloud-config\`,
+\`text/jinja2\`, \`text/x-shellscript\`). Parts of a generic type (\`text/plain\`, \`application/octet-stream\`,
+\`application/x-gzip\`) are recognised by their first line. Nested multiparts are read too. Transfer encodings 7bit,
+8bit, base64 and quoted-printable are understood. cloud-init keeps only the last cloud-config's \`write_files\`: a
+bootlace file in an earlier list is reported.
+
+**Older forms, still read; cloud-init warns about them** (since cloud-init 24.1 a warning makes \`cloud-init status\`
+degraded): a \`#cloud-config\` with a top-level \`bootlace:\` key (refused by cloud-init 23.4 and later: "Additional
+properties are not allowed"), a document whose first line is \`#bootlace\`, and a MIME part of type
+\`text/x-bootlace\` ("Unhandled unknown content-type"). These sit above the baked files and the profile.
+
+\`\`\`yaml
+#cloud-config
+packages: [nginx]
+bootlace:
+  profile: web
+\`\`\`
 
 **Credentials are refused.** User-data that carries bootlace configuration and also AWS credentials anywhere (an
 access key id \`AKIA…\`/\`ASIA…\`, or \`aws_secret_access_key\`, \`aws_session_token\` and the like with a value, in any
@@ -230,11 +247,12 @@ Nothing is changed when the configuration is wrong: bootlace lists every problem
 source, the line and the key path:
 
     user-data part 2 (text/x-bootlace, "bootlace.yaml"), line 7: dns.records.0.value: expected private_ipv4, public_ipv4, elastic_ip or an IPv4 address, got "10.0.0.300"
-    /etc/bootlace/conf.d/10-web.yaml, line 3: dns.recrods: unknown key (expected one of: wait, owner_id, records)
+    /etc/bootlace/conf.d/10-web.yaml, line 3: dns.recrods: unknown key (expected one of: wait, owner_id, reverse, reap, records)
     --set watch.interval=1: watch.interval: expected number to be >=5, got 1
 
-Lines in a MIME part count from the start of the part's decoded body. \`bootlace validate FILE\` checks a configuration
-file or a user-data file (any form) offline.
+Lines in a MIME part count from the start of the part's decoded body; lines of a file written by \`write_files\` count
+in the user-data when its content is a \`content: |\` block. \`bootlace validate FILE\` checks a configuration file or a
+user-data file (any form cloud-init reads) offline, and says why user-data carries no bootlace configuration.
 `;
 
 const TEMPLATES = `## Templates
@@ -258,8 +276,11 @@ instance id and the allocation id, so instances booting together start at differ
 \`AllowReassociation=false\`: an association that goes through is this instance's. When another instance won the
 address first (\`Resource.AlreadyAssociated\`), bootlace reads the pool again and goes on with what is free now, in its
 own order; it also reads it again before claiming when the first read is more than 3 s old (a run claims only once
-every action has planned, which under API throttling can take minutes). With no free address the action fails (exit 1), naming the pool, and nothing is taken from anyone. \`allow_reassociation: true\` is the only way to take
-an address associated elsewhere (free ones still come first in a pool); the log names the instance it was taken from.
+every action has planned, which under API throttling can take minutes). With no free address, an address held by an
+instance that is leaving (stopping, shutting down, or not InService in this instance's Auto Scaling group) is waited
+for up to \`handoff\` seconds and then claimed ([autoscaling.md](autoscaling.md)); otherwise the action fails (exit 1),
+naming the pool, and nothing is taken from anyone. \`allow_reassociation: true\` is the only way to take an address an
+instance in service holds (free ones still come first in a pool); the log names the instance it was taken from.
 An address already associated here changes nothing. It goes to the primary private IPv4 of the primary interface, or
 \`private_ip\`, which must be one of that interface's addresses. Records with \`value: elastic_ip\` or \`public_ipv4\` wait
 for the claim and get the new address; the result shows the address and its public DNS name (\`instance.public_dns\`).
@@ -283,6 +304,106 @@ and \`ec2:AssociateAddress\` (scoped to the allocation id, or to the pool's tags
 \`DescribeTargetHealth\`, \`RegisterTargets\` on the configured groups, and \`DeregisterTargets\` with
 \`DescribeTargetGroupAttributes\` when stop deregisters; the Route 53 reads and \`ChangeResourceRecordSets\` on the zones,
 limited by condition to the configured record names, types and change actions, and \`GetChange\` unless \`wait: none\`.
+`;
+
+const DNS = `## DNS
+
+**Records and ownership.** Each record is an A or AAAA record set in the zone given by \`zone\` (with \`private\` when a
+public and a private zone share the name) or \`zone_id\`. Beside it bootlace keeps an ownership TXT record,
+\`_bootlace-a.NAME\` (\`_bootlace-aaaa.\`, \`_bootlace-ptr.\`; \`_bootlace-a-wildcard.ZONE\` for \`*.ZONE\`), holding
+\`heritage=bootlace,bootlace/owner=OWNER_ID,bootlace/instance=i-…\`. A record that exists without this owner's
+ownership record is left alone and fails the run (exit 1, naming it), unless \`takeover: true\`; an alias is never
+touched. Changes are CREATE for what was absent and UPSERT for what bootlace owns, so a record someone creates between
+the read and the write makes Route 53 refuse the batch; bootlace then reads again, once. With \`wait: insync\` the run
+waits until Route 53 reports the change INSYNC. \`bootlace stop\` deletes the records marked \`delete_on_shutdown\` that
+still hold this instance's value, exactly as read (a record changed since is left).
+
+**Shared names.** Many instances behind one name need one record set each: \`set_identifier\` (usually
+\`"{{instance.id}}"\`) with one routing policy, \`multivalue: true\` (Route 53 answers with up to eight healthy
+addresses), \`weight\` (0–255) or \`failover\` (\`PRIMARY\` or \`SECONDARY\`, one of each per name), and optionally a
+\`health_check_id\`. Each instance writes only its own record set, and its own ownership record,
+\`SET._bootlace-a.NAME\`, so instances booting together never rewrite one shared record (no read-modify-write to race)
+and each stop removes only its own. The identifier also names that ownership record, so it must render to one label:
+1–63 lower-case letters, digits, \`-\` or \`_\` (a tag value that does not is refused, naming the key). A simple record
+of the same owner under the name gives way in the same batch; anything else already there (a simple record not
+bootlace's, records of another routing policy, a second PRIMARY) is left alone and fails the run, naming it.
+
+    dns:
+      records:
+        - zone: example.internal
+          name: api.example.internal
+          set_identifier: "{{instance.id}}"
+          multivalue: true
+          delete_on_shutdown: true
+        - zone: example.internal          # a canary image's instances each take a small share
+          name: www.example.internal
+          set_identifier: "{{instance.id}}"
+          weight: 10                      # the stable image's profile says 90
+
+A failover pair names its roles itself, for example with two profiles baked into the image and \`BOOTLACE_PROFILE\`
+in each instance's user-data:
+
+    profiles:
+      db-primary:
+        dns:
+          records:
+            - { zone: example.internal, name: db.example.internal, set_identifier: primary, failover: PRIMARY,
+                health_check_id: 8f3a5b2c-1d4e-4f60-9a7b-0c1d2e3f4a5b }
+      db-secondary:
+        dns:
+          records:
+            - { zone: example.internal, name: db.example.internal, set_identifier: secondary, failover: SECONDARY }
+
+**Reverse records.** With \`dns.reverse: true\` (or \`reverse: true\` on one record) bootlace also keeps the PTR record
+of each A and AAAA record's address, in the private reverse zone (\`in-addr.arpa\`, or \`ip6.arpa\` by nibbles) associated
+with the instance's VPC whose name is the longest match, found with \`ListHostedZonesByVPC\`. The PTR lists every name
+of this instance with that address, and is owned like a forward record (\`_bootlace-ptr.…\`); a PTR that is not
+bootlace's is never overwritten (the run fails, naming it, and the forward records are still written). Where the
+forward and reverse records share a zone they go in one batch. When the address changes (another Elastic IP, a
+literal changed), the next run writes the new PTR and deletes the old one if its ownership still names this instance;
+\`bootlace stop\` deletes the PTR with the records marked \`delete_on_shutdown\`. No reverse zone for an address is a
+configuration error (exit 2, nothing changed). A host allowed by name in pg_hba.conf then resolves both ways.
+
+    dns:
+      reverse: true
+      records:
+        - zone: example.internal
+          name: "{{instance.id}}.example.internal"
+          delete_on_shutdown: true
+        - zone: example.internal
+          name: "{{instance.id}}.example.internal"
+          type: AAAA
+          value: ipv6              # the primary interface's first IPv6 address (IMDS ipv6s)
+
+\`value: ipv6\` on an instance without an IPv6 address is a configuration error naming the record.
+
+**Reaping.** An instance that dies without its stop path (spot reclaim, forced termination, a stop without OS
+shutdown) leaves its records behind, pointing at an address another instance may get. With \`dns.reap: true\`, each run
+looks at the ownership records under the names it reads anyway (its own names, the shared names, its PTR names): a
+record set whose ownership record says this \`owner_id\` and an instance that is not running or pending
+(\`ec2:DescribeInstances\`; terminated, shutting down, stopping, stopped, or no longer known to EC2) is deleted together
+with its ownership record, with an exact DELETE of what was read, so a change made meanwhile wins. At most
+${REAP_PER_RUN} record sets per run; each is logged and shown as a \`reap\` change. A record without bootlace's
+ownership record, or of another \`owner_id\`, is never reaped. A stopped owner's records come back at its next boot.
+
+**Calls.** Each zone is looked up once (\`ListHostedZonesByName\`, or \`GetHostedZone\` for \`zone_id\`;
+\`ListHostedZonesByVPC\` for the reverse zones) and remembered in \`state.json\`, so a later boot of the instance does
+not look again (a zone deleted since is looked up afresh). Each name is read with one \`ListResourceRecordSets\` page
+that holds its record sets and the ownership records beside them (more pages only for a name shared by more than 150
+instances). All of the instance's changes to a zone go in one \`ChangeResourceRecordSets\` batch. \`GetChange\` is polled
+about once a second at first, then ever more sparsely up to every 15 s, with jitter so a fleet does not poll in step.
+
+| run | Route 53 calls (one record, zone by name) |
+| --- | --- |
+| first boot | \`ListHostedZonesByName\` 1, \`ListResourceRecordSets\` 1, \`ChangeResourceRecordSets\` 1, \`GetChange\` 1 or more (about 1 per second of waiting for the first 5 s) |
+| later boot, nothing to change | \`ListResourceRecordSets\` 1 |
+
+\`dns.reverse\` adds \`ListHostedZonesByVPC\` 1 (first boot only) and, per reverse zone, one listing per PTR name and one
+batch; \`dns.reap\` adds \`ec2:DescribeInstances\` 1 when another instance's records are under the names read.
+
+**Permissions.** \`bootlace iam-policy\` adds, for shared names, their ownership records (\`*._bootlace-a.NAME\`) and
+\`DELETE\`; for reverse records, \`route53:ListHostedZonesByVPC\` with \`ec2:DescribeVpcs\`, changes to PTR names under
+\`in-addr.arpa\` or \`ip6.arpa\` in any zone, and \`DELETE\`; for the reaper, \`ec2:DescribeInstances\` and \`DELETE\`.
 `;
 
 const PEERS_AND_FILES = `## Peers and files
@@ -340,11 +461,29 @@ where it comes from. A file whose directory does not exist is not created.
 **Reloads.** After all files are written, the \`on_change\` command of each file whose content changed runs, once
 even when several files name it, with \`/bin/sh -c\` in the \`--root\` folder; a failing command fails the run.
 
+**At the deadline.** \`check\` and \`on_change\` run in a process group of their own; at \`--deadline\` the whole group
+gets SIGTERM, and SIGKILL 2 s later: a check cut off this way leaves the real file untouched and fails the run. The
+\`replace\` edits of a file run in a worker thread that is stopped at the deadline, so a pattern that backtracks
+without end on some line (\`(a+)+$\` on a long run of \`a\`) leaves that file untouched and fails the run with the
+pattern's key path (\`files.N.replace.M.match\`); the other files are still written.
+
 **/etc/hosts and cloud-init.** When cloud-init's \`manage_etc_hosts\` is \`true\` (or \`template\`) in
 \`/etc/cloud/cloud.cfg\`, \`/etc/cloud/cloud.cfg.d/*.cfg\` or the instance's cloud-config user-data, cloud-init rewrites
 /etc/hosts from \`/etc/cloud/templates/hosts.<os family>.tmpl\` at every boot, and bootlace's block is gone until
 bootlace runs again. bootlace warns when it sees this. Either manage the template too (a second files entry with the
 same block, for the template file), or set \`manage_etc_hosts: localhost\`, which only keeps the instance's own line.
+With cloud-init's own Debian template, as both 22.4 and 25.1 ship it (a test edits a copy of it so and renders it
+with cloud-init's templater: the block comes through as written):
+
+\`\`\`yaml
+peers:
+  db: { tags: { Role: db, Env: "{{tags.Env}}" } }
+files:
+  - path: /etc/hosts
+    block: "{{#peers.db}}{{ip}} db.internal\\n{{/peers.db}}"
+  - path: /etc/cloud/templates/hosts.debian.tmpl # cloud-init renders /etc/hosts from it at every boot
+    block: "{{#peers.db}}{{ip}} db.internal\\n{{/peers.db}}"
+\`\`\`
 
 **watch.** \`bootlace watch\` keeps running: every \`watch.interval\` seconds (±20 %, so a fleet does not poll in step)
 it discovers the peers again and rewrites only the files whose content changed, running each \`on_change\` once per

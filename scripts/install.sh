@@ -72,6 +72,23 @@ doc=$(dest /usr/share/doc/bootlace)
 install -D -m 0644 -t "$doc" "$src/README.md" "$src/packaging/copyright"
 install -D -m 0644 -t "$doc/docs" "$src"/docs/*.md
 install -D -m 0644 -t "$doc/examples" "$src/initd/rc.local.snippet"
+# Debian's names (a native package: changelog.gz); gzip -n keeps no name or time, so the same tree gives the same bytes.
+gzip -9n <"$src/packaging/changelog" >"$doc/changelog.gz"
+chmod 0644 "$doc/changelog.gz"
+# bootlace(8), written from the installed command's own --help by scripts/man-page.mjs, which needs Node.
+man8=$(dest /usr/share/man/man8)
+if command -v node >/dev/null; then
+	if $single; then
+		help=("$src/dist/bootlace-linux-x64")
+	else
+		help=(node "$src/dist/bootlace.js")
+	fi
+	mkdir -p "$man8"
+	node "$src/scripts/man-page.mjs" "${help[@]}" | gzip -9n >"$man8/bootlace.8.gz"
+	chmod 0644 "$man8/bootlace.8.gz"
+else
+	echo "install: no node here to write the man page from bootlace --help: bootlace(8) left out" >&2
+fi
 
 $enable || exit 0
 if command -v systemctl >/dev/null && { [[ $root != / ]] || [[ -d /run/systemd/system ]]; }; then

@@ -21,25 +21,46 @@ export function dnsPermissions(config: Config): PolicyStatement[] {
   const dns = config.dns;
   const records = dns?.records ?? [];
   if (!dns || records.length === 0) return [];
+  const reverse = records.some((r) => r.reverse ?? dns.reverse);
   const byName = records.some((r) => r.zone_id === undefined);
   const zones = [
     ...new Set(
       records.map((r) => `arn:aws:route53:::hostedzone/${r.zone_id !== undefined ? zoneIdOf(r.zone_id) : "*"}`),
     ),
   ];
-  const resources = zones.includes("arn:aws:route53:::hostedzone/*") ? ["arn:aws:route53:::hostedzone/*"] : zones;
+  // The reverse zones are found in the VPC's associations, not named in the configuration.
+  const resources =
+    reverse || zones.includes("arn:aws:route53:::hostedzone/*") ? ["arn:aws:route53:::hostedzone/*"] : zones;
   // GetHostedZone: a zone given by id, or one of several private zones sharing a name.
   const getZone = records.some((r) => r.zone_id !== undefined || r.private === true);
-  const names = [...new Set(records.flatMap((r) => [r.name, ownerName(r.name, r.type)].map(normalizedNamePattern)))];
+  const names = [
+    ...new Set(
+      records.flatMap((r) => {
+        // A routing-policy record's ownership record is SET._bootlace-a.NAME, one per set identifier.
+        const owner = ownerName(r.name, r.type);
+        return [r.name, r.set_identifier !== undefined ? `${r.set_identifier}.${owner}` : owner].map(
+          normalizedNamePattern,
+        );
+      }),
+    ),
+    // PTR names and their ownership records (_bootlace-ptr.…) in the reverse zones.
+    ...(reverse ? reverseZonePatterns(records.map((r) => r.type)) : []),
+  ];
+  const types = [...new Set([...records.map((r) => r.type), "TXT", ...(reverse ? ["PTR"] : [])])];
+  // DELETE: at shutdown; a PTR of an address this instance no longer has; this owner's simple record giving way
+  // to a shared name; a dead owner's records (reap).
+  const deletes = records.some((r) => r.delete_on_shutdown || r.set_identifier !== undefined) || reverse || dns.reap;
   const statements: PolicyStatement[] = [];
-  // ListHostedZonesByName does not support resource-level permissions.
-  if (byName)
-    statements.push({
-      Sid: "Route53FindZones",
-      Effect: "Allow",
-      Action: ["route53:ListHostedZonesByName"],
-      Resource: "*",
-    });
+  // ListHostedZonesByName and ListHostedZonesByVPC do not support resource-level permissions; the latter also needs
+  // ec2:DescribeVpcs (Route 53 checks the VPC on the caller's behalf).
+  const find = [
+    ...(byName ? ["route53:ListHostedZonesByName"] : []),
+    ...(reverse ? ["route53:ListHostedZonesByVPC"] : []),
+  ];
+  if (find.length > 0) statements.push({ Sid: "Route53FindZones", Effect: "Allow", Action: find, Resource: "*" });
+  if (reverse) {
+    statements.push({ Sid: "Route53FindReverseZones", Effect: "Allow", Action: ["ec2:DescribeVpcs"], Resource: "*" });
+  }
   statements.push(
     {
       Sid: "Route53ReadRecords",
@@ -55,12 +76,8 @@ export function dnsPermissions(config: Config): PolicyStatement[] {
       Condition: {
         "ForAllValues:StringLike": { "route53:ChangeResourceRecordSetsNormalizedRecordNames": names },
         "ForAllValues:StringEquals": {
-          "route53:ChangeResourceRecordSetsRecordTypes": [...new Set([...records.map((r) => r.type), "TXT"])],
-          "route53:ChangeResourceRecordSetsActions": [
-            "CREATE",
-            "UPSERT",
-            ...(records.some((r) => r.delete_on_shutdown) ? ["DELETE"] : []),
-          ],
+          "route53:ChangeResourceRecordSetsRecordTypes": types,
+          "route53:ChangeResourceRecordSetsActions": ["CREATE", "UPSERT", ...(deletes ? ["DELETE"] : [])],
         },
       },
     },
@@ -73,5 +90,14 @@ export function dnsPermissions(config: Config): PolicyStatement[] {
       Resource: "arn:aws:route53:::change/*",
     });
   }
+  if (dns.reap) {
+    // Which owners still run; DescribeInstances has no resource-level permissions.
+    statements.push({ Sid: "DnsReapOwners", Effect: "Allow", Action: ["ec2:DescribeInstances"], Resource: "*" });
+  }
   return statements;
+}
+
+/** Every name under the reverse trees the record types use (PTRs and their ownership records alike). */
+function reverseZonePatterns(types: string[]): string[] {
+  return [...(types.includes("A") ? ["*.in-addr.arpa"] : []), ...(types.includes("AAAA") ? ["*.ip6.arpa"] : [])];
 }

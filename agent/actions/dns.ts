@@ -1,110 +1,42 @@
-// Route 53 records: finds each zone, upserts only what differs, marks what it owns, waits for INSYNC; at shutdown
-// deletes the records marked delete_on_shutdown if they still hold this instance's value.
+// Route 53 records: finds each zone (once, then from state), reads each name set in one listing, sends each zone's
+// changes in one batch (records, ownership records, PTRs), waits for INSYNC; reaps what dead owners left under its
+// names; at shutdown deletes the records marked delete_on_shutdown if they still hold this instance's value.
 import type { Change as R53Change, ResourceRecordSet } from "@aws-sdk/client-route-53";
 import type { RecordConfig } from "../config/schema";
+import { SET_IDENTIFIER, SET_IDENTIFIER_FORM } from "../config/schema";
 import { allOrConfigErrors, AwsCallError, ConfigError } from "../core/errors";
-import { poll } from "../core/retry";
 import { mentionsTags, renderRequired, templateView } from "../template/render";
 import { canonicalDnsName, isDnsName, isInZone, isIPv4, isIPv6 } from "../core/names";
 import { dnsPermissions } from "./dns-permissions";
-import type { Current, Decision, Desired } from "./dns-records";
+import { readNameSets, ZoneRead } from "./dns-read";
+import type { NameSets } from "./dns-read";
+import { rrsetKey } from "./dns-read";
+import { notRunning, REAP_PER_RUN, reapCandidates } from "./dns-reap";
+import type { ReapCandidate } from "./dns-reap";
+import type { Current, Decision, Desired, RecordType, Removal, Routing } from "./dns-records";
 import {
   changesFor,
   decide,
-  decodeRoute53Name,
+  deletesFor,
   describeChange,
+  labelOf,
+  normalValue,
   ownerRecordName,
   parseOwnership,
+  reverseName,
+  sameValues,
   valuesOf,
-  zoneIdOf,
 } from "./dns-records";
+import { isZoneGone, Zones } from "./dns-zones";
+import type { ZoneCache } from "./dns-zones";
 import type { Action, ActionContext, Change, ElasticIpOutput, Outcome, Plan } from "./types";
 
-// ---- reading the world ----------------------------------------------------------------------------------------
+// ---- what the configuration asks for ---------------------------------------------------------------------------
 
-interface Zone {
-  id: string;
-  name: string;
-  private: boolean;
-}
-
-async function findZone(ctx: ActionContext, r: RecordConfig, at: string): Promise<Zone> {
-  if (r.zone_id !== undefined) {
-    const id = zoneIdOf(r.zone_id);
-    const out = await ctx.aws.call("route53", id, (sdk) => new sdk.GetHostedZoneCommand({ Id: id }), {
-      notFound: {
-        codes: ["NoSuchHostedZone"],
-        error: () => new ConfigError(`no hosted zone with id ${id}`, undefined, `${at}.zone_id`),
-      },
-    });
-    return {
-      id,
-      name: canonicalDnsName(out.HostedZone?.Name ?? ""),
-      private: out.HostedZone?.Config?.PrivateZone ?? false,
-    };
-  }
-  const wanted = canonicalDnsName(r.zone ?? "");
-  const out = await ctx.aws.call(
-    "route53",
-    wanted,
-    (sdk) => new sdk.ListHostedZonesByNameCommand({ DNSName: wanted, MaxItems: 100 }),
-  );
-  // The listing starts at the name and runs on past it: keep exact matches only.
-  let candidates: Zone[] = (out.HostedZones ?? [])
-    .filter((z) => canonicalDnsName(z.Name ?? "") === wanted)
-    .map((z) => ({ id: zoneIdOf(z.Id ?? ""), name: wanted, private: z.Config?.PrivateZone ?? false }));
-  if (r.private !== undefined) candidates = candidates.filter((z) => z.private === r.private);
-  const kind = r.private === undefined ? "" : r.private ? "private " : "public ";
-  if (candidates.length === 0) {
-    throw new ConfigError(`no ${kind}hosted zone named ${wanted} in this account`, undefined, `${at}.zone`);
-  }
-  const privates = candidates.filter((z) => z.private);
-  if (privates.length > 1 || (candidates.length > 1 && r.private === undefined)) {
-    // Several zones share the name: a private one must be associated with this instance's VPC to be chosen.
-    const associated: Zone[] = [];
-    for (const zone of privates) {
-      const detail = await ctx.aws.call("route53", zone.id, (sdk) => new sdk.GetHostedZoneCommand({ Id: zone.id }));
-      if ((detail.VPCs ?? []).some((v) => v.VPCId === ctx.instance.vpcId)) associated.push(zone);
-    }
-    if (r.private === true && associated.length === 1) return associated[0]!;
-    const list = candidates.map((z) => `${z.id} (${z.private ? "private" : "public"})`).join(", ");
-    throw new ConfigError(
-      `${candidates.length} hosted zones are named ${wanted}: ${list}; set private: true or false, or zone_id`,
-      undefined,
-      `${at}.zone`,
-    );
-  }
-  return candidates[0]!;
-}
-
-async function readRrset(
-  ctx: ActionContext,
-  zoneId: string,
-  name: string,
-  type: string,
-): Promise<ResourceRecordSet | undefined> {
-  const out = await ctx.aws.call(
-    "route53",
-    `${zoneId} (${name} ${type})`,
-    (sdk) =>
-      new sdk.ListResourceRecordSetsCommand({
-        HostedZoneId: zoneId,
-        StartRecordName: name,
-        StartRecordType: type as "A",
-        MaxItems: 1,
-      }),
-  );
-  // StartRecordName is a position, not a filter: the first rrset may be a later name.
-  const first = out.ResourceRecordSets?.[0];
-  return first && decodeRoute53Name(first.Name ?? "") === name && first.Type === type ? first : undefined;
-}
-
-async function readCurrent(ctx: ActionContext, d: Desired): Promise<Current> {
-  const [rrset, ownerRrset] = await Promise.all([
-    readRrset(ctx, d.zoneId, d.name, d.type),
-    readRrset(ctx, d.zoneId, ownerRecordName(d.name, d.type), "TXT"),
-  ]);
-  return { ...(rrset && { rrset }), ...(ownerRrset && { ownerRrset }) };
+/** A forward record as configured and rendered, with where it came from and whether its PTR is kept. */
+interface ForwardRecord extends Desired {
+  at: string;
+  reverse: boolean;
 }
 
 function resolveValue(ctx: ActionContext, r: RecordConfig, at: string): string | undefined {
@@ -125,50 +57,68 @@ function resolveValue(ctx: ActionContext, r: RecordConfig, at: string): string |
         throw new ConfigError("value elastic_ip needs an elastic_ip section to claim one", undefined, `${at}.value`);
       }
       return eip?.publicIp;
+    case "ipv6": {
+      const ip = ctx.instance.ipv6s?.[0];
+      if (ip === undefined) {
+        throw new ConfigError(
+          `instance ${ctx.instance.id} has no IPv6 address (IMDS lists none on its primary interface ${ctx.instance.mac}): give its subnet an IPv6 CIDR block and the instance an address, or use a literal value`,
+          undefined,
+          `${at}.value`,
+        );
+      }
+      return ip;
+    }
     default:
       return r.value;
   }
 }
 
-// ---- the action -------------------------------------------------------------------------------------------------
-
-interface RecordPlan {
-  desired: Desired;
-  current: Current;
-  decision: Decision;
+function routingOf(r: RecordConfig, setIdentifier: string): Routing {
+  return {
+    setIdentifier,
+    ...(r.multivalue === true && { multivalue: true as const }),
+    ...(r.weight !== undefined && { weight: r.weight }),
+    ...(r.failover !== undefined && { failover: r.failover }),
+    ...(r.health_check_id !== undefined && { healthCheckId: r.health_check_id }),
+  };
 }
 
-export interface DnsPlanData {
-  records: RecordPlan[];
-}
-
-/** Saved for stop: every record this instance manages. */
-export interface DnsSaved {
-  owner: string;
-  records: {
-    zoneId: string;
-    name: string;
-    type: "A" | "AAAA";
-    value: string;
-    ttl: number;
-    deleteOnShutdown: boolean;
-  }[];
-}
-
-async function desiredRecords(ctx: ActionContext): Promise<Desired[]> {
-  const records = ctx.config.dns?.records ?? [];
-  const tags = records.some((r) => mentionsTags(r.name)) ? await ctx.tags() : {};
+async function forwardRecords(ctx: ActionContext, zones: Zones): Promise<ForwardRecord[]> {
+  const dns = ctx.config.dns;
+  const records = dns?.records ?? [];
+  const tags = records.some((r) => mentionsTags(r.name) || mentionsTags(r.set_identifier ?? ""))
+    ? await ctx.tags()
+    : {};
   const view = templateView(ctx.instance, tags);
-  const zones = new Map<string, Promise<Zone>>();
   const desired = await allOrConfigErrors(
-    records.map(async (r, i): Promise<Desired> => {
+    records.map(async (r, i): Promise<ForwardRecord> => {
       const at = `dns.records.${i}`;
       const name = canonicalDnsName(renderRequired(r.name, view, `${at}.name`));
+      // A value from a tag or IMDS never makes a wildcard record: only a `*.` written in the configuration does
+      // (a DNS name may hold `*` only as its whole first label).
+      if (name.startsWith("*.") && !r.name.startsWith("*.")) {
+        throw new ConfigError(
+          `renders to ${JSON.stringify(name)}: a template value would make a wildcard name`,
+          undefined,
+          `${at}.name`,
+        );
+      }
       if (!isDnsName(name))
         throw new ConfigError(`renders to ${JSON.stringify(name)}, not a DNS name`, undefined, `${at}.name`);
-      const key = `${r.zone_id ?? r.zone}|${String(r.private)}`;
-      if (!zones.has(key)) zones.set(key, findZone(ctx, r, at));
-      const zone = await zones.get(key)!;
+      let routing: Routing | undefined;
+      if (r.set_identifier !== undefined) {
+        // A value from a tag or IMDS lands in a record name (the ownership record's): it must be one plain label.
+        const id = renderRequired(r.set_identifier, view, `${at}.set_identifier`);
+        if (!SET_IDENTIFIER.test(id)) {
+          throw new ConfigError(
+            `renders to ${JSON.stringify(id)}; expected ${SET_IDENTIFIER_FORM}`,
+            undefined,
+            `${at}.set_identifier`,
+          );
+        }
+        routing = routingOf(r, id);
+      }
+      const zone = await zones.forward(r, at);
       if (!isInZone(name, zone.name)) {
         throw new ConfigError(`${name} is not inside the zone ${zone.name}`, undefined, `${at}.name`);
       }
@@ -186,98 +136,412 @@ async function desiredRecords(ctx: ActionContext): Promise<Desired[]> {
         name,
         type: r.type,
         ttl: r.ttl,
-        value,
+        values: value === undefined ? undefined : [value],
+        ...(routing && { routing }),
         deleteOnShutdown: r.delete_on_shutdown,
         takeover: r.takeover,
+        at,
+        reverse: r.reverse ?? dns?.reverse ?? false,
       };
     }),
   );
   const seen = new Set<string>();
-  return desired.filter((d) => {
-    const key = `${d.zoneId} ${d.name} ${d.type}`;
-    if (seen.has(key)) throw new ConfigError(`${d.name} ${d.type} is configured twice`, undefined, "dns.records");
+  for (const d of desired) {
+    const key = `${d.zoneId} ${rrsetKey(d.name, d.type, d.routing?.setIdentifier)}`;
+    const label = labelOf(d.name, d.type, d.routing?.setIdentifier);
+    if (seen.has(key)) throw new ConfigError(`${label} is configured twice`, undefined, "dns.records");
     seen.add(key);
-    return true;
-  });
+  }
+  return desired;
 }
 
-async function planRecords(ctx: ActionContext, desired: Desired[]): Promise<RecordPlan[]> {
-  const owner = ctx.config.dns?.owner_id ?? "bootlace";
-  return Promise.all(
-    desired.map(async (d) => {
-      const current = await readCurrent(ctx, d);
-      return { desired: d, current, decision: decide(d, current, owner) };
+/** One PTR record set per address: the names of this instance's records that hold it. */
+async function ptrRecords(forward: ForwardRecord[], zones: Zones, ctx: ActionContext): Promise<Desired[]> {
+  const byIp = new Map<string, { names: Set<string>; ttl: number; keep: boolean; at: string }>();
+  for (const f of forward) {
+    if (!f.reverse) continue;
+    for (const ip of f.values ?? []) {
+      const entry = byIp.get(ip) ?? { names: new Set<string>(), ttl: f.ttl, keep: false, at: f.at };
+      entry.names.add(f.name);
+      entry.ttl = Math.min(entry.ttl, f.ttl);
+      entry.keep ||= !f.deleteOnShutdown;
+      byIp.set(ip, entry);
+    }
+  }
+  return allOrConfigErrors(
+    [...byIp].map(async ([ip, e]): Promise<Desired> => {
+      const zone = await zones.reverse(ip);
+      if (!zone) {
+        const kind = isIPv4(ip) ? "in-addr.arpa" : "ip6.arpa";
+        throw new ConfigError(
+          `no private reverse zone (${kind}) associated with ${ctx.instance.vpcId} holds ${reverseName(ip)}, the PTR name of ${ip}: create one and associate it with the VPC, or set reverse: false`,
+          undefined,
+          ctx.config.dns?.reverse ? "dns.reverse" : `${e.at}.reverse`,
+        );
+      }
+      return {
+        zoneId: zone.id,
+        zoneName: zone.name,
+        name: reverseName(ip),
+        type: "PTR",
+        ttl: e.ttl,
+        values: [...e.names].sort(),
+        deleteOnShutdown: !e.keep,
+        takeover: false,
+      };
     }),
   );
 }
+
+// ---- the plan ---------------------------------------------------------------------------------------------------
+
+interface RecordPlan {
+  desired: Desired;
+  current: Current;
+  decision: Decision;
+}
+
+/** A record set this instance no longer wants (the PTR of an address it had), deleted exactly as read. */
+interface Stale {
+  zoneId: string;
+  name: string;
+}
+
+interface RemovalPlan {
+  label: string;
+  removal: Removal;
+  detail: string;
+}
+
+interface ZonePlan {
+  zoneId: string;
+  records: RecordPlan[];
+  /** This instance's own record sets it no longer wants. */
+  removals: RemovalPlan[];
+  stale: Stale[];
+  reaps: RemovalPlan[];
+}
+
+export interface DnsPlanData {
+  zones: ZonePlan[];
+  cache: ZoneCache;
+}
+
+/** Saved for stop, and for the next boot: every record this instance manages, and the zones it found. */
+export interface DnsSaved {
+  owner: string;
+  records: {
+    zoneId: string;
+    name: string;
+    type: "A" | "AAAA";
+    value: string;
+    ttl: number;
+    deleteOnShutdown: boolean;
+    setIdentifier?: string;
+  }[];
+  /** PTR records: their names, and the names that stay at shutdown (the others' records are deleted then). */
+  ptrs?: { zoneId: string; name: string; values: string[]; keep: string[] }[];
+  cache?: ZoneCache;
+}
+
+function currentFor(read: ZoneRead, d: Desired): Current {
+  const setId = d.routing?.setIdentifier;
+  const siblings = read.all(d.name, d.type).filter((r) => r.SetIdentifier !== setId);
+  const siblingOwners = new Map<string, ResourceRecordSet>();
+  for (const s of siblings) {
+    const owner = read.get(ownerRecordName(d.name, d.type, s.SetIdentifier), "TXT");
+    if (owner) siblingOwners.set(s.SetIdentifier ?? "", owner);
+  }
+  const rrset = read.get(d.name, d.type, setId);
+  const ownerRrset = read.get(ownerRecordName(d.name, d.type, setId), "TXT");
+  const cname = read.get(d.name, "CNAME");
+  return {
+    ...(rrset && { rrset }),
+    ...(ownerRrset && { ownerRrset }),
+    siblings,
+    siblingOwners,
+    ...(cname && { cname }),
+  };
+}
+
+/** A record set and its ownership record, if that ownership names this instance (owner and instance both). */
+function ownRemoval(read: ZoneRead, name: string, type: RecordType, owner: string, self: string): Removal | undefined {
+  const rrset = read.get(name, type);
+  const ownerRrset = read.get(ownerRecordName(name, type), "TXT");
+  const ownership = parseOwnership(ownerRrset);
+  if (!ownerRrset || ownership?.owner !== owner || ownership.instance !== self) return undefined;
+  return { ...(rrset && { rrset }), ownerRrset };
+}
+
+function nameSetsOf(records: Desired[], stale: Stale[]): NameSets {
+  const sets: NameSets = new Map();
+  const add = (name: string, type: RecordType) => sets.set(name, (sets.get(name) ?? new Set()).add(type));
+  for (const d of records) add(d.name, d.type);
+  for (const s of stale) add(s.name, "PTR");
+  return sets;
+}
+
+/** Reads one zone's name sets and decides every record in it. */
+async function planZone(
+  ctx: ActionContext,
+  zoneId: string,
+  records: Desired[],
+  stale: Stale[],
+): Promise<{ plan: ZonePlan; read: ZoneRead }> {
+  const owner = ctx.config.dns?.owner_id ?? "bootlace";
+  const read = await readNameSets(ctx, zoneId, nameSetsOf(records, stale));
+  const plans = records.map((desired) => {
+    const current = currentFor(read, desired);
+    return { desired, current, decision: decide(desired, current, owner) };
+  });
+  const removals: RemovalPlan[] = [];
+  for (const s of stale) {
+    const removal = ownRemoval(read, s.name, "PTR", owner, ctx.instance.id);
+    if (removal) {
+      removals.push({
+        label: labelOf(s.name, "PTR"),
+        removal,
+        detail: `${valuesOf(removal.rrset).join(",") || "(its ownership record)"}: no longer this instance's address`,
+      });
+    } else if (read.get(s.name, "PTR")) {
+      ctx.log.info(`left ${labelOf(s.name, "PTR")}: it is no longer this instance's`);
+    }
+  }
+  return { plan: { zoneId, records: plans, removals, stale, reaps: [] }, read };
+}
+
+async function planAll(ctx: ActionContext, cache: ZoneCache): Promise<DnsPlanData> {
+  const zones = new Zones(ctx, cache);
+  try {
+    const forward = await forwardRecords(ctx, zones);
+    const ptrs = await ptrRecords(forward, zones, ctx);
+    const desired: Desired[] = [...forward.map(({ at: _at, reverse: _r, ...d }) => d), ...ptrs];
+    const ptrKeys = new Set(ptrs.map((p) => `${p.zoneId} ${p.name}`));
+    const previous = ctx.previous as DnsSaved | undefined;
+    // While an address is not known yet (a pool's Elastic IP in a plan), no earlier PTR can be called stale.
+    const unknown = forward.some((f) => f.reverse && f.values === undefined);
+    const stale = unknown ? [] : (previous?.ptrs ?? []).filter((p) => !ptrKeys.has(`${p.zoneId} ${p.name}`));
+    const zoneIds = [...new Set([...desired.map((d) => d.zoneId), ...stale.map((s) => s.zoneId)])];
+    const planned = await Promise.all(
+      zoneIds.map((zoneId) => {
+        const records = desired.filter((d) => d.zoneId === zoneId);
+        const staleHere = stale.filter((s) => s.zoneId === zoneId).map(({ zoneId: z, name }) => ({ zoneId: z, name }));
+        const plan = planZone(ctx, zoneId, records, staleHere);
+        // A zone that only held an old PTR and is gone since took that PTR with it.
+        return records.length > 0 ? plan : plan.catch((error: unknown) => emptyZone(zoneId, error));
+      }),
+    );
+    if (ctx.config.dns?.reap) await planReaps(ctx, planned);
+    return { zones: planned.map((p) => p.plan), cache: await zones.snapshot() };
+  } catch (error) {
+    // A zone remembered from an earlier boot that Route 53 no longer has: look every zone up again.
+    if (zones.usedCache && isZoneGone(error)) {
+      ctx.log.info("a hosted zone remembered from an earlier run is gone; looking the zones up again");
+      return planAll(ctx, {});
+    }
+    throw error;
+  }
+}
+
+function emptyZone(zoneId: string, error: unknown): { plan: ZonePlan; read: ZoneRead } {
+  if (!isZoneGone(error)) throw error;
+  return {
+    plan: { zoneId, records: [], removals: [], stale: [], reaps: [] },
+    read: new ZoneRead(zoneId, new Map(), new Set()),
+  };
+}
+
+async function planReaps(ctx: ActionContext, planned: { plan: ZonePlan; read: ZoneRead }[]): Promise<void> {
+  const owner = ctx.config.dns?.owner_id ?? "bootlace";
+  const candidates: ReapCandidate[] = planned.flatMap(({ plan, read }) => {
+    const mine = new Set(
+      plan.records.map((r) => rrsetKey(r.desired.name, r.desired.type, r.desired.routing?.setIdentifier)),
+    );
+    for (const s of plan.stale) mine.add(rrsetKey(s.name, "PTR"));
+    return reapCandidates(read, owner, ctx.instance.id, mine);
+  });
+  if (candidates.length === 0) return;
+  const gone = await notRunning(
+    ctx,
+    candidates.map((c) => c.instance),
+  );
+  const dead = candidates.filter((c) => gone.has(c.instance));
+  if (dead.length > REAP_PER_RUN) {
+    ctx.log.warn(`${dead.length} record sets of instances that no longer run; reaping ${REAP_PER_RUN} this run`);
+  }
+  for (const c of dead.slice(0, REAP_PER_RUN)) {
+    const plan = planned.find((p) => p.plan.zoneId === c.zoneId)!.plan;
+    plan.reaps.push({
+      label: c.label,
+      removal: c.removal,
+      detail: `${c.values.join(",") || "(its ownership record)"} (owner ${c.instance} is ${gone.get(c.instance)!})`,
+    });
+  }
+}
+
+function describePlan(plan: ZonePlan): Change[] {
+  return [
+    ...plan.records.flatMap((r) => describeChange(r.desired, r.decision) ?? []),
+    ...plan.removals.map((r) => ({ kind: "delete", target: r.label, detail: r.detail })),
+    ...plan.reaps.map((r) => ({ kind: "reap", target: r.label, detail: r.detail })),
+  ];
+}
+
+// ---- applying ---------------------------------------------------------------------------------------------------
 
 function isChangeBatchConflict(error: unknown): boolean {
   return error instanceof AwsCallError && error.code === "InvalidChangeBatch";
 }
 
-/** Sends one zone's batch; if someone changed a record between our read and our write, reads again once. */
+async function sendBatch(
+  ctx: ActionContext,
+  zoneId: string,
+  what: string,
+  comment: string,
+  changes: R53Change[],
+): Promise<string | undefined> {
+  const out = await ctx.aws.call(
+    "route53",
+    `${zoneId} (${what})`,
+    (sdk) =>
+      new sdk.ChangeResourceRecordSetsCommand({
+        HostedZoneId: zoneId,
+        ChangeBatch: { Comment: `${comment} ${ctx.instance.id}`, Changes: changes },
+      }),
+  );
+  return out.ChangeInfo?.Id;
+}
+
+function ownChanges(ctx: ActionContext, plan: ZonePlan): R53Change[] {
+  const owner = ctx.config.dns?.owner_id ?? "bootlace";
+  return [
+    ...plan.records.flatMap((p) => changesFor(p.desired, p.decision, p.current, owner, ctx.instance.id)),
+    ...plan.removals.flatMap((r) => deletesFor(r.removal)),
+  ];
+}
+
+/**
+ * Sends one zone's batch: every record of this instance in it, with their ownership records and PTRs. If someone
+ * changed a record between our read and our write, Route 53 refuses the whole batch; then read again, once.
+ */
 async function applyZone(
   ctx: ActionContext,
-  plans: RecordPlan[],
+  plan: ZonePlan,
   retried = false,
-): Promise<{ changeId?: string; plans: RecordPlan[] }> {
-  const owner = ctx.config.dns?.owner_id ?? "bootlace";
-  const changes = plans.flatMap((p) => changesFor(p.desired, p.decision, p.current, owner, ctx.instance.id));
-  if (changes.length === 0) return { plans };
-  const zoneId = plans[0]!.desired.zoneId;
-  const names = plans.map((p) => `${p.desired.name} ${p.desired.type}`).join(", ");
+): Promise<{ plan: ZonePlan; change?: string }> {
+  const changes = ownChanges(ctx, plan);
+  if (changes.length === 0) return { plan };
+  const names = [...new Set(plan.records.map((p) => p.desired.name))].join(", ");
   try {
-    const out = await ctx.aws.call(
-      "route53",
-      `${zoneId} (${names})`,
-      (sdk) =>
-        new sdk.ChangeResourceRecordSetsCommand({
-          HostedZoneId: zoneId,
-          ChangeBatch: { Comment: `bootlace ${ctx.instance.id}`, Changes: changes },
-        }),
-    );
-    const changeId = out.ChangeInfo?.Id;
-    return changeId ? { changeId, plans } : { plans };
+    const change = await sendBatch(ctx, plan.zoneId, names, "bootlace", changes);
+    return change ? { plan, change } : { plan };
   } catch (error) {
     if (retried || !isChangeBatchConflict(error)) throw error;
-    ctx.log.warn(`zone ${zoneId} changed while planning; reading it again`, { error: (error as Error).message });
-    return applyZone(
+    ctx.log.warn(`zone ${plan.zoneId} changed while planning; reading it again`, { error: (error as Error).message });
+    const again = await planZone(
       ctx,
-      await planRecords(
-        ctx,
-        plans.map((p) => p.desired),
-      ),
-      true,
+      plan.zoneId,
+      plan.records.map((p) => p.desired),
+      plan.stale,
     );
+    return applyZone(ctx, again.plan, true);
   }
 }
 
+/**
+ * Reaps in their own batch, after this instance's own: a concurrent reaper or owner that changed a record set first
+ * wins (Route 53 refuses the exact DELETE), which is no failure. A refused batch is tried again one record at a time.
+ */
+async function applyReaps(ctx: ActionContext, plan: ZonePlan): Promise<RemovalPlan[]> {
+  const send = async (batch: RemovalPlan[]): Promise<RemovalPlan[] | undefined> => {
+    const labels = batch.map((r) => r.label).join(", ");
+    try {
+      await sendBatch(
+        ctx,
+        plan.zoneId,
+        labels,
+        "bootlace reap for",
+        batch.flatMap((r) => deletesFor(r.removal)),
+      );
+    } catch (error) {
+      if (!isChangeBatchConflict(error)) throw error;
+      ctx.log.info(`left ${labels}: changed since it was read (${describeError(error)})`);
+      return undefined;
+    }
+    for (const r of batch) ctx.log.info(`reaped ${r.label}: ${r.detail}`);
+    return batch;
+  };
+  if (plan.reaps.length === 0) return [];
+  const all = await send(plan.reaps);
+  if (all || plan.reaps.length === 1) return all ?? [];
+  const done: RemovalPlan[] = [];
+  for (const r of plan.reaps) done.push(...((await send([r])) ?? []));
+  return done;
+}
+
+function describeError(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+/**
+ * Polls GetChange sparsely, with jitter so a fleet does not poll in step: about every second at first (a private
+ * zone is usually INSYNC within seconds, and a boot waits on it), then growing to 15 s for a change that takes longer.
+ */
 async function waitInsync(ctx: ActionContext, changeId: string): Promise<void> {
   const started = ctx.clock.now();
-  const result = await poll(
-    async (attempt) => {
-      const out = await ctx.aws.call("route53", changeId, (sdk) => new sdk.GetChangeCommand({ Id: changeId }));
-      if (out.ChangeInfo?.Status === "INSYNC") return true;
-      if (attempt === 0) ctx.log.info(`waiting for Route 53 change ${changeId} to be INSYNC`);
-      return undefined;
-    },
-    // Route 53 usually syncs within seconds to a minute: poll soon, then back off; not the SDK waiter's 30 s floor.
-    {
-      label: `GetChange ${changeId}`,
-      clock: ctx.clock,
-      deadline: ctx.deadline,
-      initialMs: 1000,
-      factor: 1.5,
-      maxMs: 10000,
-    },
-  );
-  if (!result.done) {
-    throw new Error(
-      `Route 53 change ${changeId} still PENDING after ${((ctx.clock.now() - started) / 1000).toFixed(0)} s (deadline)`,
-    );
+  for (let attempt = 0; ; attempt++) {
+    const ceiling = Math.min(15_000, 1_000 * Math.pow(1.3, attempt));
+    const delay = Math.round(ceiling * (0.8 + 0.4 * Math.random()));
+    const left = ctx.deadline.at - ctx.clock.now();
+    if (left <= 0) {
+      throw new Error(
+        `Route 53 change ${changeId} still PENDING after ${((ctx.clock.now() - started) / 1000).toFixed(0)} s (deadline)`,
+      );
+    }
+    await ctx.clock.sleep(Math.min(delay, left), ctx.deadline.signal);
+    const out = await ctx.aws.call("route53", changeId, (sdk) => new sdk.GetChangeCommand({ Id: changeId }));
+    if (out.ChangeInfo?.Status === "INSYNC") break;
+    if (attempt === 0) ctx.log.info(`waiting for Route 53 change ${changeId} to be INSYNC`);
   }
   ctx.log.debug(`change ${changeId} INSYNC`, { ms: ctx.clock.now() - started });
 }
+
+function savedState(ctx: ActionContext, plans: ZonePlan[], cache: ZoneCache): DnsSaved {
+  const managed = plans.flatMap((p) => p.records).filter((r) => r.decision.op !== "refuse");
+  const forward = managed.filter((r) => r.desired.type !== "PTR");
+  const ptrs = managed.filter((r) => r.desired.type === "PTR");
+  return {
+    owner: ctx.config.dns?.owner_id ?? "bootlace",
+    records: forward.map(({ desired: d }) => ({
+      zoneId: d.zoneId,
+      name: d.name,
+      type: d.type as "A" | "AAAA",
+      value: d.values![0]!,
+      ttl: d.ttl,
+      deleteOnShutdown: d.deleteOnShutdown,
+      ...(d.routing && { setIdentifier: d.routing.setIdentifier }),
+    })),
+    ...(ptrs.length > 0 && {
+      ptrs: ptrs.map(({ desired: d }) => ({
+        zoneId: d.zoneId,
+        name: d.name,
+        values: d.values!,
+        // The names whose records outlive a shutdown (delete_on_shutdown: false) stay in the PTR at stop.
+        keep: d.values!.filter((n) =>
+          forward.some(
+            (f) =>
+              f.desired.name === n &&
+              !f.desired.deleteOnShutdown &&
+              f.desired.values?.some((ip) => reverseName(ip) === d.name),
+          ),
+        ),
+      })),
+    }),
+    cache,
+  };
+}
+
+// ---- the action -------------------------------------------------------------------------------------------------
 
 export const dnsAction: Action<DnsPlanData> = {
   name: "dns",
@@ -290,45 +554,42 @@ export const dnsAction: Action<DnsPlanData> = {
       : [],
 
   async plan(ctx): Promise<Plan<DnsPlanData>> {
-    const records = await planRecords(ctx, await desiredRecords(ctx));
-    for (const r of records) if (r.decision.op === "refuse") ctx.log.warn(r.decision.reason);
-    const changes = records.flatMap((r) => describeChange(r.desired, r.decision) ?? []);
-    return { changes, data: { records } };
+    const previous = ctx.previous as DnsSaved | undefined;
+    const data = await planAll(ctx, previous?.cache ?? {});
+    for (const r of data.zones.flatMap((z) => z.records))
+      if (r.decision.op === "refuse") ctx.log.warn(r.decision.reason);
+    return { changes: data.zones.flatMap(describePlan), data };
   },
 
   async apply(ctx, plan): Promise<Outcome> {
-    const byZone = new Map<string, RecordPlan[]>();
-    for (const r of plan.data.records) {
-      if (r.desired.value === undefined) throw new Error(`${r.desired.name}: no address to publish`);
-      byZone.set(r.desired.zoneId, [...(byZone.get(r.desired.zoneId) ?? []), r]);
+    for (const r of plan.data.zones.flatMap((z) => z.records)) {
+      if (r.desired.values === undefined) throw new Error(`${r.desired.name}: no address to publish`);
     }
-    const sent = await Promise.all([...byZone.values()].map((plans) => applyZone(ctx, plans)));
-    for (const r of sent.flatMap((s) => s.plans)) {
+    const sent = await Promise.all(plan.data.zones.map((z) => applyZone(ctx, z)));
+    const reaped = await Promise.all(sent.map((s) => applyReaps(ctx, s.plan)));
+    const final = sent.map((s) => s.plan);
+    for (const r of final.flatMap((z) => z.records)) {
       if (r.decision.op === "update" && r.decision.takeoverFrom) {
-        ctx.log.warn(`took over ${r.desired.name} ${r.desired.type} from ${r.decision.takeoverFrom}`);
+        const label = labelOf(r.desired.name, r.desired.type, r.desired.routing?.setIdentifier);
+        ctx.log.warn(`took over ${label} from ${r.decision.takeoverFrom}`);
       }
     }
     if (ctx.config.dns?.wait !== "none") {
-      await Promise.all(sent.flatMap((s) => (s.changeId ? [waitInsync(ctx, s.changeId)] : [])));
+      // Polled even when the answer said INSYNC already (AWS always answers PENDING at submission; moto INSYNC).
+      await Promise.all(sent.flatMap((s) => (s.change ? [waitInsync(ctx, s.change)] : [])));
     }
-    const final = sent.flatMap((s) => s.plans);
-    const managed = final.filter((r) => r.decision.op !== "refuse");
-    const saved: DnsSaved = {
-      owner: ctx.config.dns?.owner_id ?? "bootlace",
-      records: managed.map(({ desired: d }) => ({
-        zoneId: d.zoneId,
-        name: d.name,
-        type: d.type,
-        value: d.value!,
-        ttl: d.ttl,
-        deleteOnShutdown: d.deleteOnShutdown,
-      })),
-    };
-    const failures = final.flatMap((r) => (r.decision.op === "refuse" ? [r.decision.reason] : []));
+    const failures = final
+      .flatMap((z) => z.records)
+      .flatMap((r) => (r.decision.op === "refuse" ? [r.decision.reason] : []));
+    const changes = [
+      ...final.flatMap((z) => describePlan({ ...z, reaps: [] })),
+      ...reaped.flat().map((r) => ({ kind: "reap", target: r.label, detail: r.detail })),
+    ];
+    const managed = final.flatMap((z) => z.records).filter((r) => r.decision.op !== "refuse");
     return {
-      changes: final.flatMap((r) => describeChange(r.desired, r.decision) ?? []),
-      state: saved,
-      output: { records: managed.map((r) => r.desired.name) },
+      changes,
+      state: savedState(ctx, final, plan.data.cache),
+      output: { records: managed.filter((r) => r.desired.type !== "PTR").map((r) => r.desired.name) },
       ...(failures.length > 0 && { failures }),
     };
   },
@@ -337,43 +598,103 @@ export const dnsAction: Action<DnsPlanData> = {
 
   async stop(ctx, saved): Promise<Outcome> {
     const state = saved as DnsSaved;
-    const changes: Change[] = [];
-    const kept: DnsSaved["records"] = [];
-    await Promise.all(
-      state.records.map(async (r) => {
-        if (!r.deleteOnShutdown) {
-          kept.push(r);
-          return;
-        }
-        const d: Desired = { ...r, zoneName: "", value: r.value, takeover: false };
-        const current = await readCurrent(ctx, d);
-        const values = valuesOf(current.rrset);
-        if (!current.rrset) {
-          ctx.log.info(`${r.name} ${r.type} is already gone`);
-          return;
-        }
-        if (values.length !== 1 || values[0] !== r.value) {
-          // Another instance took the name over (failover): its record is not ours to delete.
-          ctx.log.info(`left ${r.name} ${r.type}: it now holds ${values.join(",")}, not this instance's ${r.value}`);
-          return;
-        }
-        const ownership = parseOwnership(current.ownerRrset);
-        const batch: R53Change[] = [{ Action: "DELETE", ResourceRecordSet: current.rrset }];
-        if (ownership?.owner === state.owner && current.ownerRrset) {
-          batch.push({ Action: "DELETE", ResourceRecordSet: current.ownerRrset });
-        }
-        await ctx.aws.call(
-          "route53",
-          `${r.zoneId} (${r.name} ${r.type})`,
-          (sdk) =>
-            new sdk.ChangeResourceRecordSetsCommand({
-              HostedZoneId: r.zoneId,
-              ChangeBatch: { Comment: `bootlace stop ${ctx.instance.id}`, Changes: batch },
-            }),
-        );
-        changes.push({ kind: "delete", target: `${r.name} ${r.type}`, detail: r.value });
-      }),
+    const deleting = state.records.filter((r) => r.deleteOnShutdown);
+    const ptrs = (state.ptrs ?? []).filter((p) => !sameValues("PTR", p.values, p.keep));
+    const zoneIds = [...new Set([...deleting.map((r) => r.zoneId), ...ptrs.map((p) => p.zoneId)])];
+    const results = await Promise.all(
+      zoneIds.map((zoneId) =>
+        stopZone(
+          ctx,
+          state,
+          zoneId,
+          deleting.filter((r) => r.zoneId === zoneId),
+          ptrs.filter((p) => p.zoneId === zoneId),
+        ),
+      ),
     );
-    return { changes, state: { ...state, records: kept } };
+    const ptrsLeft = (state.ptrs ?? []).filter((p) => p.keep.length > 0).map((p) => ({ ...p, values: p.keep }));
+    return {
+      changes: results.flat(),
+      state: {
+        ...state,
+        records: state.records.filter((r) => !r.deleteOnShutdown),
+        ...(state.ptrs && { ptrs: ptrsLeft }),
+      },
+    };
   },
 };
+
+type SavedRecord = DnsSaved["records"][number];
+type SavedPtr = NonNullable<DnsSaved["ptrs"]>[number];
+
+/** At shutdown, one zone: exact DELETEs of this instance's records (and PTRs) that still hold what it wrote. */
+async function stopZone(
+  ctx: ActionContext,
+  state: DnsSaved,
+  zoneId: string,
+  records: SavedRecord[],
+  ptrs: SavedPtr[],
+  retried = false,
+): Promise<Change[]> {
+  const sets: NameSets = new Map();
+  for (const r of records) sets.set(r.name, (sets.get(r.name) ?? new Set()).add(r.type));
+  for (const p of ptrs) sets.set(p.name, (sets.get(p.name) ?? new Set()).add("PTR"));
+  let read: ZoneRead;
+  try {
+    read = await readNameSets(ctx, zoneId, sets);
+  } catch (error) {
+    if (!isZoneGone(error)) throw error;
+    ctx.log.info(`hosted zone ${zoneId} is gone, and its records with it`);
+    return [];
+  }
+  const batch: R53Change[] = [];
+  const changes: Change[] = [];
+  for (const r of records) {
+    const label = labelOf(r.name, r.type, r.setIdentifier);
+    const rrset = read.get(r.name, r.type, r.setIdentifier);
+    const values = valuesOf(rrset);
+    if (!rrset) {
+      ctx.log.info(`${label} is already gone`);
+      continue;
+    }
+    if (values.length !== 1 || normalValue(r.type, values[0]!) !== normalValue(r.type, r.value)) {
+      // Another instance took the name over (failover): its record is not ours to delete.
+      ctx.log.info(`left ${label}: it now holds ${values.join(",")}, not this instance's ${r.value}`);
+      continue;
+    }
+    const ownerRrset = read.get(ownerRecordName(r.name, r.type, r.setIdentifier), "TXT");
+    const ours = parseOwnership(ownerRrset)?.owner === state.owner;
+    batch.push(...deletesFor({ rrset, ...(ours && ownerRrset && { ownerRrset }) }));
+    changes.push({ kind: "delete", target: label, detail: r.value });
+  }
+  for (const p of ptrs) {
+    const label = labelOf(p.name, "PTR");
+    const removal = ownRemoval(read, p.name, "PTR", state.owner, ctx.instance.id);
+    if (!removal) {
+      ctx.log.info(`left ${label}: it is gone or no longer this instance's`);
+      continue;
+    }
+    if (p.keep.length === 0 || !removal.rrset) {
+      batch.push(...deletesFor(removal));
+      changes.push({ kind: "delete", target: label, detail: p.values.join(",") });
+    } else {
+      batch.push(
+        { Action: "DELETE", ResourceRecordSet: removal.rrset },
+        {
+          Action: "CREATE",
+          ResourceRecordSet: { ...removal.rrset, ResourceRecords: p.keep.map((Value) => ({ Value })) },
+        },
+      );
+      changes.push({ kind: "update", target: label, detail: `${p.keep.join(",")} (was ${p.values.join(",")})` });
+    }
+  }
+  if (batch.length === 0) return changes;
+  try {
+    await sendBatch(ctx, zoneId, [...sets.keys()].join(", "), "bootlace stop", batch);
+    return changes;
+  } catch (error) {
+    if (retried || !isChangeBatchConflict(error)) throw error;
+    ctx.log.warn(`zone ${zoneId} changed while stopping; reading it again`, { error: describeError(error) });
+    return stopZone(ctx, state, zoneId, records, ptrs, true);
+  }
+}

@@ -4,6 +4,8 @@ import { createHash } from "node:crypto";
 import type { Address } from "@aws-sdk/client-ec2";
 import { AwsCallError, ConfigError } from "../core/errors";
 import { publicDnsName } from "../instance/facts";
+import type { HandoffPlan } from "../lifecycle/handoff";
+import { awaitHandoff, handoffPermissions, planHandoff } from "../lifecycle/handoff";
 import { mentionsTags, renderRequired, templateView } from "../template/render";
 import { escapeFilterWildcards } from "./peers";
 import type { Action, ActionContext, Change, ElasticIpOutput, Outcome, Plan, PolicyStatement } from "./types";
@@ -242,7 +244,8 @@ async function associate(ctx: ActionContext, c: Candidate, t: Target): Promise<v
  * Claims the first candidate; an AssociateAddress that goes through needs no read-back (without reassociation AWS
  * refuses an address held elsewhere). Only a refusal (Resource.AlreadyAssociated: another instance was first, or a
  * retry of ours found its first attempt done) costs a re-read of the pool, and the claim goes on with what is free
- * now, in this instance's order.
+ * now, in this instance's order, and then with the candidates it was given that take an address on purpose (a
+ * handoff's, from instances that are leaving: the pool's own decision does not know them as such).
  */
 async function claim(
   ctx: ActionContext,
@@ -252,6 +255,7 @@ async function claim(
   const { source, target: t } = data;
   const allow = ctx.config.elastic_ip?.allow_reassociation ?? false;
   const lost: string[] = [];
+  const tried = new Set<string>();
   // Each refusal means another instance holds one more of the addresses: no more rounds than there are of them.
   for (let round = 0, next = candidates; ; round++) {
     const c = next[0]!;
@@ -268,15 +272,23 @@ async function claim(
     const refused = addresses.find((a) => a.AllocationId === c.address.AllocationId);
     const holder = refused && isAssociated(refused) ? holderOf(refused) : "nobody (released)";
     lost.push(`${c.address.AllocationId!} to ${holder}`);
-    const more = decision.op === "associate" && round < candidates.length;
+    tried.add(c.address.AllocationId!);
+    const fresh = decision.op === "associate" ? decision.candidates : [];
+    const kept = candidates.filter(
+      (k) =>
+        k.reassociate &&
+        !tried.has(k.address.AllocationId!) &&
+        !fresh.some((f) => f.address.AllocationId === k.address.AllocationId),
+    );
+    next = [...fresh, ...kept];
+    const more = next.length > 0 && round < candidates.length;
     ctx.log.info(`${describeAddress(c.address)} went to ${holder} first${more ? "; trying the next candidate" : ""}`);
-    if (decision.op !== "associate" || !more) {
+    if (!more) {
       const what = source.kind === "pool" ? `any address of pool ${source.label}` : source.allocationId;
       throw new Error(
         `could not claim ${what}: another instance won each attempt (${lost.join("; ")}); nothing was taken`,
       );
     }
-    next = decision.candidates;
   }
 }
 
@@ -288,6 +300,25 @@ export interface EipPlanData {
   decision: EipDecision;
   /** When the addresses behind the decision were read (clock ms). */
   readAt: number;
+  /** Addresses held by leaving instances, waited for before the claim (elastic_ip.handoff). */
+  handoff?: HandoffPlan;
+}
+
+/**
+ * What to do with the addresses as read: decideEip, and when nothing can be claimed at once, the handoff of an
+ * address held by an instance that is leaving (lifecycle/handoff.ts), if there is one.
+ */
+async function decide(
+  ctx: ActionContext,
+  source: Source,
+  target: Target,
+  addresses: readonly Address[],
+): Promise<{ decision: EipDecision; handoff?: { plan: HandoffPlan; changes: Change[] } }> {
+  const decided = decideEip(source, addresses, target, ctx.config.elastic_ip?.allow_reassociation ?? false);
+  const handoff = decided.op === "fail" ? await planHandoff(ctx, addresses) : undefined;
+  return handoff
+    ? { decision: handoff.decision, handoff: { plan: handoff.plan, changes: handoff.changes } }
+    : { decision: decided };
 }
 
 /**
@@ -298,13 +329,21 @@ export interface EipPlanData {
  */
 export const STALE_READ_MS = 3000;
 
-/** The plan's decision, or a new one from the pool as it is now when the plan's read is stale. */
-async function decisionNow(ctx: ActionContext, data: EipPlanData): Promise<EipDecision> {
+/**
+ * The plan's decision, or a new one from the pool as it is now when the plan's read is stale (which may turn to a
+ * handoff when the free addresses are gone by then). A planned handoff is kept: awaitHandoff reads its addresses.
+ */
+async function decisionNow(
+  ctx: ActionContext,
+  data: EipPlanData,
+): Promise<{ decision: EipDecision; handoff?: HandoffPlan }> {
   const age = ctx.clock.now() - data.readAt;
-  if (data.decision.op !== "associate" || age <= STALE_READ_MS) return data.decision;
+  if (data.handoff) return { decision: data.decision, handoff: data.handoff };
+  if (data.decision.op !== "associate" || age <= STALE_READ_MS) return { decision: data.decision };
   ctx.log.debug(`the pool was read ${(age / 1000).toFixed(0)} s ago; reading it again before claiming`);
   const addresses = await describeAddresses(ctx, data.source);
-  return decideEip(data.source, addresses, data.target, ctx.config.elastic_ip?.allow_reassociation ?? false);
+  const fresh = await decide(ctx, data.source, data.target, addresses);
+  return { decision: fresh.decision, ...(fresh.handoff && { handoff: fresh.handoff.plan }) };
 }
 
 /** Saved in state.json: what this instance holds (stop leaves it: an Elastic IP outlives its instance on purpose). */
@@ -346,25 +385,26 @@ export const elasticIpAction: Action<EipPlanData> = {
     const target = targetOf(ctx);
     const addresses = await describeAddresses(ctx, source);
     const readAt = ctx.clock.now();
-    const decision = decideEip(source, addresses, target, ctx.config.elastic_ip?.allow_reassociation ?? false);
+    const { decision, handoff } = await decide(ctx, source, target, addresses);
     if (decision.op === "fail") throw new Error(decision.reason);
-    const data = { source, target, decision, readAt };
+    const data: EipPlanData = { source, target, decision, readAt, ...(handoff && { handoff: handoff.plan }) };
     // A pool address is only known once claimed: dependants plan with "the Elastic IP, once claimed".
     const known =
       decision.op === "none" ? decision.address : source.kind === "fixed" ? decision.candidates[0]?.address : undefined;
-    return { changes: planChanges(ctx, data), data, output: outputOf(known, ctx.aws.region) };
+    return { changes: handoff?.changes ?? planChanges(ctx, data), data, output: outputOf(known, ctx.aws.region) };
   },
 
   async apply(ctx, plan): Promise<Outcome> {
     const { target } = plan.data;
-    const decision = await decisionNow(ctx, plan.data);
+    const { decision, handoff } = await decisionNow(ctx, plan.data);
     let changes: Change[] = [];
     let address: Address;
     if (decision.op === "none") {
       address = decision.address;
       ctx.log.info(`${describeAddress(address)} is already this instance's`);
     } else if (decision.op === "associate") {
-      const { won, now } = await claim(ctx, plan.data, decision.candidates);
+      const candidates = handoff ? await awaitHandoff(ctx, handoff) : decision.candidates;
+      const { won, now } = await claim(ctx, plan.data, candidates);
       address = now;
       changes = [describeClaim(won, target, ctx.aws.region)];
     } else {
@@ -405,6 +445,7 @@ export const elasticIpAction: Action<EipPlanData> = {
         Action: ["ec2:AssociateAddress"],
         Resource: ["arn:aws:ec2:*:*:instance/*", "arn:aws:ec2:*:*:network-interface/*"],
       },
+      ...handoffPermissions(config),
     ];
   },
 };

@@ -1,21 +1,21 @@
 // Files: each configured file (a marked block, regex line edits, or a whole template) rendered with the instance's
 // and its peers' values, with every value checked before it lands, then written by the one writer; on_change
 // commands run once each after all files are written.
-import { promises as fs } from "node:fs";
 import type { Stats } from "node:fs";
-import { dirname, join } from "node:path";
+import { dirname } from "node:path";
 import Mustache from "mustache";
 import type { Config, FileConfig } from "../config/schema";
 import { allOrConfigErrors, ConfigError, ConfigErrors, describeCause } from "../core/errors";
 import { etcHostsAdvice } from "../files/cloud-init";
 import { describeResult, runCommand } from "../files/commands";
 import type { BlockId, EditResult } from "../files/edit";
-import { applyBlock, applyReplace, lineChanges, removeBlock } from "../files/edit";
+import { applyBlock, lineChanges, removeBlock } from "../files/edit";
+import { applyReplaceStoppable, ReplaceStoppedError } from "../files/replace-worker";
 import { resolveId } from "../files/owners";
 import { literalReplacement, ownTagProblems, safePeers, shellQuote } from "../files/values";
-import { CheckFailedError, WriteRefusedError, writeFileAtomic } from "../root/write";
 import { describeInstancesStatement } from "../instance/tags";
-import { underRoot } from "../root/paths";
+import type { Resolved } from "../root/fs";
+import { CheckFailedError, WriteRefusedError } from "../root/write";
 import type { FieldUse } from "../template/analysis";
 import { fieldUse, inlineTemplates } from "../template/analysis";
 import type { PeerView, TemplateView } from "../template/render";
@@ -37,8 +37,8 @@ interface FilePlan {
   /** "files.2", or "files (removed)" for a file only the previous run's state names. */
   at: string;
   path: string;
-  /** The file written: under --root, symlinks followed (when allowed). */
-  real: string;
+  /** The file written, as the instance names it: symbolic links followed (when allowed), every hop inside --root. */
+  target: string;
   /** The new content, when it differs. */
   after?: string;
   mode?: number;
@@ -85,15 +85,17 @@ interface Sources {
 async function readSources(ctx: ActionContext, f: FileConfig, at: string): Promise<Sources> {
   let text: string | undefined;
   if (f.template !== undefined) {
+    const refuse = (why: string) => new ConfigError(`cannot use ${f.template}: ${why}`, undefined, `${at}.template`);
     try {
-      text = await fs.readFile(underRoot(ctx.root, f.template), "utf8");
+      text = await ctx.fs.readText(f.template);
+    } catch (error) {
+      throw refuse(describeCause(error));
+    }
+    if (text === undefined) throw refuse("ENOENT: no such file");
+    try {
       Mustache.parse(text);
     } catch (error) {
-      const why =
-        error instanceof Error && "code" in error
-          ? describeCause(error)
-          : `not a valid template: ${describeCause(error)}`;
-      throw new ConfigError(`cannot use ${f.template}: ${why}`, undefined, `${at}.template`);
+      throw refuse(`not a valid template: ${describeCause(error)}`);
     }
   }
   const use = fieldUse([text ?? "", ...inlineTemplates(f)]);
@@ -110,46 +112,10 @@ async function readSources(ctx: ActionContext, f: FileConfig, at: string): Promi
   return { ...(text !== undefined && { text }), use };
 }
 
-/** The file to write, under --root: a directory or a link (unless allowed) is a configuration error. */
-async function resolveTarget(
-  root: string,
-  path: string,
-  follow: boolean,
-  at: string,
-): Promise<{ real: string; stat?: Stats }> {
-  let current = underRoot(root, path);
-  for (let hops = 0; hops <= 40; hops++) {
-    let stat: Stats;
-    try {
-      stat = await fs.lstat(current);
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === "ENOENT") return { real: current };
-      throw error;
-    }
-    if (stat.isSymbolicLink()) {
-      if (!follow) {
-        throw new ConfigError(
-          `${path} is a symbolic link; bootlace does not write through links unless follow_symlinks: true`,
-          undefined,
-          `${at}.path`,
-        );
-      }
-      const target = await fs.readlink(current);
-      // An absolute link target is taken under --root too, as the image would see it.
-      current = target.startsWith("/") ? underRoot(root, target) : join(dirname(current), target);
-      continue;
-    }
-    if (stat.isDirectory()) throw new ConfigError(`${path} is a directory, not a file`, undefined, `${at}.path`);
-    if (!stat.isFile()) throw new ConfigError(`${path} is not a regular file`, undefined, `${at}.path`);
-    return { real: current, stat };
-  }
-  throw new ConfigError(`${path}: too many levels of symbolic links`, undefined, `${at}.path`);
-}
-
 async function resolveOwnership(ctx: ActionContext, f: FileConfig, at: string) {
   const [uid, gid] = await Promise.all([
-    f.owner === undefined ? undefined : resolveId(ctx.root, "user", f.owner),
-    f.group === undefined ? undefined : resolveId(ctx.root, "group", f.group),
+    f.owner === undefined ? undefined : resolveId(ctx.fs, "user", f.owner),
+    f.group === undefined ? undefined : resolveId(ctx.fs, "group", f.group),
   ]);
   const problems: ConfigError[] = [];
   if (f.owner !== undefined && uid === undefined) {
@@ -167,12 +133,12 @@ async function resolveOwnership(ctx: ActionContext, f: FileConfig, at: string) {
 }
 
 /** The current text; undefined when absent; a problem when it is not text bootlace can keep byte for byte. */
-async function readCurrent(real: string, exists: boolean): Promise<{ text?: string; problem?: string }> {
-  if (!exists) {
-    const dir = await fs.stat(dirname(real)).catch(() => undefined);
-    return dir?.isDirectory() ? {} : { problem: `its directory ${dirname(real)} does not exist` };
+async function readCurrent(ctx: ActionContext, file: Resolved): Promise<{ text?: string; problem?: string }> {
+  const bytes = file.stat ? await ctx.fs.readBytes(file.path) : undefined;
+  if (bytes === undefined) {
+    const dir = await ctx.fs.stat(dirname(file.path));
+    return dir?.isDirectory() ? {} : { problem: `its directory ${dirname(file.real)} does not exist` };
   }
-  const bytes = await fs.readFile(real);
   const text = bytes.toString("utf8");
   if (!Buffer.from(text, "utf8").equals(bytes)) {
     return { problem: "it is not UTF-8 text, so bootlace could not keep the rest of it byte for byte" };
@@ -204,13 +170,15 @@ function withoutStale(text: string, stale: ManagedBlock[]): EditResult {
   return result;
 }
 
-/** The file's new content from its mode (block, replace, template); pure given the view. */
-function edit(
+/** The file's new content from its mode (block, replace, template), given the view; replace edits end at the deadline. */
+async function edit(
   f: FileConfig,
+  at: string,
   sources: Sources,
   current: string | undefined,
   view: TemplateView,
-): EditResult & { unmatched?: number[] } {
+  signal: AbortSignal,
+): Promise<EditResult & { unmatched?: number[] }> {
   if (f.block !== undefined) {
     return applyBlock(current ?? "", {
       name: f.name,
@@ -225,7 +193,21 @@ function edit(
       match: new RegExp(r.match),
       with: render(r.with, view, literalReplacement),
     }));
-    const result = applyReplace(current, edits);
+    let result;
+    try {
+      // In a worker stopped at the deadline: a configured pattern that backtracks badly cannot hold the run.
+      result = await applyReplaceStoppable(current, edits, signal);
+    } catch (error) {
+      if (!(error instanceof ReplaceStoppedError)) throw error;
+      const i = error.edit;
+      if (i === undefined) return { ok: false, problem: `${at}.replace not run: the deadline had passed` };
+      return {
+        ok: false,
+        problem:
+          `${at}.replace.${i}.match ${JSON.stringify(f.replace[i]!.match)} was still running at the deadline ` +
+          `(a pattern that backtracks badly on a line of ${f.path}?)`,
+      };
+    }
     return { ok: true, content: result.content, unmatched: result.matched.flatMap((n, i) => (n === 0 ? [i] : [])) };
   }
   return { ok: true, content: render(sources.text ?? "", view) };
@@ -264,15 +246,16 @@ async function planFile(
   sources: Sources,
   env: FileEnv,
 ): Promise<FilePlan> {
-  const [{ real, stat }, ownership] = await Promise.all([
-    resolveTarget(ctx.root, f.path, f.follow_symlinks, at),
+  const [file, ownership] = await Promise.all([
+    ctx.fs.resolveFile(f.path, { follow: f.follow_symlinks, at: `${at}.path` }),
     resolveOwnership(ctx, f, at),
   ]);
+  const { stat } = file;
   const blocks = f.block !== undefined ? [{ path: f.path, name: f.name, comment: f.comment }] : [];
   const plan: FilePlan = {
     at,
     path: f.path,
-    real,
+    target: file.path,
     ...ownership,
     unmatched: [],
     backup: f.backup,
@@ -296,7 +279,7 @@ async function planFile(
   const own = ownTagProblems(env.tags, sources.use);
   if (own.length > 0) return notTouched(`not touched: this instance's ${own.join("; ")}`);
 
-  const current = await readCurrent(real, stat !== undefined);
+  const current = await readCurrent(ctx, file);
   if (current.problem) return notTouched(`not touched: ${current.problem}`);
 
   const peers: Record<string, PeerView[]> = Object.fromEntries(Object.entries(env.sets).map(([n, r]) => [n, r.peers]));
@@ -310,7 +293,8 @@ async function planFile(
   const view = templateView(ctx.instance, env.tags, safe.sets, ctx.upstream.elastic_ip as ElasticIpOutput);
   const cleaned = withoutStale(current.text ?? "", env.stale);
   if (!cleaned.ok) return notTouched(`not touched: ${cleaned.problem}`);
-  const edited = edit(f, sources, current.text === undefined ? undefined : cleaned.content, view);
+  const currentText = current.text === undefined ? undefined : cleaned.content;
+  const edited = await edit(f, at, sources, currentText, view, ctx.deadline.signal);
   if (!edited.ok) return notTouched(`not touched: ${edited.problem}`);
 
   plan.unmatched = (edited.unmatched ?? []).map(
@@ -339,19 +323,21 @@ async function planFile(
 /** A file the configuration no longer names but whose block the previous run wrote: the block is removed. */
 async function planStaleRemoval(ctx: ActionContext, path: string, stale: ManagedBlock[]): Promise<FilePlan> {
   const at = "files (removed)";
-  const plan: FilePlan = { at, path, real: underRoot(ctx.root, path), unmatched: [], backup: true, blocks: stale };
-  let target: { real: string; stat?: Stats };
+  const plan: FilePlan = { at, path, target: path, unmatched: [], backup: true, blocks: stale };
+  let file: Resolved;
+  let current: { text?: string; problem?: string };
   try {
-    target = await resolveTarget(ctx.root, path, true, at);
+    // A path read back from state.json is checked as one from the configuration: it cannot lead out of the root.
+    file = await ctx.fs.resolveFile(path, { follow: true, at });
+    current = file.stat ? await readCurrent(ctx, file) : {};
   } catch (error) {
     return { ...plan, problem: `block not removed: ${describeCause(error)}` };
   }
-  if (!target.stat) return { ...plan, blocks: [] };
-  const current = await readCurrent(target.real, true);
-  if (current.problem) return { ...plan, real: target.real, problem: `block not removed: ${current.problem}` };
+  if (current.text === undefined && !current.problem) return { ...plan, blocks: [] };
+  if (current.problem) return { ...plan, target: file.path, problem: `block not removed: ${current.problem}` };
   const cleaned = withoutStale(current.text!, stale);
-  if (!cleaned.ok) return { ...plan, real: target.real, problem: `block not removed: ${cleaned.problem}` };
-  const done = { ...plan, real: target.real, blocks: [] };
+  if (!cleaned.ok) return { ...plan, target: file.path, problem: `block not removed: ${cleaned.problem}` };
+  const done = { ...plan, target: file.path, blocks: [] };
   if (cleaned.content === current.text) return done;
   const names = stale.map((b) => b.name).join(", ");
   return {
@@ -366,7 +352,7 @@ async function planStaleRemoval(ctx: ActionContext, path: string, stale: Managed
 async function runCheck(ctx: ActionContext, plan: FilePlan, staged: string): Promise<void> {
   if (!plan.check) return;
   const command = render(plan.check.template, { ...plan.check.view, staged }, shellQuote);
-  const result = await runCommand(command, { cwd: ctx.root, signal: ctx.deadline.signal });
+  const result = await runCommand(command, { cwd: ctx.fs.root, signal: ctx.deadline.signal });
   if (result.code !== 0) {
     throw new CheckFailedError(
       `check refused the new content (${describeResult(result)}); ${plan.path} left as it was`,
@@ -374,15 +360,20 @@ async function runCheck(ctx: ActionContext, plan: FilePlan, staged: string): Pro
   }
 }
 
+const backupOf = (plan: FilePlan): string | undefined => (plan.backup ? `${plan.target}.bootlace-bak` : undefined);
+
 /** Writes one planned file; true when its content changed (so its on_change is due). */
 async function writePlanned(ctx: ActionContext, plan: FilePlan): Promise<boolean> {
-  const result = await writeFileAtomic({
-    path: plan.real,
-    content: plan.after ?? (await fs.readFile(plan.real)),
+  const content = plan.after ?? (await ctx.fs.readBytes(plan.target));
+  if (content === undefined) throw new Error(`${plan.target} is gone since the plan; not created`);
+  const backup = backupOf(plan);
+  const result = await ctx.fs.write({
+    path: plan.target,
+    content,
     ...(plan.mode !== undefined && { mode: plan.mode }),
     ...(plan.uid !== undefined && { uid: plan.uid }),
     ...(plan.gid !== undefined && { gid: plan.gid }),
-    ...(plan.backup && { backup: `${plan.real}.bootlace-bak` }),
+    ...(backup !== undefined && { backup }),
     ...(plan.check && { check: (staged: string) => runCheck(ctx, plan, staged) }),
   });
   return result.changed;
@@ -436,7 +427,7 @@ export const filesAction: Action<FilesPlanData> = {
     plans.push(...(await Promise.all([...orphans].map(([path, stale]) => planStaleRemoval(ctx, path, stale)))));
 
     if (files.some((f) => f.path === "/etc/hosts")) {
-      const advice = await etcHostsAdvice(ctx.root);
+      const advice = await etcHostsAdvice(ctx.fs);
       if (advice) warnOnce(ctx, `/etc/hosts: ${advice}`);
     }
     for (const p of plans) if (p.problem) warnOnce(ctx, `${p.at} ${p.path}: ${p.problem}`);
@@ -463,7 +454,10 @@ export const filesAction: Action<FilesPlanData> = {
         continue;
       }
       try {
-        if (p.change && (await writePlanned(ctx, p)) && p.onChange && !commands.includes(p.onChange)) {
+        if (!p.change) {
+          // Nothing to write, but what a killed writer left beside it goes all the same.
+          await ctx.fs.removeLeftovers(p.target, backupOf(p));
+        } else if ((await writePlanned(ctx, p)) && p.onChange && !commands.includes(p.onChange)) {
           commands.push(p.onChange);
         }
         if (p.change) changes.push(p.change);
@@ -477,7 +471,7 @@ export const filesAction: Action<FilesPlanData> = {
     }
     // Once each, after every file is written: one reload even when several files name the same command.
     for (const command of commands) {
-      const result = await runCommand(command, { cwd: ctx.root, signal: ctx.deadline.signal });
+      const result = await runCommand(command, { cwd: ctx.fs.root, signal: ctx.deadline.signal });
       if (result.code === 0) {
         changes.push({ kind: "on_change", target: command });
       } else {

@@ -32,9 +32,7 @@ export interface ActionContext {
   clock: Clock;
   deadline: Deadline;
   log: Logger;
-  /** Every file path is taken under this folder ("/" in production). */
-  root: string;
-  /** The filesystem under --root: every read, write and stat of the instance's files. */
+  /** The filesystem under --root ("/" in production): every read, write and stat of the instance's files. */
   fs: RootFs;
   /** Results of the actions this one depends on (only those that succeeded). */
   upstream: Upstream;

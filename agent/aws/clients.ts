@@ -1,8 +1,10 @@
 // The one place AWS clients are made: region, credentials, endpoints, retries. A client — and its SDK package — is
 // loaded only when an action first asks for it, so --help, validate and a files-only run load no AWS SDK at all.
+import type * as AutoScalingModule from "@aws-sdk/client-auto-scaling";
 import type * as Ec2Module from "@aws-sdk/client-ec2";
 import type * as Elbv2Module from "@aws-sdk/client-elastic-load-balancing-v2";
 import type * as Route53Module from "@aws-sdk/client-route-53";
+import type * as StsModule from "@aws-sdk/client-sts";
 import type { AwsCredentialIdentityProvider, Command } from "@smithy/types";
 import type { RateLimiter } from "@smithy/util-retry";
 import type { Clock } from "../core/clock";
@@ -10,6 +12,8 @@ import type { ConfigError } from "../core/errors";
 import { AwsCallError, errorCode } from "../core/errors";
 import type { Logger } from "../core/log";
 import type { Deadline } from "../core/retry";
+import { credentialsProvider } from "../instance/credentials";
+import type { MetadataReader } from "../instance/imds";
 import { Pacing, PatientRetryStrategy } from "./patience";
 
 export type Env = Record<string, string | undefined>;
@@ -17,6 +21,8 @@ export type Env = Record<string, string | undefined>;
 type Ec2Sdk = typeof Ec2Module;
 type Route53Sdk = typeof Route53Module;
 type Elbv2Sdk = typeof Elbv2Module;
+type StsSdk = typeof StsModule;
+type AutoScalingSdk = typeof AutoScalingModule;
 
 export interface Service<C, S> {
   client: C;
@@ -28,6 +34,9 @@ export interface Sdks {
   ec2: Ec2Sdk;
   route53: Route53Sdk;
   elbv2: Elbv2Sdk;
+  /** Only `doctor` uses it: GetCallerIdentity names the credentials' account and needs no permission. */
+  sts: StsSdk;
+  autoscaling: AutoScalingSdk;
 }
 
 export type ServiceName = keyof Sdks;
@@ -72,8 +81,10 @@ export interface AwsClientsOptions {
   clock: Clock;
   deadline: Deadline;
   log: Logger;
-  /** Injected credentials (in-process tests); default: the SDK's default chain (on EC2, the instance profile). */
+  /** Injected credentials (in-process tests); default: the environment's keys, else the instance profile's. */
   credentials?: AwsCredentialIdentityProvider;
+  /** IMDSv2 reads (bootlace's own client, bounded by the same deadline) for the instance profile's credentials. */
+  imds: MetadataReader;
   /** The client-side budget of one AWS bucket (tests); default the SDK's DefaultRateLimiter (patience.ts). */
   rateLimiter?: () => RateLimiter;
   /** Random source in [0, 1) for retry jitter (tests). */
@@ -82,7 +93,13 @@ export interface AwsClientsOptions {
 }
 
 /** The SDK's service ids, as used in AWS_ENDPOINT_URL_<ID>. */
-const endpointVariable = { ec2: "EC2", route53: "ROUTE_53", elbv2: "ELASTIC_LOAD_BALANCING_V2" } as const;
+const endpointVariable = {
+  ec2: "EC2",
+  route53: "ROUTE_53",
+  elbv2: "ELASTIC_LOAD_BALANCING_V2",
+  sts: "STS",
+  autoscaling: "AUTO_SCALING",
+} as const;
 
 /**
  * The endpoint a client should use, from the standard variables of the given environment (which in a test may not
@@ -120,7 +137,7 @@ export function createAwsClients(o: AwsClientsOptions): Aws {
         import("@smithy/util-retry"),
       ]);
       newLimiter ??= () => new DefaultRateLimiter();
-      const credentials = o.credentials ?? (await defaultCredentials());
+      const credentials = o.credentials ?? defaultCredentials(o);
       return {
         region,
         credentials,
@@ -169,6 +186,18 @@ export function createAwsClients(o: AwsClientsOptions): Aws {
       "elbv2",
       () => import("@aws-sdk/client-elastic-load-balancing-v2"),
       (s, c) => new s.ElasticLoadBalancingV2Client(c),
+    ),
+    sts: load(
+      "@aws-sdk/client-sts",
+      "sts",
+      () => import("@aws-sdk/client-sts"),
+      (s, c) => new s.STSClient(c),
+    ),
+    autoscaling: load(
+      "@aws-sdk/client-auto-scaling",
+      "autoscaling",
+      () => import("@aws-sdk/client-auto-scaling"),
+      (s, c) => new s.AutoScalingClient(c),
     ),
   };
   const pacing = new Pacing(o.log, o.deadline.signal, () => {
@@ -247,8 +276,16 @@ export function operationOf(command: object): string {
   return command.constructor.name.replace(/Command$/, "");
 }
 
-/** The SDK's default chain, with more patience for IMDS than its default (1 s, no retry) while an instance boots. */
-async function defaultCredentials(): Promise<AwsCredentialIdentityProvider> {
-  const { defaultProvider } = await import("@aws-sdk/credential-provider-node");
-  return defaultProvider({ timeout: 2000, maxRetries: 3 });
+/**
+ * AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY from the agent's environment, else the instance profile over IMDSv2 with
+ * bootlace's own patience (instance/credentials.ts). Not the SDK's chain: its IMDS provider falls back to IMDSv1.
+ */
+function defaultCredentials(o: AwsClientsOptions): AwsCredentialIdentityProvider {
+  return credentialsProvider({
+    env: o.env,
+    imds: o.imds,
+    clock: o.clock,
+    deadline: o.deadline,
+    log: o.log.child({ component: "credentials" }),
+  });
 }

@@ -83,7 +83,8 @@ export class PatientRetryStrategy implements RetryStrategyV2 {
 
 /**
  * The AWS throttling bucket a call draws from: Route 53 has one per account that every call shares (its per-operation
- * buckets are the same size, so the account's runs out first); EC2 one per action; ELBv2 one for its Describe* calls.
+ * buckets are the same size, so the account's runs out first); EC2 one per action; ELBv2 one for its Describe* calls;
+ * STS and Auto Scaling, like EC2, one per operation.
  */
 export function bucketOf(service: ServiceName, operation: string): string {
   if (service === "route53") return "route53";

@@ -15,13 +15,18 @@ export interface AgentOptions {
   stdout: (text: string) => void;
   stderr: (text: string) => void;
   clock?: Clock;
-  /** Injected AWS credentials; default: the SDK's default chain (on EC2, the instance profile from IMDS). */
+  /** Injected AWS credentials; default: the environment's keys, else the instance profile (instance/credentials.ts). */
   credentials?: AwsCredentialIdentityProvider;
   /** The actions to run (default: all); tests may hand in their own list. */
   actions?: readonly Action[];
   cwd?: string;
   /** For `watch`: how it is told to stop or to read its configuration again (default: SIGTERM/SIGINT, SIGHUP). */
   control?: Control;
+  /**
+   * Called once the command line is read, with the command's --deadline in seconds, for every command bounded by it
+   * (all but `watch`, whose passes each have their own): the CLI arms its process watchdog with it (main.ts).
+   */
+  onDeadline?: (seconds: number) => void;
 }
 
 /**

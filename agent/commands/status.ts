@@ -1,11 +1,14 @@
 // status: prints what the last run and stop did, from state.json.
 import { RootFs } from "../root/fs";
 import { readState } from "../root/state";
+import { describeLifecycle } from "../lifecycle/record";
 import type { Session } from "./session";
 import { exitCodes } from "./session";
 
 export async function status(s: Session): Promise<number> {
-  const state = await readState(new RootFs(s.args.root));
+  const { state, problems } = await readState(new RootFs(s.args.root));
+  // Said, not repaired: status changes nothing (the next run or stop sets a damaged state.json aside).
+  for (const problem of problems) s.log.warn(`state.json: ${problem}`);
   if (s.args.json) {
     s.o.stdout(JSON.stringify(state ?? null, null, 2) + "\n");
     return exitCodes.ok;
@@ -28,6 +31,7 @@ export async function status(s: Session): Promise<number> {
       for (const c of a.changes) lines.push(`    ${c.kind} ${c.target}${c.detail ? ` ${c.detail}` : ""}`);
     }
   }
+  lines.push(...describeLifecycle(state.lifecycle, state.left));
   s.o.stdout(lines.join("\n") + "\n");
   return exitCodes.ok;
 }

@@ -1,9 +1,12 @@
-// watch: keeps peers and files in step while the instance runs. Every watch.interval (jittered, so a fleet does not
-// poll in step) it re-discovers the peers and rewrites only the files whose content changed, running each on_change
-// once per pass. A "reload" (SIGHUP) reads the configuration and the instance's metadata again; "stop" (SIGTERM,
-// SIGINT) ends it after the pass under way. Each pass has the --deadline of its own and takes the run lock, so a
-// `bootlace run` and a pass never interleave.
+// watch: keeps peers and files in step while the instance runs, and follows its lifecycle. Every watch.interval
+// (jittered, so a fleet does not poll in step) it re-discovers the peers and rewrites only the files whose content
+// changed, running each on_change once per pass; every watch.notice_interval it reads the Auto Scaling lifecycle state
+// and the spot notices and reacts (lifecycle/watcher.ts: the stop path when leaving, the wiring at InService). A
+// "reload" (SIGHUP) reads the configuration and the instance's metadata again; "stop" (SIGTERM, SIGINT) ends it after
+// the pass under way. Each pass has the --deadline of its own and takes the run lock, so a `bootlace run` and a pass
+// never interleave.
 import type { Config } from "../config/schema";
+import { LifecycleWatcher } from "../lifecycle/watcher";
 import { configErrorsIn, describeCause } from "../core/errors";
 import type { Logger } from "../core/log";
 import { deadlineAfter } from "../core/retry";
@@ -114,14 +117,23 @@ export async function watch(s: Session): Promise<number> {
       const sets = Object.keys(c.peers ?? {});
       return `every ${c.watch?.interval ?? 60} s: peers ${sets.join(", ") || "none"}, ${c.files?.length ?? 0} files`;
     };
-    s.log.info(`watch on ${watched.instance.id} (${watched.instance.privateIpv4}): ${describe(watched)}`);
-    for (let n = 1; !control.stop.aborted; n++) {
+    const lifecycle = await LifecycleWatcher.start(s, watched);
+    s.log.info(
+      `watch on ${watched.instance.id} (${watched.instance.privateIpv4}): ${describe(watched)}; ${lifecycle.describe()}`,
+    );
+    // Two schedules in one loop, so a pass and a lifecycle reading never run at once: the peer passes every
+    // watch.interval, the lifecycle readings (spot notices, the lifecycle state) every watch.notice_interval.
+    let nextPass = s.clock.now();
+    let nextReading = s.clock.now();
+    for (let n = 1; !control.stop.aborted;) {
       if (reloadAsked) {
         reloadAsked = false;
         const step = deadlineAfter(s.clock, s.args.deadline);
         try {
           watched = await readWorld(s, step.deadline);
+          lifecycle.update(watched);
           s.log.info(`configuration read again: ${describe(watched)}`);
+          nextPass = s.clock.now();
         } catch (error) {
           for (const e of reasons(error)) s.log.error(`reload: ${describeCause(e)}`);
           s.log.error("reload refused: watching on with the configuration read before");
@@ -129,10 +141,21 @@ export async function watch(s: Session): Promise<number> {
           step.end();
         }
       }
-      await pass(s, watched, n);
+      const config = watched.loaded.config;
+      if (lifecycle.active && s.clock.now() >= nextReading) {
+        await lifecycle.tick();
+        nextReading = s.clock.now() + nextDelayMs(config.watch?.notice_interval ?? 5);
+      }
+      if (s.clock.now() >= nextPass && !control.stop.aborted && !reloadAsked) {
+        // Parked in a warm pool (wired at InService) or gone (the stop path ran): no peers to keep in step.
+        if (lifecycle.idle) s.log.debug("pass skipped: the instance is not in service");
+        else await pass(s, watched, n++);
+        nextPass = s.clock.now() + nextDelayMs(config.watch?.interval ?? 60);
+      }
       if (control.stop.aborted || reloadAsked) continue;
       wake = new AbortController();
-      await s.clock.sleep(nextDelayMs(watched.loaded.config.watch?.interval ?? 60), wake.signal).catch(() => undefined);
+      const next = lifecycle.active ? Math.min(nextPass, nextReading) : nextPass;
+      await s.clock.sleep(Math.max(0, next - s.clock.now()), wake.signal).catch(() => undefined);
     }
     s.log.info("watch stopped");
     return exitCodes.ok;

@@ -42,11 +42,13 @@ const META_KEYS = new Set(["version", "profile", "profiles"]);
  */
 export async function loadConfig(o: LoadOptions): Promise<LoadedConfig> {
   const errors: ConfigError[] = [];
-  const baked = await readBakedSources(o.root, o.configFile);
-  errors.push(...baked.errors);
-  let userData: UserDataConfig = { documents: [], sets: [] };
+  const userDataErrors: ConfigError[] = [];
+  let userData: UserDataConfig = { files: [], documents: [], sets: [] };
   const raw = o.userData;
-  if (raw !== undefined) userData = collect(errors, () => parseUserData(raw)) ?? userData;
+  if (raw !== undefined) userData = collect(userDataErrors, () => parseUserData(raw)) ?? userData;
+  // The files user-data has cloud-init write into /etc/bootlace are baked files: they take their place among them.
+  const baked = await readBakedSources(o.root, o.configFile, userData.files);
+  errors.push(...baked.errors, ...userDataErrors);
   const flagSets: PathSet[] = [];
   for (const arg of o.sets ?? []) {
     const set = collect(errors, () => parseSetFlag(arg));

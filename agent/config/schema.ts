@@ -44,6 +44,15 @@ const elasticIp = z
       .refine(isIPv4, "expected an IPv4 address")
       .optional()
       .describe("Private IPv4 of the primary interface to associate with (default: the primary private IP)."),
+    handoff: z
+      .number()
+      .int()
+      .min(0)
+      .max(3600)
+      .optional()
+      .describe(
+        "Seconds to wait (default 120) for an address held by an instance that is leaving (stopping, shutting down, or not InService in this instance's Auto Scaling group) to be released; then it is taken from that instance. An address held by an InService instance is never taken without allow_reassociation. 0: no handoff.",
+      ),
   })
   .describe("Associate an Elastic IP with this instance.");
 
@@ -87,7 +96,11 @@ const loadBalancer = z
   })
   .describe("Register this instance in ELBv2 target groups.");
 
-const recordValueKeywords = ["private_ipv4", "public_ipv4", "elastic_ip"] as const;
+const ipv4ValueKeywords = ["private_ipv4", "public_ipv4", "elastic_ip"] as const;
+
+/** A set identifier as rendered: it also names the record's ownership record (a DNS label), so lower case only. */
+export const SET_IDENTIFIER = /^[a-z0-9_-]{1,63}$/;
+export const SET_IDENTIFIER_FORM = "1-63 lower-case letters, digits, '-' or '_'";
 
 const record = z
   .strictObject({
@@ -103,31 +116,94 @@ const record = z
       .describe("Choose the private (true) or public (false) zone when both share the name."),
     name: template.describe("Record name; a template, e.g. {{instance.id}}.example.internal."),
     type: z.enum(["A", "AAAA"]).default("A").describe("Record type."),
-    value: z.string().default("private_ipv4").describe("private_ipv4 | public_ipv4 | elastic_ip | a literal address."),
+    value: z
+      .string()
+      .default("private_ipv4")
+      .describe(
+        "private_ipv4 | public_ipv4 | elastic_ip (A); ipv6, the primary IPv6 address (AAAA); a literal address.",
+      ),
     ttl: z.number().int().min(0).max(2147483647).default(60).describe("TTL in seconds."),
     delete_on_shutdown: z
       .boolean()
       .default(false)
       .describe("`bootlace stop` deletes the record, if it still holds this instance's value."),
     takeover: z.boolean().default(false).describe("Overwrite a record that exists and is not bootlace's (failover)."),
+    set_identifier: template
+      .optional()
+      .describe(
+        `A routing-policy record of this instance under a name many share; a template, e.g. {{instance.id}}, rendering to ${SET_IDENTIFIER_FORM}. Needs multivalue, weight or failover.`,
+      ),
+    multivalue: z.boolean().optional().describe("true: a multivalue answer record (with set_identifier)."),
+    weight: z.number().int().min(0).max(255).optional().describe("A weighted record's weight (with set_identifier)."),
+    failover: z.enum(["PRIMARY", "SECONDARY"]).optional().describe("A failover record's role (with set_identifier)."),
+    health_check_id: z
+      .string()
+      .regex(/^[0-9a-fA-F-]{1,64}$/, "expected a Route 53 health check id like 8f3a5b2c-1d4e-4f60-9a7b-0c1d2e3f4a5b")
+      .optional()
+      .describe("Route 53 answers with this record only while the health check is healthy (with set_identifier)."),
+    reverse: z.boolean().optional().describe("Keep this record's PTR record (default: dns.reverse)."),
   })
   .superRefine((r, ctx) => {
     if ((r.zone === undefined) === (r.zone_id === undefined)) {
       ctx.addIssue({ code: "custom", message: "set exactly one of zone or zone_id" });
     }
-    const keyword = (recordValueKeywords as readonly string[]).includes(r.value);
-    if (r.type === "AAAA" && keyword) {
+    const ipv4Keyword = (ipv4ValueKeywords as readonly string[]).includes(r.value);
+    if (r.type === "AAAA" && ipv4Keyword) {
       ctx.addIssue({
         code: "custom",
         path: ["value"],
-        message: `${r.value} is IPv4; an AAAA record needs an IPv6 address`,
+        message: `${r.value} is IPv4; an AAAA record needs ipv6 or an IPv6 address`,
       });
-    } else if (!keyword && !(r.type === "A" ? isIPv4(r.value) : isIPv6(r.value))) {
+    } else if (r.type === "A" && r.value === "ipv6") {
       ctx.addIssue({
         code: "custom",
         path: ["value"],
-        message: `expected private_ipv4, public_ipv4, elastic_ip or an ${r.type === "A" ? "IPv4" : "IPv6"} address, got ${JSON.stringify(r.value)}`,
+        message: "ipv6 is the instance's IPv6 address: set type: AAAA",
       });
+    } else if (!ipv4Keyword && r.value !== "ipv6" && !(r.type === "A" ? isIPv4(r.value) : isIPv6(r.value))) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["value"],
+        message:
+          r.type === "A"
+            ? `expected private_ipv4, public_ipv4, elastic_ip or an IPv4 address, got ${JSON.stringify(r.value)}`
+            : `expected ipv6 or an IPv6 address, got ${JSON.stringify(r.value)}`,
+      });
+    }
+    const policies = [
+      r.multivalue === true && "multivalue",
+      r.weight !== undefined && "weight",
+      r.failover !== undefined && "failover",
+    ].filter((p): p is string => p !== false);
+    if (policies.length > 1) {
+      ctx.addIssue({
+        code: "custom",
+        message: `set only one of multivalue, weight or failover, not ${policies.join(" and ")}`,
+      });
+    }
+    if (r.set_identifier === undefined) {
+      for (const key of [...policies, ...(r.health_check_id !== undefined ? ["health_check_id"] : [])]) {
+        ctx.addIssue({
+          code: "custom",
+          path: [key],
+          message: `${key} needs set_identifier (this instance's own record under the shared name), e.g. set_identifier: "{{instance.id}}"`,
+        });
+      }
+    } else {
+      if (policies.length === 0) {
+        ctx.addIssue({
+          code: "custom",
+          path: ["set_identifier"],
+          message: "a record with set_identifier needs a routing policy: multivalue: true, weight or failover",
+        });
+      }
+      if (!r.set_identifier.includes("{{") && !SET_IDENTIFIER.test(r.set_identifier)) {
+        ctx.addIssue({
+          code: "custom",
+          path: ["set_identifier"],
+          message: `expected ${SET_IDENTIFIER_FORM}, got ${JSON.stringify(r.set_identifier)}`,
+        });
+      }
     }
   })
   .describe("One Route 53 record.");
@@ -141,6 +217,18 @@ const dns = z
       .default("bootlace")
       .describe(
         "Owner written in the ownership TXT record; bootlace updates only records with the same owner (or takeover).",
+      ),
+    reverse: z
+      .boolean()
+      .default(false)
+      .describe(
+        "Also keep the PTR record of each A/AAAA record in the private reverse zone (in-addr.arpa, ip6.arpa) associated with this VPC.",
+      ),
+    reap: z
+      .boolean()
+      .default(false)
+      .describe(
+        "Delete records under this instance's names whose ownership record names an instance that no longer runs.",
       ),
     records: z.array(record).default([]).describe("Records to upsert."),
   })
@@ -244,8 +332,73 @@ const file = z
 const watch = z
   .strictObject({
     interval: z.number().int().min(5).max(86400).default(60).describe("Seconds between peer discoveries."),
+    notice_interval: z
+      .number()
+      .int()
+      .min(1)
+      .max(60)
+      .optional()
+      .describe(
+        "Seconds (default 5) between reads of the Auto Scaling lifecycle state, the spot interruption notice and the rebalance recommendation (jittered ±20 %; AWS suggests 5 for spot notices).",
+      ),
   })
   .describe("`bootlace watch` settings.");
+
+/** AWS's lifecycle hook names: 1-255 letters, digits, '-', '_' and '/'. */
+const hookName = z
+  .string()
+  .regex(/^[A-Za-z0-9\-_/]{1,255}$/, "expected a lifecycle hook name (letters, digits, -, _, /)");
+
+const autoscaling = z
+  .strictObject({
+    warm_pool: z
+      .enum(["auto", "off"])
+      .default("auto")
+      .describe(
+        "auto: in a Warmed:* lifecycle state (IMDS autoscaling/target-lifecycle-state) `run` only prepares the instance (files that need no peers and no addresses) and wires it at InService: the next boot, or the `watch` pass that sees it. off: ignore the lifecycle state.",
+      ),
+    launch_hook: z
+      .union([z.enum(["auto", "off"]), hookName])
+      .default("auto")
+      .describe(
+        "auto: complete this instance's pending launch lifecycle action(s) of its group once every action succeeded (registered healthy, records INSYNC), with heartbeats while waiting; a hook name: only that hook; off: none.",
+      ),
+    termination_hook: z
+      .enum(["auto", "off"])
+      .default("auto")
+      .describe(
+        "auto: when `watch` sees the lifecycle state Terminated, the stop path runs with heartbeats to the termination hook while draining, then CONTINUE. off: the stop path runs, the hook is left to others.",
+      ),
+    on_failure: z
+      .enum(["abandon", "continue"])
+      .default("abandon")
+      .describe("The launch hook's result when an action failed."),
+    group: z
+      .string()
+      .regex(/^[A-Za-z0-9 _.@+=,-]{1,255}$/, "expected an Auto Scaling group name")
+      .optional()
+      .describe(
+        "The Auto Scaling group this configuration is for: `bootlace iam-policy` scopes the lifecycle actions to it, and the hooks are completed only in it.",
+      ),
+  })
+  .describe(
+    "The Auto Scaling lifecycle (needs its permissions; without this section no Auto Scaling call is made, but warm pools are still honoured).",
+  );
+
+const spot = z
+  .strictObject({
+    on_interruption: z
+      .enum(["stop", "off"])
+      .default("stop")
+      .describe(
+        "`watch`: a spot instance-action notice runs the stop path within the time the notice leaves; off: nothing.",
+      ),
+    on_rebalance: z
+      .enum(["stop", "log", "off"])
+      .default("log")
+      .describe("`watch`: a rebalance recommendation runs the stop path (stop), is logged once (log), or ignored."),
+  })
+  .describe("Spot instances: what `watch` does with interruption notices and rebalance recommendations.");
 
 /** The sections a profile may set (everything but version/profile/profiles). */
 const sections = {
@@ -258,6 +411,8 @@ const sections = {
     .describe("Peer sets, by name: peers.<name> in templates."),
   files: z.array(file).optional().describe("Files to keep in step."),
   watch: watch.optional(),
+  autoscaling: autoscaling.optional(),
+  spot: spot.optional(),
 };
 
 const profileSchema = z.strictObject(sections).describe("A named set of settings merged over the top level.");
@@ -332,3 +487,4 @@ export type RecordConfig = NonNullable<Config["dns"]>["records"][number];
 export type FileConfig = NonNullable<Config["files"]>[number];
 export type PeerSetConfig = NonNullable<Config["peers"]>[string];
 export type TargetGroupConfig = NonNullable<Config["load_balancer"]>["target_groups"][number];
+export type AutoScalingConfig = NonNullable<Config["autoscaling"]>;

@@ -6,9 +6,11 @@ import type { Document, Node as YamlNode } from "yaml";
 import { ConfigError } from "../core/errors";
 import type { SourceRef } from "../core/errors";
 import { RootFs, unlessAbsent } from "../root/fs";
+import { fsCause } from "../root/fs-error";
 import { paths } from "../root/paths";
 import { emptyMap, PathError, setPath } from "./merge";
 import type { Tracked } from "./merge";
+import type { UserDataFile } from "./cloud-config";
 
 /** One configuration document from one source, with every value's line. */
 export interface SourceDocument {
@@ -30,15 +32,21 @@ export interface ParsedYaml {
   errors: ConfigError[];
 }
 
+export interface YamlOptions {
+  /** The line people see for a line of text: text cut out of a larger document counts in that document. */
+  lineOf?: (line: number) => number;
+}
+
 /**
  * Parses YAML (or JSON, which YAML reads) into a document. With `key`, only that top-level key is bootlace's (the
  * `bootlace:` key of a cloud-config); then a document without it is no configuration, and a broken one is only
  * reported when it visibly has the key, because the rest of a cloud-config is cloud-init's business.
  */
-export function parseYamlSource(label: string, text: string, key?: string): ParsedYaml {
+export function parseYamlSource(label: string, text: string, key?: string, o: YamlOptions = {}): ParsedYaml {
   const lines = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
-  const lineAt = (offset: number) => lines.linePos(offset).line;
+  const lineOf = o.lineOf ?? ((line: number) => line);
+  const lineAt = (offset: number) => lineOf(lines.linePos(offset).line);
   if (doc.errors.length > 0) {
     if (key !== undefined && !new RegExp(`^${key}\\s*:`, "m").test(text)) return { errors: [] };
     const errors = doc.errors.map(
@@ -153,6 +161,8 @@ interface SourceFile {
   read(): Promise<Buffer | undefined>;
   /** The error when it does not exist; none for a file that may be missing. */
   ifMissing?: string;
+  /** What user-data has cloud-init write there: read when the file is not there (yet). */
+  fromUserData?: UserDataFile;
 }
 
 /**
@@ -160,17 +170,33 @@ interface SourceFile {
  * order of their names, read under root through the RootFs door (absent files are fine; any other failure is an error
  * naming the file). `configFile` replaces them all and, being asked for, must exist; it is resolved against the working
  * directory, not root, because it names a file the operator is pointing at.
+ *
+ * `fromUserData` are the files user-data has cloud-init write there (write_files): each takes its place among them
+ * by its name, read from disk once cloud-init has written it, and from the user-data while it has not (bootlace runs
+ * after cloud-init's write_files at boot; `plan --user-data` on a laptop, or a boot without cloud-init, reads the same).
  */
-export async function readBakedSources(root: string, configFile?: string): Promise<BakedSources> {
+export async function readBakedSources(
+  root: string,
+  configFile?: string,
+  fromUserData: UserDataFile[] = [],
+): Promise<BakedSources> {
   const found: BakedSources = { documents: [], errors: [] };
-  const files = configFile !== undefined ? [givenFile(configFile)] : await bakedFiles(new RootFs(root), found.errors);
+  const files =
+    configFile !== undefined ? [givenFile(configFile)] : await bakedFiles(new RootFs(root), found.errors, fromUserData);
   for (const file of files) {
     let content: Buffer | undefined;
     try {
       content = await file.read();
     } catch (error) {
-      const why = `cannot read: ${(error as Error).message}`;
+      const why = `cannot read: ${fsCause(error)}`;
       found.errors.push(new ConfigError(why, { source: file.label }, undefined, { cause: error }));
+      continue;
+    }
+    if (content === undefined && file.fromUserData) {
+      // One problem may ride on several files (a template bootlace cannot render): report it once.
+      const known = new Set(found.errors.map((e) => e.message));
+      found.errors.push(...file.fromUserData.errors.filter((e) => !known.has(e.message)));
+      if (file.fromUserData.document) found.documents.push(file.fromUserData.document);
       continue;
     }
     if (content === undefined) {
@@ -190,8 +216,14 @@ function givenFile(configFile: string): SourceFile {
   return { label: path, read: () => unlessAbsent(readFile(path)), ifMissing: "no such file (given with --config)" };
 }
 
-async function bakedFiles(fs: RootFs, errors: ConfigError[]): Promise<SourceFile[]> {
-  const file = (path: string): SourceFile => ({ label: fs.path(path), read: () => fs.readBytes(path) });
+async function bakedFiles(fs: RootFs, errors: ConfigError[], fromUserData: UserDataFile[]): Promise<SourceFile[]> {
+  const written = new Map(fromUserData.map((f) => [f.path, f]));
+  const file = (path: string): SourceFile => {
+    const source: SourceFile = { label: fs.path(path), read: () => fs.readBytes(path) };
+    const userData = written.get(path);
+    if (userData) source.fromUserData = userData;
+    return source;
+  };
   let names: string[] = [];
   try {
     const listed = await fs.readDir(paths.bakedDir);
@@ -199,10 +231,11 @@ async function bakedFiles(fs: RootFs, errors: ConfigError[]): Promise<SourceFile
     if (listed === undefined && (await fs.stat(paths.bakedDir)) !== undefined) throw new Error("not a directory");
     names = listed ?? [];
   } catch (error) {
-    const why = `cannot list: ${(error as Error).message}`;
+    const why = `cannot list: ${fsCause(error)}`;
     errors.push(new ConfigError(why, { source: fs.path(paths.bakedDir) }, undefined, { cause: error }));
   }
-  const confd = names
+  const fromUserDataNames = [...written.keys()].filter((p) => p.startsWith(`${paths.bakedDir}/`));
+  const confd = [...new Set([...names, ...fromUserDataNames.map((p) => p.slice(paths.bakedDir.length + 1))])]
     .filter((n) => /\.ya?ml$/.test(n) && !n.startsWith("."))
     .sort((a, b) => (a < b ? -1 : a > b ? 1 : 0))
     .map((n) => file(`${paths.bakedDir}/${n}`));

@@ -1,14 +1,25 @@
-// User-data in every form it comes in (#bootlace, #cloud-config, MIME multipart, shell script, gzip): bootlace's part.
+// User-data in every form cloud-init reads it (#cloud-config, ## template: jinja, MIME multipart, shell script,
+// #cloud-config-archive, gzip…) and bootlace's own older forms (#bootlace, text/x-bootlace): bootlace's part of it.
 import { gunzipSync } from "node:zlib";
+import { parse as parseYaml } from "yaml";
 import { ConfigError, ConfigErrors } from "../core/errors";
 import type { SourceRef } from "../core/errors";
+import { mentionsBootlace, readCloudConfig } from "./cloud-config";
+import type { CloudConfigOptions, UserDataFile } from "./cloud-config";
+import { expressionIn, isBootlaceTemplate, renderJinja } from "./jinja";
+import type { JinjaExpression } from "./jinja";
 import type { Entity } from "./mime";
 import { decodeText, decodeTransfer, parseEntity, parseHeaderValue, splitMultipart } from "./mime";
 import { parseScalar, parseYamlSource } from "./sources";
 import type { SourceDocument } from "./sources";
 
 export interface UserDataConfig {
-  /** The bootlace documents, in the order they appear. */
+  /**
+   * The configuration files user-data has cloud-init write (write_files into /etc/bootlace): the loader reads each
+   * one from here only when it is not on disk yet; the disk is the truth once cloud-init has written it.
+   */
+  files: UserDataFile[];
+  /** The bootlace documents (#bootlace, text/x-bootlace, a cloud-config's bootlace: key), in the order they appear. */
   documents: SourceDocument[];
   /** `BOOTLACE_PROFILE=name` from a shell script (the last one wins). */
   profile?: { name: string; where: SourceRef };
@@ -17,9 +28,14 @@ export interface UserDataConfig {
 }
 
 /** What reading user-data found; `credentials` only matter when there is bootlace configuration too. */
-interface Found extends UserDataConfig {
+interface Found extends Omit<UserDataConfig, "files"> {
   errors: ConfigError[];
   credentials: ConfigError[];
+  /** Each cloud-config's write_files, in order (cloud-init merges them: see effectiveFiles). */
+  writeFiles: { files: UserDataFile[]; where: SourceRef }[];
+  mergeRules: boolean;
+  /** What was there but carries no bootlace configuration, and why: "user-data (#include): cloud-init fetches…". */
+  notes: string[];
 }
 
 /**
@@ -28,14 +44,52 @@ interface Found extends UserDataConfig {
  * that carries bootlace configuration together with AWS credentials.
  */
 export function parseUserData(raw: Buffer): UserDataConfig {
-  const found: Found = { documents: [], sets: [], errors: [], credentials: [] };
+  return readUserData(raw).config;
+}
+
+/** parseUserData, and what the user-data holds that carries no bootlace configuration (for `validate`). */
+export function readUserData(raw: Buffer): { config: UserDataConfig; notes: string[] } {
+  const found: Found = {
+    documents: [],
+    sets: [],
+    errors: [],
+    credentials: [],
+    writeFiles: [],
+    mergeRules: false,
+    notes: [],
+  };
   readContent(raw, found, {});
-  const hasConfig = found.documents.length > 0 || found.profile !== undefined || found.sets.length > 0;
+  const files = effectiveFiles(found);
+  const hasConfig =
+    files.length > 0 || found.documents.length > 0 || found.profile !== undefined || found.sets.length > 0;
   const errors = [...found.errors, ...(hasConfig ? found.credentials : [])];
   if (errors.length > 0) throw new ConfigErrors(errors);
-  const result: UserDataConfig = { documents: found.documents, sets: found.sets };
-  if (found.profile) result.profile = found.profile;
-  return result;
+  const config: UserDataConfig = { files, documents: found.documents, sets: found.sets };
+  if (found.profile) config.profile = found.profile;
+  return { config, notes: found.notes };
+}
+
+/**
+ * The files cloud-init will write. cloud-init merges the cloud-configs of user-data in order, and by default a later
+ * write_files replaces an earlier one whole: bootlace files in a list that is replaced are never written, which is a
+ * mistake to report. With merge_how/merge_type/Merge-Type, the rules are cloud-init's and bootlace does not guess.
+ */
+function effectiveFiles(found: Found): UserDataFile[] {
+  const lists = found.writeFiles;
+  const last = lists[lists.length - 1];
+  if (!last) return [];
+  for (const list of lists.slice(0, -1)) {
+    for (const file of list.files) {
+      const why = found.mergeRules
+        ? `this user-data sets cloud-init's merge rules (merge_how, merge_type or Merge-Type) and has several ` +
+          `write_files lists; bootlace cannot tell whether cloud-init writes ${file.path}`
+        : `cloud-init never writes ${file.path}: a later cloud-config's write_files (${last.where.source}, line ` +
+          `${last.where.line}) replaces this list whole`;
+      const message = `${why}; put every write_files entry in one cloud-config`;
+      found.errors.push(new ConfigError(message, file.where, file.key));
+    }
+  }
+  return last.files;
 }
 
 /** Where content sits: the top-level user-data, or a MIME part (number "2.1", type 'text/plain, "x.txt"'). */
@@ -50,24 +104,65 @@ function label(place: Place, form: string): string {
   return `user-data part ${place.number} (${[place.type, form].filter(Boolean).join(", ")})`;
 }
 
-/** The forms bootlace reads user-data in; anything else carries no bootlace configuration. */
-export type UserDataForm = "gzip" | "#bootlace" | "#cloud-config" | "shell script" | "mime";
+/**
+ * The forms of user-data, as cloud-init tells them apart (and bootlace's own #bootlace). Those that can carry
+ * bootlace configuration: gzip and mime (by what they hold), #cloud-config, ## template: jinja, #cloud-config-archive,
+ * shell script, #bootlace; the others never do.
+ */
+export type UserDataForm =
+  | "gzip"
+  | "mime"
+  | "binary"
+  | "#bootlace"
+  | "#cloud-config"
+  | "#cloud-config-archive"
+  | "#cloud-config-jsonp"
+  | "## template: jinja"
+  | "shell script"
+  | "#include"
+  | "#include-once"
+  | "#cloud-boothook"
+  | "#part-handler";
+
+// cloud-init's INCLUSION_TYPES_MAP prefixes (cloudinit/handlers/__init__.py), longest first as it searches them.
+const PREFIXES: [string, UserDataForm][] = [
+  ["#cloud-config-archive", "#cloud-config-archive"],
+  ["#cloud-config-jsonp", "#cloud-config-jsonp"],
+  ["## template: jinja", "## template: jinja"],
+  ["#cloud-boothook", "#cloud-boothook"],
+  ["#include-once", "#include-once"],
+  ["#part-handler", "#part-handler"],
+  ["#cloud-config", "#cloud-config"],
+  ["#include", "#include"],
+  ["#!", "shell script"],
+];
 
 /**
- * The one answer to "is this user-data, and in which form?", by the first bytes and the first line, as cloud-init
- * tells user-data (and parts of a generic type) apart. The loader reads each form by it; `bootlace validate FILE` takes
- * a file for user-data exactly when this finds a form, and else for a configuration document.
+ * The one answer to "is this user-data, and in which form?", by cloud-init's own rules (cloudinit/user_data.py
+ * convert_string, handlers.type_from_starts_with): gzip by its magic bytes; "mime-version:" in the first 4096
+ * characters makes MIME (a leading Content-Type does too, for bootlace); bytes that are not UTF-8 are binary; else the
+ * first characters after leading whitespace, case aside, against cloud-init's prefixes, longest first. The loader
+ * reads each form by it; `bootlace validate FILE` takes a file for user-data exactly when this finds a form, and else
+ * for a configuration document.
  */
 export function userDataForm(bytes: Buffer): UserDataForm | undefined {
   if (isGzip(bytes)) return "gzip";
-  const text = bytes.toString("utf8").replace(/^\uFEFF/, "");
-  const first = (/^[^\r\n]*/.exec(text)?.[0] ?? "").trim();
-  if (/^#bootlace(\s|$)/i.test(first)) return "#bootlace";
-  if (/^#cloud-config\s*$/i.test(first)) return "#cloud-config";
-  if (first.startsWith("#!")) return "shell script";
-  // cloud-init takes user-data for MIME when "MIME-Version:" appears near the top; a leading Content-Type also counts.
-  if (/^content-type:/i.test(text) || /(^|\n)mime-version:/i.test(text.slice(0, 4096))) return "mime";
-  return undefined;
+  // Before the UTF-8 test, unlike cloud-init: a MIME message with a part in another charset is still MIME to bootlace.
+  const head = bytes.subarray(0, 4096).toString("latin1");
+  if (/^content-type:/i.test(head) || head.toLowerCase().includes("mime-version:")) return "mime";
+  let text: string;
+  try {
+    text = new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+  } catch {
+    return "binary";
+  }
+  const start = text
+    .replace(/^\uFEFF/, "")
+    .trimStart()
+    .slice(0, 32)
+    .toLowerCase();
+  if (/^#bootlace(\s|$)/.test(start)) return "#bootlace";
+  return PREFIXES.find(([prefix]) => start.startsWith(prefix))?.[1];
 }
 
 function isGzip(bytes: Buffer): boolean {
@@ -88,33 +183,160 @@ function gunzipIfNeeded(bytes: Buffer, place: Place, found: Found): Buffer | und
   }
 }
 
+// What the forms that never carry bootlace configuration are, for "no bootlace configuration" messages.
+const CARRY_NONE: Partial<Record<UserDataForm, string>> = {
+  "#include": "cloud-init fetches the URLs it lists at boot; bootlace does not (validate what they point to)",
+  "#include-once": "cloud-init fetches the URLs it lists at boot; bootlace does not (validate what they point to)",
+  "#cloud-boothook": "a boothook, which cloud-init runs early at boot; bootlace reads BOOTLACE_ lines in #! scripts",
+  "#part-handler": "a part handler (Python for cloud-init)",
+  "#cloud-config-jsonp": "a JSON patch for cloud-init's configuration; bootlace does not apply patches",
+  binary: "binary data, not UTF-8 text",
+  gzip: "gzip inside gzip (cloud-init decompresses once)",
+};
+
 /** Reads content in the form userDataForm finds (once decompressed: gzip inside gzip is no form). */
 function readContent(raw: Buffer, found: Found, place: Place): void {
   const bytes = gunzipIfNeeded(raw, place, found);
   if (!bytes) return;
   const form = userDataForm(bytes);
   const text = bytes.toString("utf8").replace(/^\uFEFF/, "");
-  let source = place.type === undefined && place.number === undefined ? "user-data" : label(place, "");
+  const top = place.type === undefined && place.number === undefined;
+  let source = top ? "user-data" : label(place, "");
   if (form === "#bootlace") {
     source = label(place, "#bootlace");
     readYaml(source, text, found);
   } else if (form === "#cloud-config") {
-    source = label(place, "#cloud-config, key bootlace");
-    readYaml(source, text, found, "bootlace");
+    readCloudConfigInto(found, (detail) => label(place, join("#cloud-config", detail)), text);
   } else if (form === "shell script") {
     source = label(place, "shell script");
-    readShell(source, text, found);
+    if (readShell(source, text, found) === 0) found.notes.push(`${source}: no BOOTLACE_ lines`);
+  } else if (form === "## template: jinja") {
+    readJinja(place, text, found);
+  } else if (form === "#cloud-config-archive") {
+    readArchive(place, text, found);
   } else if (form === "mime") {
     readMime(parseEntity(bytes.toString("latin1")), found, place.number);
     return;
+  } else if (form !== undefined) {
+    found.notes.push(`${label(place, form)}: ${CARRY_NONE[form] ?? "not a form bootlace reads"}`);
+  } else if (text.trim() !== "") {
+    found.notes.push(`${source}: no header cloud-init knows (it warns that it cannot handle this content)`);
   }
   scanCredentials(source, text, found);
 }
+
+const join = (...parts: string[]): string => parts.filter(Boolean).join(", ");
 
 function readYaml(source: string, text: string, found: Found, key?: string): void {
   const parsed = parseYamlSource(source, text, key);
   found.errors.push(...parsed.errors);
   if (parsed.document) found.documents.push(parsed.document);
+}
+
+/** A cloud-config: its write_files into /etc/bootlace, and its bootlace: key. */
+function readCloudConfigInto(
+  found: Found,
+  named: (detail: string) => string,
+  text: string,
+  o: CloudConfigOptions = {},
+): void {
+  const read = readCloudConfig(named, text, o);
+  found.errors.push(...read.errors);
+  if (read.document) found.documents.push(read.document);
+  if (read.writeFiles) found.writeFiles.push(read.writeFiles);
+  if (read.mergeRules) found.mergeRules = true;
+  if (!read.document && !read.writeFiles?.files.length && read.errors.length === 0) {
+    found.notes.push(`${named("")}: no write_files entry for /etc/bootlace and no bootlace: key`);
+  }
+}
+
+// ---- ## template: jinja ----------------------------------------------------------------------------------------------
+
+/**
+ * A jinja template: cloud-init renders it with its instance data, then reads the result by its first line (a
+ * cloud-config or a script). bootlace renders what can be rendered offline (jinja.ts) and reads the result the same
+ * way. A template bootlace cannot read is not its business unless it visibly concerns bootlace; then see unreadable.
+ */
+function readJinja(place: Place, text: string, found: Found): void {
+  const named = (detail: string): string => label(place, join("## template: jinja", detail));
+  const concerns = mentionsBootlace(text) || /BOOTLACE_/.test(text);
+  const rendered = renderJinja(text);
+  if ("why" in rendered) {
+    const why = `cannot render this template offline: ${rendered.why}; keep bootlace's configuration out of jinja`;
+    if (concerns) unreadable(text, [new ConfigError(why, { source: named(""), line: rendered.line })], found);
+    else found.notes.push(`${named("")}: a template bootlace cannot render offline (${rendered.why})`);
+    return;
+  }
+  const mustache = concerns ? rendered.expressions.filter(isBootlaceTemplate) : [];
+  if (mustache.length > 0) {
+    const errors = mustache.map((expression) => {
+      const why =
+        `${expression.text} is one of bootlace's templates, but cloud-init renders this document with jinja first ` +
+        `(a name it does not know drops the whole document, with a warning): write ` +
+        `{% raw %}${expression.text}{% endraw %}`;
+      return new ConfigError(why, { source: named(""), line: expression.line });
+    });
+    unreadable(text, errors, found);
+    return;
+  }
+  const form = userDataForm(Buffer.from(rendered.text));
+  const o = { lineOf: rendered.lineOf, expressions: rendered.expressions };
+  if (form === "#cloud-config") readCloudConfigInto(found, (d) => named(join("#cloud-config", d)), rendered.text, o);
+  else if (form === "shell script") readShell(named("shell script"), rendered.text, found, o);
+  else found.notes.push(`${named("")}: renders to neither a cloud-config nor a script`);
+}
+
+// A file name under /etc/bootlace written literally in a template.
+const BOOTLACE_PATH = /\/etc\/bootlace\/(?:bootlace\.yaml|conf\.d\/[\w.@+-]+\.ya?ml)\b/g;
+
+/**
+ * A template that concerns bootlace but that bootlace cannot read from the user-data. Whatever bootlace would read
+ * from the user-data itself (a bootlace: key, BOOTLACE_ lines) is lost: an error. The files it has cloud-init write
+ * are another matter: at boot cloud-init has rendered and written them, and the disk is what counts; so the problems
+ * ride on those files and are reported only where bootlace would have to read one from the user-data (validate, or
+ * a boot where the file is not there).
+ */
+function unreadable(text: string, errors: ConfigError[], found: Found): void {
+  const paths = [...new Set(text.match(BOOTLACE_PATH) ?? [])];
+  if (/^bootlace\s*:/m.test(text) || /BOOTLACE_/.test(text) || paths.length === 0) {
+    found.errors.push(...errors);
+    return;
+  }
+  const where = errors[0]?.where ?? { source: "user-data" };
+  found.writeFiles.push({ files: paths.map((path) => ({ path, where, key: "write_files", errors })), where });
+}
+
+// ---- #cloud-config-archive ---------------------------------------------------------------------------------------------
+
+/**
+ * A YAML list of parts (cloud-init's _explode_archive): each a string or {content, type, filename}; a part without a
+ * type is told by its first line, else it is a cloud-config. Each is read as a MIME part of that type.
+ */
+function readArchive(place: Place, text: string, found: Found): void {
+  const source = label(place, "#cloud-config-archive");
+  let entries: unknown;
+  try {
+    entries = parseYaml(text);
+  } catch (error) {
+    if (mentionsBootlace(text)) found.errors.push(new ConfigError(`YAML: ${(error as Error).message}`, { source }));
+    return;
+  }
+  if (!Array.isArray(entries)) {
+    if (mentionsBootlace(text)) found.errors.push(new ConfigError("expected a list of parts", { source }));
+    return;
+  }
+  entries.forEach((raw: unknown, index) => {
+    const entry = typeof raw === "string" ? { content: raw } : raw;
+    if (entry === null || typeof entry !== "object") return;
+    const { content = "", type, filename } = entry as { content?: unknown; type?: unknown; filename?: unknown };
+    const body = Buffer.from(String(content), "utf8");
+    const headers = new Map<string, string>();
+    const guessed = userDataForm(body) === undefined ? "text/cloud-config" : "text/plain";
+    headers.set("content-type", typeof type === "string" && type !== "" ? type : guessed);
+    if (typeof filename === "string") headers.set("content-disposition", `attachment; filename="${filename}"`);
+    const number = place.number === undefined ? `${index + 1}` : `${place.number}.${index + 1}`;
+    readPart({ headers, body: body.toString("latin1") }, found, number);
+  });
 }
 
 // ---- shell scripts -------------------------------------------------------------------------------------------------
@@ -125,11 +347,18 @@ const SHELL_LINE = /^\s*(?:export\s+)?BOOTLACE_(PROFILE|SET_(\w*))=(.*)$/;
  * Reads `BOOTLACE_PROFILE=` and `BOOTLACE_SET_<path>=` lines without running anything. Keys are joined by `__`
  * because keys themselves contain `_`; case is kept because tag keys are case-sensitive.
  */
-function readShell(source: string, text: string, found: Found): void {
+function readShell(source: string, text: string, found: Found, o: CloudConfigOptions = {}): number {
+  let count = 0;
   text.split(/\r?\n/).forEach((line, index) => {
     const m = SHELL_LINE.exec(line);
     if (!m) return;
-    const where = { source, line: index + 1 };
+    count++;
+    const where = { source, line: o.lineOf ? o.lineOf(index + 1) : index + 1 };
+    const expression = o.expressions && expressionIn(line, o.expressions);
+    if (expression) {
+      found.errors.push(rendered(expression, source));
+      return;
+    }
     const name = m[2] === undefined ? "BOOTLACE_PROFILE" : `BOOTLACE_SET_${m[2]}`;
     const raw = shellValue(m[3] ?? "");
     if (raw instanceof ConfigError) {
@@ -146,6 +375,7 @@ function readShell(source: string, text: string, found: Found): void {
       }
     }
   });
+  return count;
 }
 
 /** The value of an assignment with its quotes removed; a value that needs the shell to expand it is refused. */
@@ -228,7 +458,21 @@ function readPart(entity: Entity, found: Found, number: string | undefined): voi
   }
   const text = decodeText(bytes, type.params.get("charset") ?? "utf-8").replace(/^\uFEFF/, "");
   if (type.value === "text/x-bootlace") readYaml(label(place, ""), text, found);
-  else if (type.value === "text/cloud-config") readYaml(label(place, "key bootlace"), text, found, "bootlace");
-  else if (type.value.startsWith("text/x-shellscript")) readShell(label(place, ""), text, found);
+  else if (type.value === "text/cloud-config") {
+    if (entity.headers.has("merge-type") || entity.headers.has("x-merge-type")) found.mergeRules = true;
+    readCloudConfigInto(found, (detail) => label(place, detail), text);
+  } else if (type.value.startsWith("text/x-shellscript")) readShell(label(place, ""), text, found);
+  else if (type.value === "text/jinja2") readJinja(place, text, found);
+  else if (type.value === "text/cloud-config-archive") readArchive(place, text, found);
+  else found.notes.push(`${label(place, "")}: not a type bootlace reads`);
   scanCredentials(label(place, ""), text, found);
+}
+
+/** A BOOTLACE_ line whose value cloud-init renders from its instance data. */
+function rendered(expression: JinjaExpression, source: string): ConfigError {
+  return new ConfigError(
+    `${expression.text} is rendered by cloud-init from its instance data at boot; bootlace reads the script ` +
+      `without rendering it`,
+    { source, line: expression.line },
+  );
 }

@@ -1,9 +1,11 @@
 // `bootlace validate FILE`: one file checked alone, offline, as a configuration document or as user-data.
 import { ConfigError, ConfigErrors } from "../core/errors";
+import { paths } from "../root/paths";
 import { resolveConfig, userDataSets } from "./load";
 import type { Config } from "./schema";
 import { parseYamlSource } from "./sources";
-import { parseUserData, userDataForm } from "./userdata";
+import type { SourceDocument } from "./sources";
+import { readUserData, userDataForm } from "./userdata";
 
 export interface ValidatedFile {
   kind: "config" | "user-data";
@@ -27,13 +29,26 @@ function validateNow(path: string, content: Buffer): ValidatedFile {
     const loaded = resolveConfig({ baked: [parsed.document], userData: [], sets: [], profileMayBeElsewhere: true });
     return { kind: "config", sources: loaded.sources, config: loaded.config };
   }
-  const userData = parseUserData(content);
-  if (userData.documents.length === 0 && userData.sets.length === 0 && !userData.profile) {
-    const forms =
-      "#bootlace, #cloud-config with a bootlace: key, a MIME part text/x-bootlace, or BOOTLACE_ lines in a shell script";
-    throw new ConfigErrors([new ConfigError(`no bootlace configuration found (expected ${forms})`, { source: path })]);
+  const { config: userData, notes } = readUserData(content);
+  if (userData.files.length === 0 && userData.documents.length === 0 && userData.sets.length === 0) {
+    if (!userData.profile) {
+      const why = notes.length > 0 ? notes.join("; ") : "empty";
+      throw new ConfigErrors([
+        new ConfigError(`no bootlace configuration in this user-data: ${why}`, { source: path }),
+      ]);
+    }
   }
+  // The files cloud-init will write are read as the loader reads them at boot: baked files, in the loader's order.
+  // One problem may ride on several files (a template bootlace cannot render): report it once.
+  const errors = [...new Map(userData.files.flatMap((f) => f.errors).map((e) => [e.message, e])).values()];
+  if (errors.length > 0) throw new ConfigErrors(errors);
+  const baked = [...userData.files]
+    .sort((a, b) => order(a.path) - order(b.path) || (a.path < b.path ? -1 : a.path > b.path ? 1 : 0))
+    .flatMap((f): SourceDocument[] => (f.document ? [f.document] : []));
   const sets = userDataSets(userData);
-  const loaded = resolveConfig({ baked: [], userData: userData.documents, sets, profileMayBeElsewhere: true });
+  const loaded = resolveConfig({ baked, userData: userData.documents, sets, profileMayBeElsewhere: true });
   return { kind: "user-data", sources: loaded.sources, config: loaded.config };
 }
+
+/** bootlace.yaml before conf.d. */
+const order = (path: string): number => (path === paths.bakedFile ? 0 : 1);

@@ -1,10 +1,9 @@
 // cloud-init and /etc/hosts: with manage_etc_hosts true (or "template"), cloud-init renders /etc/hosts from its own
 // template at every boot (cc_update_etc_hosts), dropping bootlace's block until bootlace runs again. This finds that
 // setting where cloud-init reads it, so bootlace can say so and how to avoid it.
-import { promises as fs } from "node:fs";
 import { join } from "node:path";
 import { parse } from "yaml";
-import { underRoot } from "../root/paths";
+import type { RootFs } from "../root/fs";
 
 export interface CloudConfigSource {
   source: string;
@@ -61,19 +60,18 @@ const families: Record<string, string> = {
   opensuse: "suse",
 };
 
-async function readIf(path: string): Promise<string | undefined> {
-  return fs.readFile(path, "utf8").catch(() => undefined);
-}
-
-/** cloud.cfg, cloud.cfg.d/*.cfg in name order, then the instance's cloud-config from user-data, as cloud-init saved it. */
-export async function cloudConfigSources(root: string): Promise<CloudConfigSource[]> {
+/**
+ * cloud.cfg, cloud.cfg.d/*.cfg in name order, then the instance's cloud-config from user-data, as cloud-init saved it.
+ * A file or directory that is not there is skipped; one that cannot be read is an error.
+ */
+export async function cloudConfigSources(root: RootFs): Promise<CloudConfigSource[]> {
   const dir = "/etc/cloud/cloud.cfg.d";
-  const names = (await fs.readdir(underRoot(root, dir)).catch(() => [] as string[])).filter((n) => n.endsWith(".cfg"));
+  const names = ((await root.readDir(dir)) ?? []).filter((n) => n.endsWith(".cfg"));
   const paths = ["/etc/cloud/cloud.cfg", ...names.sort().map((n) => `${dir}/${n}`)];
   const userData = ["/var/lib/cloud/instance/cloud-config.txt", "/var/lib/cloud/instance/user-data.txt"];
   const sources: CloudConfigSource[] = [];
   for (const path of [...paths, ...userData]) {
-    const text = await readIf(underRoot(root, path));
+    const text = await root.readText(path);
     if (text === undefined) continue;
     if (userData.includes(path) && !text.startsWith("#cloud-config")) continue;
     sources.push({ source: path, text });
@@ -82,13 +80,13 @@ export async function cloudConfigSources(root: string): Promise<CloudConfigSourc
 }
 
 /** Advice when cloud-init would overwrite /etc/hosts at the next boot; undefined when it would not. */
-export async function etcHostsAdvice(root: string): Promise<string | undefined> {
+export async function etcHostsAdvice(root: RootFs): Promise<string | undefined> {
   const sources = await cloudConfigSources(root);
   const manage = effective(sources, (d) => d.manage_etc_hosts);
   if (!manage || !rendersEtcHosts(manage.value)) return undefined;
   const distro = effective(sources, (d) => (d.system_info as Record<string, unknown> | undefined)?.distro);
   const family = typeof distro?.value === "string" ? families[distro.value] : undefined;
-  const templates = (await fs.readdir(underRoot(root, "/etc/cloud/templates")).catch(() => [] as string[]))
+  const templates = ((await root.readDir("/etc/cloud/templates")) ?? [])
     .filter((n) => /^hosts\..+\.tmpl$/.test(n))
     .map((n) => join("/etc/cloud/templates", n));
   const preferred = family ? `/etc/cloud/templates/hosts.${family}.tmpl` : undefined;

@@ -13,25 +13,58 @@ export interface CommandResult {
 }
 
 const KEEP = 2000;
+/** After SIGTERM at the deadline, how long the command's processes have to end before SIGKILL. */
+export const KILL_AFTER_MS = 2000;
 
+/**
+ * The command runs in a process group of its own (detached), so that at the deadline the whole group is stopped: the
+ * shell and everything it started (`sleep 100; true` would otherwise keep the pipes open, and the run, long after the
+ * shell is gone). SIGTERM first, SIGKILL ~2 s later for what ignores it.
+ */
 export function runCommand(command: string, o: { cwd: string; signal: AbortSignal }): Promise<CommandResult> {
   return new Promise((resolve) => {
+    if (o.signal.aborted) {
+      resolve({ code: null, signal: null, output: "", error: "not run: the deadline had passed" });
+      return;
+    }
     let output = "";
     const keep = (chunk: Buffer): void => {
       output = (output + chunk.toString("utf8")).slice(-KEEP);
     };
     const child = spawn("/bin/sh", ["-c", command], {
       cwd: o.cwd,
-      signal: o.signal,
+      detached: true,
       stdio: ["ignore", "pipe", "pipe"],
     });
     child.stdout.on("data", keep);
     child.stderr.on("data", keep);
     let error: string | undefined;
+    let hard: NodeJS.Timeout | undefined;
+    const killGroup = (signal: NodeJS.Signals): void => {
+      if (child.pid === undefined) return;
+      try {
+        process.kill(-child.pid, signal);
+      } catch {
+        // The group is gone already.
+      }
+    };
+    const stop = (): void => {
+      error = "stopped at the deadline";
+      killGroup("SIGTERM");
+      hard = setTimeout(() => killGroup("SIGKILL"), KILL_AFTER_MS);
+      hard.unref();
+    };
+    o.signal.addEventListener("abort", stop, { once: true });
     child.once("error", (e) => {
-      error = o.signal.aborted ? "stopped at the deadline" : e.message;
+      error ??= e.message;
     });
     child.once("close", (code, signal) => {
+      o.signal.removeEventListener("abort", stop);
+      // What the shell left running in its group (a background job) goes with it once the deadline has passed.
+      if (hard !== undefined) {
+        clearTimeout(hard);
+        killGroup("SIGKILL");
+      }
       resolve({ code, signal, output: output.trim(), ...(error !== undefined && { error }) });
     });
   });

@@ -119,25 +119,32 @@ export interface ReplaceResult {
   matched: number[];
 }
 
-/** Each edit applied, in order, to every line it matches (all occurrences in the line); terminators are kept. */
-export function applyReplace(content: string, edits: LineEdit[]): ReplaceResult {
+/**
+ * Each edit applied, in order, to every line it matches (all occurrences in the line); terminators are kept. onEdit is
+ * told which edit starts, so a caller that stops a pattern running too long can name it.
+ *
+ * Self-contained (it calls nothing else of this module, names no helper): its source also runs as the body of the
+ * worker that bounds configured patterns in time (replace-worker.ts).
+ */
+export function applyReplace(content: string, edits: LineEdit[], onEdit?: (edit: number) => void): ReplaceResult {
+  const lines = content.match(/[^\n]*\n|[^\n]+$/g) ?? [];
+  const ends = lines.map((line) => /\r?\n$/.exec(line)?.[0] ?? "");
+  const texts = lines.map((line, j) => line.slice(0, line.length - ends[j]!.length));
   const matched = edits.map(() => 0);
-  const global = edits.map(
-    (e) => new RegExp(e.match.source, e.match.flags.includes("g") ? e.match.flags : `${e.match.flags}g`),
-  );
-  const lines = splitLines(content).map((line) => {
-    const end = /\r?\n$/.exec(line)?.[0] ?? "";
-    let text = line.slice(0, line.length - end.length);
-    global.forEach((re, i) => {
+  // Edit by edit over all lines: the same result as line by line (lines never affect each other), and one edit at a
+  // time is what onEdit reports.
+  edits.forEach((e, i) => {
+    if (onEdit) onEdit(i);
+    const re = new RegExp(e.match.source, e.match.flags.includes("g") ? e.match.flags : `${e.match.flags}g`);
+    texts.forEach((text, j) => {
       re.lastIndex = 0;
       if (!re.test(text)) return;
       matched[i]! += 1;
       re.lastIndex = 0;
-      text = text.replace(re, edits[i]!.with);
+      texts[j] = text.replace(re, e.with);
     });
-    return text + end;
   });
-  return { content: lines.join(""), matched };
+  return { content: texts.map((text, j) => text + ends[j]!).join(""), matched };
 }
 
 /** Lines added and removed between two texts (as multisets of lines): a short, honest summary of a change. */

@@ -1,7 +1,9 @@
 // User and group names to ids, from /etc/passwd and /etc/group (Node has no getpwnam). The image under --root is
 // asked first, so an image build resolves the image's users; the running system answers for names it lacks.
 import { promises as fs } from "node:fs";
-import { underRoot } from "../root/paths";
+import type { RootFs } from "../root/fs";
+import { unlessAbsent } from "../root/fs";
+import { fsError } from "../root/fs-error";
 
 export type IdKind = "user" | "group";
 
@@ -16,23 +18,25 @@ export function idFromDatabase(text: string, name: string): number | undefined {
   return undefined;
 }
 
-async function readText(path: string): Promise<string | undefined> {
+/**
+ * The running system's own database, for a name the image under --root lacks: the one read bootlace makes outside
+ * the root, on purpose (an image built in a folder is given the ids of the system building it). Only absence is
+ * taken as "no entry".
+ */
+async function hostDatabase(path: string): Promise<string | undefined> {
   try {
-    return await fs.readFile(path, "utf8");
-  } catch {
-    return undefined;
+    return await unlessAbsent(fs.readFile(path, "utf8"));
+  } catch (error) {
+    throw fsError(`cannot read ${path}`, error);
   }
 }
 
 /** A numeric id as given, or the named user's or group's id; undefined when no database knows the name. */
-export async function resolveId(root: string, kind: IdKind, name: string): Promise<number | undefined> {
+export async function resolveId(root: RootFs, kind: IdKind, name: string): Promise<number | undefined> {
   if (/^\d+$/.test(name)) return Number(name);
-  const places = [underRoot(root, databases[kind])];
-  if (root !== "/") places.push(databases[kind]);
-  for (const place of places) {
-    const text = await readText(place);
-    const id = text === undefined ? undefined : idFromDatabase(text, name);
-    if (id !== undefined) return id;
-  }
-  return undefined;
+  const image = await root.readText(databases[kind]);
+  const id = image === undefined ? undefined : idFromDatabase(image, name);
+  if (id !== undefined || root.root === "/") return id;
+  const host = await hostDatabase(databases[kind]);
+  return host === undefined ? undefined : idFromDatabase(host, name);
 }

@@ -16,6 +16,8 @@ export interface InstanceFacts {
   interfaceId?: string;
   /** Every private IPv4 of the primary interface (the primary first), when IMDS lists them. */
   privateIpv4s?: string[];
+  /** The primary interface's IPv6 addresses (IMDS ipv6s), when it has any: `value: ipv6` publishes the first. */
+  ipv6s?: string[];
   vpcId: string;
   subnetId: string;
   vpcCidr: string;

@@ -58,6 +58,17 @@ export interface ImdsClientOptions {
   requestTimeoutMs?: number;
   /** Jitter source for the retry backoff. */
   random?: () => number;
+  /**
+   * Where the token is kept. A later client given the same cache (the instance-profile credentials after the world's
+   * reads, each watch pass) uses the token already issued instead of asking for another.
+   */
+  tokens?: ImdsTokenCache;
+}
+
+/** The token one client got, for the clients that come after it; only ever used with the same endpoint. */
+export class ImdsTokenCache {
+  /** Read and written by ImdsClient only. */
+  held: (Token & { origin: string }) | undefined;
 }
 
 /** What readers of metadata need; tests and the fleet simulator may hand in their own. */
@@ -80,6 +91,9 @@ class ImdsNetworkError extends Error {
     this.code = typeof code === "string" ? code : undefined;
   }
 }
+
+/** IMDS answered 403: the service is disabled for this instance, or a proxy's X-Forwarded-For got the PUT refused. */
+export class ImdsForbiddenError extends MetadataUnavailableError {}
 
 /** A non-2xx answer, kept apart from network failures so retries can tell them apart. */
 class ImdsStatusError extends Error {
@@ -106,11 +120,12 @@ export class ImdsClient implements MetadataReader {
   private readonly origin: string;
   private readonly ttlSeconds: number;
   private readonly pool: Pool;
-  private token: Token | undefined;
+  private readonly tokens: ImdsTokenCache;
   /** The token PUT in flight, shared so concurrent reads cost one PUT. */
   private tokenInFlight: Promise<Token> | undefined;
   private warnedSlow = false;
   private closed = false;
+  private closing: Promise<void> = Promise.resolve();
   /** Follows the deadline's signal; one listener on it instead of one per concurrent request (Node warns past 10). */
   private readonly abort = new AbortController();
   private readonly onDeadline = (): void => this.abort.abort(this.o.deadline.signal.reason);
@@ -121,6 +136,7 @@ export class ImdsClient implements MetadataReader {
     if (!Number.isInteger(this.ttlSeconds) || this.ttlSeconds < 1 || this.ttlSeconds > MAX_TOKEN_TTL_SECONDS) {
       throw new ConfigError(`IMDS token TTL must be an integer from 1 to 21600 seconds, got ${this.ttlSeconds}`);
     }
+    this.tokens = o.tokens ?? new ImdsTokenCache();
     const timeout = o.requestTimeoutMs ?? 2000;
     // A dedicated pool: short timeouts (a link-local service that does not answer in 2 s is not going to), and
     // nothing shared with the AWS SDK's connections or any proxy settings.
@@ -136,10 +152,6 @@ export class ImdsClient implements MetadataReader {
   }
 
   /** The item at `path` (relative to /latest/, e.g. "meta-data/instance-id") as bytes; undefined when absent (404). */
-  get(path: string): Promise<Buffer | undefined> {
-    return this.getBytes(path);
-  }
-
   async getText(path: string): Promise<string | undefined> {
     return (await this.getBytes(path))?.toString("utf8");
   }
@@ -182,9 +194,12 @@ export class ImdsClient implements MetadataReader {
 
   /** Releases the pool's keep-alive sockets; call once the run is done with IMDS. Later reads fail at once. */
   close(): Promise<void> {
-    this.closed = true;
-    this.o.deadline.signal.removeEventListener("abort", this.onDeadline);
-    return this.pool.close();
+    if (!this.closed) {
+      this.closed = true;
+      this.o.deadline.signal.removeEventListener("abort", this.onDeadline);
+      this.closing = this.pool.close();
+    }
+    return this.closing;
   }
 
   /** One attempt: token (cached), GET, and on 401 one fresh token and one more GET. */
@@ -206,7 +221,8 @@ export class ImdsClient implements MetadataReader {
   }
 
   private currentToken(): Promise<Token> {
-    if (this.token && this.o.clock.now() < this.token.refreshAt) return Promise.resolve(this.token);
+    const held = this.tokens.held;
+    if (held?.origin === this.origin && this.o.clock.now() < held.refreshAt) return Promise.resolve(held);
     this.tokenInFlight ??= this.fetchToken().finally(() => {
       this.tokenInFlight = undefined;
     });
@@ -214,7 +230,7 @@ export class ImdsClient implements MetadataReader {
   }
 
   private forget(used: Token): void {
-    if (this.token === used) this.token = undefined;
+    if (this.tokens.held === used) this.tokens.held = undefined;
   }
 
   private async fetchToken(): Promise<Token> {
@@ -236,8 +252,8 @@ export class ImdsClient implements MetadataReader {
     // Refresh with 60 s or 10% of the TTL to spare, whichever is more, so a token never expires between check and
     // use; for very short TTLs keep at least half of it usable.
     const margin = Math.min(Math.max(60_000, ttlMs / 10), ttlMs / 2);
-    const token = { value, refreshAt: askedAt + ttlMs - margin };
-    this.token = token;
+    const token = { value, refreshAt: askedAt + ttlMs - margin, origin: this.origin };
+    this.tokens.held = token;
     return token;
   }
 
@@ -259,7 +275,7 @@ export class ImdsClient implements MetadataReader {
     }
     if (res.statusCode === 403) {
       await res.body.dump();
-      throw new MetadataUnavailableError(
+      throw new ImdsForbiddenError(
         `IMDS refused ${method} ${path} with 403 Forbidden. Likely causes: the instance metadata service is ` +
           `disabled (HttpEndpoint=disabled; enable it with "aws ec2 modify-instance-metadata-options ` +
           `--http-endpoint enabled"), or the token PUT was rejected because it carried X-Forwarded-For ` +
@@ -315,11 +331,14 @@ function describe(error: unknown): string {
 }
 
 /** A token PUT whose reply never comes while the connection was accepted is what a hop limit of 1 looks like. */
+export function tokenReplyLost(error: unknown): boolean {
+  const cause = error instanceof MetadataUnavailableError ? error.cause : error;
+  return cause instanceof ImdsNetworkError && cause.method === "PUT" && cause.code === "UND_ERR_HEADERS_TIMEOUT";
+}
+
 function hopLimitHint(error: unknown): string {
   const advice = `raise HttpPutResponseHopLimit to 2 ("aws ec2 modify-instance-metadata-options --http-put-response-hop-limit 2")`;
-  const putReplyLost =
-    error instanceof ImdsNetworkError && error.method === "PUT" && error.code === "UND_ERR_HEADERS_TIMEOUT";
-  return putReplyLost
+  return tokenReplyLost(error)
     ? `The token request (PUT ${TOKEN_PATH}) was accepted but its reply never came: in a container this is the ` +
         `signature of HttpPutResponseHopLimit=1 dropping the reply; ${advice}.`
     : `If bootlace runs in a container, the token reply is lost when HttpPutResponseHopLimit is 1; ${advice}.`;

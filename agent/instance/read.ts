@@ -2,7 +2,7 @@
 import { MetadataUnavailableError } from "../core/errors";
 import type { InstanceFacts } from "./facts";
 import type { MetadataReader } from "./imds";
-import { isDnsName, isIPv4 } from "../core/names";
+import { isDnsName, isIPv4, isIPv6 } from "../core/names";
 
 const IDENTITY_PATH = "dynamic/instance-identity/document";
 
@@ -51,12 +51,7 @@ function isIPv4Cidr(value: string): boolean {
   );
 }
 
-interface Identity {
-  id: string;
-  region: string;
-  az: string;
-  accountId?: string;
-}
+type Identity = Pick<InstanceFacts, "id" | "region" | "az" | "accountId">;
 
 /** The signed identity document answers four questions in one read; the placement paths are the fallback. */
 async function readIdentity(imds: MetadataReader): Promise<Identity> {
@@ -105,26 +100,32 @@ async function readIdentity(imds: MetadataReader): Promise<Identity> {
 
 async function readNetwork(
   imds: MetadataReader,
-): Promise<Pick<InstanceFacts, "mac" | "vpcId" | "subnetId" | "vpcCidr" | "interfaceId" | "privateIpv4s">> {
+): Promise<Pick<InstanceFacts, "mac" | "vpcId" | "subnetId" | "vpcCidr" | "interfaceId" | "privateIpv4s" | "ipv6s">> {
   const mac = (await required(imds, "meta-data/mac")).toLowerCase();
   check("meta-data/mac", mac, shapes.mac.test(mac), "a MAC address like 0a:1b:2c:3d:4e:5f");
   const base = `meta-data/network/interfaces/macs/${mac}`;
-  const [vpcId, subnetId, cidrs, interfaceId, ips] = await Promise.all([
+  const [vpcId, subnetId, cidrs, interfaceId, ips, v6] = await Promise.all([
     required(imds, `${base}/vpc-id`),
     required(imds, `${base}/subnet-id`),
     required(imds, `${base}/vpc-ipv4-cidr-block`),
     optional(imds, `${base}/interface-id`),
     optional(imds, `${base}/local-ipv4s`),
+    optional(imds, `${base}/ipv6s`),
   ]);
   check(`${base}/vpc-id`, vpcId, shapes.vpcId.test(vpcId), "vpc- and hex digits");
   check(`${base}/subnet-id`, subnetId, shapes.subnetId.test(subnetId), "subnet- and hex digits");
   check(`${base}/vpc-ipv4-cidr-block`, cidrs, isIPv4Cidr(cidrs), "an IPv4 CIDR block like 10.0.0.0/16");
   if (interfaceId)
     check(`${base}/interface-id`, interfaceId, shapes.interfaceId.test(interfaceId), "eni- and hex digits");
-  const privateIpv4s = ips
-    ?.split("\n")
-    .map((ip) => ip.trim())
-    .filter((ip) => ip !== "");
+  const lines = (text: string | undefined): string[] | undefined =>
+    text
+      ?.split("\n")
+      .map((ip) => ip.trim())
+      .filter((ip) => ip !== "");
+  const privateIpv4s = lines(ips);
+  // 404 when the interface has no IPv6 address; what is there must be addresses, one a line.
+  const ipv6s = lines(v6);
+  for (const ip of ipv6s ?? []) check(`${base}/ipv6s`, ip, isIPv6(ip), "IPv6 addresses, one a line");
   return {
     mac,
     vpcId,
@@ -132,6 +133,7 @@ async function readNetwork(
     vpcCidr: cidrs,
     ...(interfaceId ? { interfaceId } : {}),
     ...(privateIpv4s && privateIpv4s.length > 0 ? { privateIpv4s } : {}),
+    ...(ipv6s && ipv6s.length > 0 ? { ipv6s } : {}),
   };
 }
 

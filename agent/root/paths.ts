@@ -1,5 +1,4 @@
-// Where bootlace keeps things, all taken under --root (tests and image builds use a folder; production uses "/").
-import { join } from "node:path";
+// Where bootlace keeps things, all taken under --root by RootFs (tests and image builds use a folder; production "/").
 
 export const paths = {
   bakedFile: "/etc/bootlace/bootlace.yaml",
@@ -7,8 +6,3 @@ export const paths = {
   state: "/var/lib/bootlace/state.json",
   lock: "/run/bootlace.lock",
 };
-
-/** An absolute path taken under root. */
-export function underRoot(root: string, path: string): string {
-  return root === "/" ? path : join(root, path);
-}

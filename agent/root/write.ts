@@ -10,6 +10,7 @@ import { randomBytes } from "node:crypto";
 import { promises as fs } from "node:fs";
 import type { Stats } from "node:fs";
 import { basename, dirname, join } from "node:path";
+import { errnoOf, fsError, makeDirs } from "./fs-error";
 
 export interface WriteRequest {
   path: string;
@@ -66,10 +67,19 @@ async function lstatOrUndefined(path: string): Promise<Stats | undefined> {
   }
 }
 
-/** Leftovers of a writer killed between staging and rename: ours by name, and one run at a time holds the lock. */
-async function removeLeftovers(path: string): Promise<void> {
+/**
+ * Leftovers of a writer killed between staging and rename: ours by name, and one run at a time holds the lock. A
+ * missing directory has none; any other failure to look is thrown.
+ */
+export async function removeLeftovers(path: string): Promise<void> {
   const prefix = `.${basename(path)}.bootlace-`;
-  const names = await fs.readdir(dirname(path)).catch(() => [] as string[]);
+  let names: string[];
+  try {
+    names = await fs.readdir(dirname(path));
+  } catch (error) {
+    if (errnoOf(error) === "ENOENT" || errnoOf(error) === "ENOTDIR") return;
+    throw fsError(`cannot look for leftovers beside ${path}`, error);
+  }
   await Promise.all(
     names
       .filter((n) => n.startsWith(prefix) && /^[0-9a-f]{12}$/.test(n.slice(prefix.length)))
@@ -148,10 +158,23 @@ function renameRefusal(path: string, error: unknown): Error {
   );
 }
 
-/** Replaces (or creates) the file with content, only if it differs; see the module comment for the guarantees. */
+/**
+ * Replaces (or creates) the file with content, only if it differs; see the module comment for the guarantees. Every
+ * visit first removes what a killed writer left beside the file. A failure of the filesystem is thrown as an FsError
+ * that names the file and the cause (read-only filesystem, disk full, permission).
+ */
 export async function writeFileAtomic(r: WriteRequest, ops: WriterFs = nodeFs): Promise<WriteResult> {
+  try {
+    return await replace(r, ops);
+  } catch (error) {
+    throw fsError(`cannot write ${r.path}`, error);
+  }
+}
+
+async function replace(r: WriteRequest, ops: WriterFs): Promise<WriteResult> {
   const content = Buffer.isBuffer(r.content) ? r.content : Buffer.from(r.content, "utf8");
-  if (r.createDirs) await fs.mkdir(dirname(r.path), { recursive: true });
+  if (r.createDirs) await makeDirs(dirname(r.path));
+  await Promise.all([removeLeftovers(r.path), r.backup ? removeLeftovers(r.backup) : undefined]);
   const existing = await lstatOrUndefined(r.path);
   if (existing?.isSymbolicLink()) throw new WriteRefusedError(`${r.path} is a symbolic link; not written through it`);
   if (existing && !existing.isFile()) throw new WriteRefusedError(`${r.path} is not a regular file`);
@@ -164,7 +187,6 @@ export async function writeFileAtomic(r: WriteRequest, ops: WriterFs = nodeFs): 
     return { changed: false, created: false, metadataChanged: want.mode || want.owner };
   }
 
-  await Promise.all([removeLeftovers(r.path), r.backup ? removeLeftovers(r.backup) : undefined]);
   const temp = await stage(r, content, existing);
   try {
     if (r.check) await r.check(temp);

@@ -15,12 +15,13 @@ import { ConfigError, describeCause } from "../core/errors";
 import type { Logger } from "../core/log";
 import type { Deadline } from "../core/retry";
 import type { InstanceFacts } from "../instance/facts";
-import { ImdsClient, imdsEndpointFrom } from "../instance/imds";
+import { ImdsClient, ImdsTokenCache, imdsEndpointFrom } from "../instance/imds";
 import { readInstanceFacts, readUserData } from "../instance/read";
+import { readIsSpot, readLifecycleState } from "../lifecycle/signals";
 import type { Tags } from "../instance/tags";
 import { tagsReader } from "../instance/tags";
 import { RootFs } from "../root/fs";
-import type { StateFile } from "../root/state";
+import type { StateFile, StateRead } from "../root/state";
 import { readState, writeState } from "../root/state";
 import type { Session } from "../commands/session";
 import type { RunnerOptions } from "./runner";
@@ -31,6 +32,12 @@ export interface World {
   /** The instance's tags as IMDS exposed them; undefined when it does not (they are then read from the API). */
   imdsTags?: Tags;
   loaded: LoadedConfig;
+  /** The IMDS token the world was read with: the instance-profile credentials reuse it (one PUT per run). */
+  imdsTokens?: ImdsTokenCache;
+  /** IMDS's autoscaling/target-lifecycle-state (InService, Warmed:Stopped...); undefined outside Auto Scaling. */
+  lifecycleState?: string;
+  /** EC2 says this is a spot instance (meta-data/instance-life-cycle). */
+  spot?: boolean;
 }
 
 /** A path given on the command line, taken from the agent's working directory. */
@@ -62,22 +69,39 @@ export function configFrom(s: Session, userData: Buffer | undefined): Promise<Lo
 
 /** IMDS (facts and user-data, concurrently) and then the configuration, within the deadline given. */
 export async function readWorld(s: Session, deadline: Deadline): Promise<World> {
-  const imds = new ImdsClient({
+  const imdsTokens = new ImdsTokenCache();
+  const imds = imdsClient(s, deadline, imdsTokens);
+  try {
+    const fromFile = await readUserDataFile(s);
+    const [{ facts, tags }, userData, lifecycleState, spot] = await Promise.all([
+      readInstanceFacts(imds),
+      fromFile !== undefined ? Promise.resolve(fromFile) : readUserData(imds),
+      readLifecycleState(imds),
+      readIsSpot(imds),
+    ]);
+    const loaded = await configFrom(s, userData);
+    return {
+      instance: facts,
+      ...(tags !== undefined && { imdsTags: tags }),
+      loaded,
+      imdsTokens,
+      ...(lifecycleState !== undefined && { lifecycleState }),
+      ...(spot && { spot }),
+    };
+  } finally {
+    await imds.close();
+  }
+}
+
+/** A client of the instance's IMDS bounded by this deadline, with the token cache given (the world's, to reuse it). */
+export function imdsClient(s: Session, deadline: Deadline, tokens: ImdsTokenCache | undefined): ImdsClient {
+  return new ImdsClient({
     endpoint: imdsEndpointFrom(s.o.env),
     clock: s.clock,
     deadline,
     log: s.log.child({ component: "imds" }),
+    ...(tokens && { tokens }),
   });
-  try {
-    const fromFile = await readUserDataFile(s);
-    const [{ facts, tags }, userData] = await Promise.all([
-      readInstanceFacts(imds),
-      fromFile !== undefined ? Promise.resolve(fromFile) : readUserData(imds),
-    ]);
-    return { instance: facts, ...(tags !== undefined && { imdsTags: tags }), loaded: await configFrom(s, userData) };
-  } finally {
-    await imds.close();
-  }
 }
 
 export interface WiringOptions {
@@ -97,9 +121,25 @@ export interface Wiring {
   runner: RunnerOptions;
   /** state.json as the last command left it (read under the lock), for the record this one adds. */
   previous?: StateFile;
+  /** Actions whose saved part of state.json was damaged and dropped ("all": none of it could be used). */
+  lost: ActionName[] | "all";
   aws: Aws;
   /** Records the command's state (under the lock). */
   save(state: StateFile): Promise<void>;
+}
+
+/** The one warning for a damaged state.json: what was wrong, where the original is, and how the command goes on. */
+function describeDamage(read: StateRead): string {
+  const kept = read.keptAs
+    ? `the original is kept as ${read.keptAs}`
+    : "left as it is (the next run or stop sets it aside)";
+  const goes =
+    read.lost === "all"
+      ? "going on as on a first boot"
+      : read.lost.length > 0
+        ? `going on without what ${read.lost.join(", ")} saved`
+        : "going on with the rest of it";
+  return `state.json is damaged: ${read.problems.join("; ")}; ${kept}; ${goes}`;
 }
 
 /**
@@ -113,6 +153,8 @@ export async function withWiring<T>(
   o: WiringOptions,
   fn: (w: Wiring) => Promise<T>,
 ): Promise<T> {
+  // The instance-profile credentials come through an IMDS client bounded by this deadline, with the world's token.
+  const imds = imdsClient(s, o.deadline, world.imdsTokens);
   const aws = createAwsClients({
     region: world.instance.region,
     env: s.o.env,
@@ -120,14 +162,20 @@ export async function withWiring<T>(
     deadline: o.deadline,
     log: s.log.child({ component: "aws" }),
     userAgent: `bootlace/${version}`,
+    imds,
     ...(s.o.credentials && { credentials: s.o.credentials }),
   });
   const root = new RootFs(s.args.root);
   try {
     const lock = o.lock ? await root.lock(s.clock, o.deadline) : undefined;
     try {
-      const previous = await readState(root, world.instance.id);
       const log = o.log ?? s.log;
+      const read = await readState(root, {
+        instanceId: world.instance.id,
+        ...(o.lock && { setAside: { now: s.clock.now() } }),
+      });
+      if (read.problems.length > 0) log.warn(describeDamage(read));
+      const previous = read.state;
       const runner: RunnerOptions = {
         actions: (s.o.actions ?? allActions).filter((a) => o.only?.includes(a.name) ?? true),
         context: {
@@ -136,18 +184,24 @@ export async function withWiring<T>(
           tags: tagsReader(world.instance, world.imdsTags, aws, log),
           aws,
           fs: root,
-          root: s.args.root,
           clock: s.clock,
           deadline: o.deadline,
           log,
         },
         previous: previous?.saved ?? {},
       };
-      return await fn({ runner, ...(previous && { previous }), aws, save: (state) => writeState(root, state) });
+      return await fn({
+        runner,
+        ...(previous && { previous }),
+        lost: read.lost,
+        aws,
+        save: (state) => writeState(root, state),
+      });
     } finally {
       await lock?.release();
     }
   } finally {
     aws.destroy();
+    await imds.close();
   }
 }

@@ -44,6 +44,12 @@ function countChanges(results: ActionResult[]): number {
 
 const plural = (n: number, word: string): string => `${n} ${word}${n === 1 ? "" : "s"}`;
 
+/** What a command adds to its result beyond the actions (the lifecycle phase, the stop path's reason). */
+export interface ResultExtra {
+  lines?: string[];
+  json?: Record<string, unknown>;
+}
+
 /** The result of run, plan or stop, as JSON or as lines for people. */
 export function formatResult(
   command: string,
@@ -51,6 +57,7 @@ export function formatResult(
   results: ActionResult[],
   durationMs: number,
   json: boolean,
+  extra: ResultExtra = {},
 ): string {
   const changes = countChanges(results);
   const failed = results.filter((r) => r.status !== "ok");
@@ -62,6 +69,7 @@ export function formatResult(
       failed: failed.length,
       duration_ms: durationMs,
       actions: results.map((r) => ({ name: r.name, ...actionRecord(r) })),
+      ...extra.json,
     };
     return JSON.stringify(result, null, 2) + "\n";
   }
@@ -71,7 +79,8 @@ export function formatResult(
       `${failed.length > 0 ? `, ${plural(failed.length, "action")} failed` : ""}` +
       ` in ${(durationMs / 1000).toFixed(1)} s`,
   ];
-  if (results.length === 0) lines.push("  nothing is configured");
+  lines.push(...(extra.lines ?? []).map((l) => `  ${l}`));
+  if (results.length === 0 && !extra.lines?.length) lines.push("  nothing is configured");
   for (const r of results) {
     const head = r.status === "ok" ? plural(r.changes.length, "change") : r.status;
     lines.push(`  ${r.name}: ${head}${r.error ? ` — ${describeCause(r.error)}` : ""}`);

@@ -7,6 +7,7 @@ import {
   ActionFailuresError,
   ConfigErrors,
   configErrorsIn,
+  DeadlineError,
   DependencyFailedError,
   describeCause,
 } from "../core/errors";
@@ -70,6 +71,41 @@ function schedule<T>(
   return Promise.all([...started].map(async ([name, p]) => [name, await p] as const)).then((e) => new Map(e));
 }
 
+/** After the deadline, how long an action still has to end by itself (and report what it did) before it is given up. */
+export const SETTLE_MS = 1000;
+
+/**
+ * The action's work, or, when it has not ended SETTLE_MS after the deadline (a promise that never settles, a call that
+ * ignores the signal), a DeadlineError: so the run still reports and saves state.json, saying which actions did not
+ * finish, before the CLI's watchdog ends the process.
+ */
+function byDeadline<T>(work: Promise<T>, signal: AbortSignal, name: ActionName): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    let timer: NodeJS.Timeout | undefined;
+    const giveUp = (): void => {
+      timer = setTimeout(() => reject(new DeadlineError(`${name} did not finish by the deadline`)), SETTLE_MS);
+    };
+    if (signal.aborted) giveUp();
+    else signal.addEventListener("abort", giveUp, { once: true });
+    const done = (): void => {
+      signal.removeEventListener("abort", giveUp);
+      clearTimeout(timer);
+    };
+    work.then(
+      (value) => {
+        done();
+        resolve(value);
+      },
+      (error: unknown) => {
+        done();
+        // The action's own rejection, passed on as it is (runner turns non-Errors into Errors in its results).
+        // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors
+        reject(error);
+      },
+    );
+  });
+}
+
 export interface Planned {
   name: ActionName;
   plan?: Plan;
@@ -91,7 +127,11 @@ export async function planAll(o: RunnerOptions): Promise<Map<ActionName, Planned
     for (const [name, p] of deps) if (p.plan) upstream[name] = p.plan.output;
     const started = o.context.clock.now();
     try {
-      const plan = await action.plan(contextFor(o, action.name, upstream));
+      const plan = await byDeadline(
+        action.plan(contextFor(o, action.name, upstream)),
+        o.context.deadline.signal,
+        action.name,
+      );
       return { name: action.name, plan, upstream, durationMs: o.context.clock.now() - started };
     } catch (error) {
       return { name: action.name, error, upstream, durationMs: o.context.clock.now() - started };
@@ -148,8 +188,14 @@ export async function applyAll(o: RunnerOptions, planned: Map<ActionName, Planne
     try {
       // Plan again only when a dependency produced something other than what the plan assumed (a pool address
       // chosen just now); when it did what was expected, the plan's reads are still the truth.
-      const plan = first?.plan && isDeepStrictEqual(first.upstream, upstream) ? first.plan : await action.plan(ctx);
-      const outcome = await action.apply(ctx, plan);
+      const outcome = await byDeadline(
+        (async () => {
+          const reuse = first?.plan && isDeepStrictEqual(first.upstream, upstream);
+          return action.apply(ctx, reuse ? first.plan! : await action.plan(ctx));
+        })(),
+        o.context.deadline.signal,
+        action.name,
+      );
       const durationMs = o.context.clock.now() - started + (first?.durationMs ?? 0);
       return { result: finish(action.name, outcome, durationMs, log), output: outcome.output };
     } catch (error) {
@@ -167,7 +213,7 @@ export async function stopAll(o: RunnerOptions, saved: Partial<Record<ActionName
       const ctx = contextFor(o, action.name, {});
       const started = o.context.clock.now();
       try {
-        const outcome = await action.stop!(ctx, saved[action.name]);
+        const outcome = await byDeadline(action.stop!(ctx, saved[action.name]), ctx.deadline.signal, action.name);
         return finish(action.name, outcome, o.context.clock.now() - started, ctx.log);
       } catch (error) {
         const durationMs = o.context.clock.now() - started;

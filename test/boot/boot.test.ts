@@ -72,7 +72,11 @@ bootlace:
       position: top
       check: "test -s {{staged}}"
       on_change: logger -t boot-test "postgresql reloaded"
+    - path: /usr/local/etc/app/peers.conf
+      block: "{{#peers.db}}db {{ip}}\\n{{/peers.db}}"
 `;
+/** Outside every folder the unit's sandbox lets bootlace write, and not added by the guest's drop-in. */
+const OUTSIDE = "/usr/local/etc/outside.conf";
 
 interface Seeded {
   instance: ImdsInstance;
@@ -150,6 +154,12 @@ maybe("bootlace in a Debian 12 guest under QEMU", () => {
       const bootlace = boot.units["bootlace.service"] ?? {};
       // The .deb's /usr/lib/systemd/system, which systemd names by its /lib path on Debian 12 (/lib is /usr/lib).
       expect(bootlace.FragmentPath).toMatch(/^(\/usr)?\/lib\/systemd\/system\/bootlace\.service$/);
+      // In its sandbox, with the guest's drop-in adding the folder of a file outside the unit's writable ones.
+      expect(bootlace.ProtectSystem).toBe("strict");
+      expect(bootlace.DropInPaths).toBe("/etc/systemd/system/bootlace.service.d/write-paths.conf");
+      expect(bootlace.ReadWritePaths?.split(" ")).toEqual(
+        expect.arrayContaining(["/etc", "/var", "/usr/local/etc/app"]),
+      );
       expect(unitProblems(boot)).toEqual([]);
       const at = (unit: string, key: string): number => Number(boot.units[unit]?.[key] ?? 0);
       expect(at("bootlace.service", "InactiveExitTimestampMonotonic")).toBeGreaterThanOrEqual(
@@ -246,6 +256,23 @@ maybe("bootlace in a Debian 12 guest under QEMU", () => {
       expect(problems).toContainEqual(expect.stringMatching(/is not registered in the target group web/));
       expect(problems).toContainEqual(expect.stringMatching(/^www\.boot\.internal\. holds nothing/));
     });
+
+    it("a file outside the sandbox's writable folders: the run exits 1 with the read-only error, the file is as it was", async () => {
+      const imds = await world.startImds({
+        ...seeded.instance,
+        userData: `${USER_DATA}    - path: ${OUTSIDE}\n      block: "{{#peers.db}}db {{ip}}\\n{{/peers.db}}"\n`,
+      });
+      const boot = await bootGuest("break: outside the sandbox", "systemd", { imds });
+      await boot.vm.powerOff("force", 3 * MINUTE);
+      const problems = said(boot, unitProblems(boot));
+      expect(problems).toContainEqual(
+        expect.stringMatching(
+          /^bootlace's run exited 1: failed actions .*files: failed — .*read-only filesystem.*ReadWritePaths=/i,
+        ),
+      );
+      expect(problems.join("\n")).toContain("outside.conf");
+      expect(boot.file(OUTSIDE)).toBe(readFileSync(join(REPO_ROOT, "test/boot/guest", OUTSIDE), "utf8"));
+    });
   });
 });
 
@@ -270,7 +297,11 @@ async function seed(w: World): Promise<Seeded> {
 }
 
 /** Boots the guest until its reporter has written its report; the VM is left running for the test to power off. */
-async function bootGuest(name: string, variant: Variant, o: { overlay?: string; awsPort?: number }): Promise<Boot> {
+async function bootGuest(
+  name: string,
+  variant: Variant,
+  o: { overlay?: string; awsPort?: number; imds?: ImdsEmulator },
+): Promise<Boot> {
   const dir = join(RUN_DIR, name.replace(/[^a-z0-9.]+/gi, "-"));
   mkdirSync(dir, { recursive: true });
   const vm = await startVm({
@@ -278,7 +309,7 @@ async function bootGuest(name: string, variant: Variant, o: { overlay?: string; 
     variant,
     ...(o.overlay !== undefined && { overlay: o.overlay }),
     share: join(dir, "share"),
-    imdsPort: Number(new URL(seeded.imds.endpoint).port),
+    imdsPort: Number(new URL((o.imds ?? seeded.imds).endpoint).port),
     awsPort: o.awsPort ?? Number(new URL(world.proxy.endpoint).port),
     console: join(dir, "console.log"),
     limitMs: 15 * MINUTE,
@@ -410,6 +441,8 @@ async function wiringProblems(boot: Boot): Promise<string[]> {
       "/etc/postgresql/15/main/pg_hba.conf",
       apps.map((a) => `host all all ${a.privateIpv4}/32 scram-sha-256`).join("\n"),
     ],
+    // Written through the guest's ReadWritePaths= drop-in.
+    ["/usr/local/etc/app/peers.conf", `db ${db.privateIpv4}`],
   ];
   for (const [path, want] of files) {
     const text = boot.file(path);

@@ -61,6 +61,8 @@ export class Ec2Fidelity implements Ec2Controls {
 
   private async associate(req: WireRequest, forward: Forward): Promise<WireResponse> {
     const params = new URLSearchParams(req.body.toString("utf8"));
+    // A dry run only asks whether the caller may: AWS answers it from the permission check, with no race to stage.
+    if (params.get("DryRun") === "true") return forward(req);
     const allocationId = params.get("AllocationId") ?? "";
     await this.arrive();
     const previous = this.addressQueues.get(allocationId) ?? Promise.resolve();

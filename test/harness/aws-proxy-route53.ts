@@ -1,5 +1,7 @@
 // Route 53 as AWS behaves and moto 5.2.1 does not: change batches validated whole against the zone's current records
-// and applied atomically, and changes that stay PENDING for a while under their own ids (reference, sections 4 and 6).
+// (routing policies included) and applied atomically, without moto's collateral deletions; ListResourceRecordSets in
+// AWS's order, paged by name, type and set identifier; and changes that stay PENDING for a while under their own ids
+// (reference, sections 4 and 6).
 import { randomBytes, randomUUID } from "node:crypto";
 import { XMLParser } from "fast-xml-parser";
 import { awsError, xmlEscape, type Interceptor, type WireRequest, type WireResponse } from "./aws-wire";
@@ -14,6 +16,9 @@ interface XmlRrset {
   TTL?: string;
   ResourceRecords?: { ResourceRecord?: { Value?: string }[] };
   AliasTarget?: { HostedZoneId?: string; DNSName?: string; EvaluateTargetHealth?: string };
+  MultiValueAnswer?: string;
+  Weight?: string;
+  Failover?: string;
   [other: string]: unknown;
 }
 
@@ -23,6 +28,15 @@ interface Rrset {
   setId: string | undefined;
   /** Everything DELETE must match, in a canonical form. */
   content: string;
+  /** simple, weighted, multivalue, failover, or other (latency, geolocation...). */
+  policy: string;
+  failover?: string;
+}
+
+/** A record set as moto lists it: parsed, and its <ResourceRecordSet> element as moto wrote it. */
+interface Listed {
+  rr: Rrset;
+  xml: string;
 }
 
 const API = "/2013-04-01";
@@ -53,6 +67,7 @@ export class Route53Fidelity {
     const tracked: Interceptor = async (req, forward) => this.trackChange(await forward(req));
     return {
       ChangeResourceRecordSets: (req, forward) => this.serialised(zoneIdOf(req.path), () => this.change(req, forward)),
+      ListResourceRecordSets: (req, forward) => listPage(req, forward),
       GetChange: (req) => Promise.resolve(this.getChange(req)),
       CreateHostedZone: tracked,
       DeleteHostedZone: tracked,
@@ -90,8 +105,9 @@ export class Route53Fidelity {
       (parser.parse(zone.body.toString()) as { GetHostedZoneResponse?: { HostedZone?: { Name?: string } } })
         .GetHostedZoneResponse?.HostedZone?.Name ?? "",
     );
-    const current = await listRrsets(req, zoneId, forward);
-    if (!Array.isArray(current)) return current;
+    const listed = await listRrsets(req, zoneId, forward);
+    if (!Array.isArray(listed)) return listed;
+    const current = listed.map((l) => l.rr);
 
     const problems = validateBatch(changes, current, zoneName);
     if (typeof problems === "string") return awsError("route53", 400, "InvalidInput", problems);
@@ -101,7 +117,38 @@ export class Route53Fidelity {
     const body = req.body
       .toString("utf8")
       .replace(/<Name>([^<]*)<\/Name>/g, (_, n: string) => `<Name>${n.toLowerCase()}</Name>`);
-    return this.trackChange(await forward({ ...req, body: Buffer.from(body, "utf8") }));
+    const answer = await forward({ ...req, body: Buffer.from(body, "utf8") });
+    if (answer.status === 200) {
+      const touched = new Set(changes.map((c) => keyOf(toRrset(c.ResourceRecordSet ?? {}))));
+      const restored = await this.restore(req, zoneId, forward, listed, touched);
+      if (restored) return restored;
+    }
+    return this.trackChange(answer);
+  }
+
+  /**
+   * moto's DELETE with a SetIdentifier removes every record set in the zone that carries that identifier (another
+   * name's, another type's): put back those the batch did not name, as they were (UPSERT: moto refuses a CREATE
+   * identical to one in its change history). Returns an error answer if it could not.
+   */
+  private async restore(
+    req: WireRequest,
+    zoneId: string,
+    forward: Forward,
+    before: Listed[],
+    touched: Set<string>,
+  ): Promise<WireResponse | undefined> {
+    const after = await listRrsets(req, zoneId, forward);
+    if (!Array.isArray(after)) return after;
+    const present = new Set(after.map((l) => keyOf(l.rr)));
+    const lost = before.filter((l) => !touched.has(keyOf(l.rr)) && !present.has(keyOf(l.rr)));
+    if (lost.length === 0) return undefined;
+    const body =
+      `<?xml version="1.0" encoding="UTF-8"?>\n<ChangeResourceRecordSetsRequest xmlns="${NS}"><ChangeBatch><Changes>` +
+      lost.map((l) => `<Change><Action>UPSERT</Action>${l.xml}</Change>`).join("") +
+      `</Changes></ChangeBatch></ChangeResourceRecordSetsRequest>`;
+    const put = await forward({ ...req, body: Buffer.from(body, "utf8") });
+    return put.status === 200 ? undefined : put;
   }
 
   /** Gives a successful change a unique id, PENDING as AWS answers at submission; moto has one fixed id, always INSYNC. */
@@ -197,6 +244,40 @@ export function validateBatch(
     }
     working.set(key, rr);
   }
+  if (problems.length === 0) problems.push(...routingConflicts([...actionsByKey.keys()], working));
+  return problems;
+}
+
+/**
+ * The record sets of one name and type must agree: all simple (one) or all of one routing policy, each with its own
+ * set identifier, and at most one PRIMARY and one SECONDARY failover record. moto accepts any mix. The messages are
+ * in AWS's style; their exact wording is unconfirmed [U].
+ */
+function routingConflicts(keys: string[], working: Map<string, Rrset>): string[] {
+  const problems: string[] = [];
+  const groups = new Set(keys.map((k) => k.split("|").slice(0, 2).join("|")));
+  for (const group of groups) {
+    const sets = [...working.values()].filter((r) => `${r.name}|${r.type}` === group);
+    if (sets.length < 2) continue;
+    const [name, type] = group.split("|") as [string, string];
+    const simple = sets.find((r) => r.setId === undefined);
+    const policies = new Set(sets.map((r) => r.policy));
+    if (simple) {
+      problems.push(
+        `RRSet with DNS name ${name}, type ${type} cannot be created as a non-routing-policy set exists with the same name and type`,
+      );
+    } else if (policies.size > 1) {
+      problems.push(
+        `RRSet with DNS name ${name}, type ${type} cannot be created because routing policies (${[...policies].sort().join(", ")}) are mixed`,
+      );
+    } else {
+      for (const role of ["PRIMARY", "SECONDARY"]) {
+        if (sets.filter((r) => r.failover === role).length > 1) {
+          problems.push(`RRSet with DNS name ${name}, type ${type} cannot have more than one ${role} failover record`);
+        }
+      }
+    }
+  }
   return problems;
 }
 
@@ -240,11 +321,24 @@ function toRrset(xml: XmlRrset): Rrset {
         ttl: TTL === undefined ? undefined : Number(TTL),
         values: (ResourceRecords?.ResourceRecord ?? []).map((r) => r.Value ?? "").sort(),
       };
+  const setId = SetIdentifier === undefined || SetIdentifier === "" ? undefined : SetIdentifier;
+  const policy =
+    setId === undefined
+      ? "simple"
+      : (routing.MultiValueAnswer ?? "").toLowerCase() === "true"
+        ? "multivalue"
+        : routing.Weight !== undefined
+          ? "weighted"
+          : routing.Failover !== undefined
+            ? "failover"
+            : "other";
   return {
     name: normaliseName(Name ?? ""),
     type: (Type ?? "").toUpperCase(),
-    setId: SetIdentifier === undefined || SetIdentifier === "" ? undefined : SetIdentifier,
+    setId,
     content: canonical({ ...content, routing }),
+    policy,
+    ...(routing.Failover !== undefined && { failover: routing.Failover }),
   };
 }
 
@@ -264,16 +358,16 @@ function canonical(value: unknown): string {
 }
 
 /** Every rrset in the zone, read from moto directly. moto cannot page inside one name+type, so ask for it all at once. */
-async function listRrsets(req: WireRequest, zoneId: string, forward: Forward): Promise<Rrset[] | WireResponse> {
-  const out = new Map<string, Rrset>();
+async function listRrsets(req: WireRequest, zoneId: string, forward: Forward): Promise<Listed[] | WireResponse> {
+  const out = new Map<string, Listed>();
   let start = "";
   for (;;) {
     const res = await forward(read(req, `${API}/hostedzone/${zoneId}/rrset?maxitems=100000${start}`));
     if (res.status !== 200) return res;
+    const text = res.body.toString();
     const page = (
-      parser.parse(res.body.toString()) as {
+      parser.parse(text) as {
         ListResourceRecordSetsResponse?: {
-          ResourceRecordSets?: { ResourceRecordSet?: XmlRrset[] };
           IsTruncated?: string;
           NextRecordName?: string;
           NextRecordType?: string;
@@ -282,9 +376,11 @@ async function listRrsets(req: WireRequest, zoneId: string, forward: Forward): P
       }
     ).ListResourceRecordSetsResponse;
     const before = out.size;
-    for (const xml of page?.ResourceRecordSets?.ResourceRecordSet ?? []) {
-      const rr = toRrset(xml);
-      out.set(keyOf(rr), rr);
+    // One <ResourceRecordSet> element at a time, kept as moto wrote it (a listing page and a CREATE reuse it).
+    for (const xml of text.match(/<ResourceRecordSet>[\s\S]*?<\/ResourceRecordSet>/g) ?? []) {
+      const parsed = parser.parse(`<Change>${xml}</Change>`) as { Change?: { ResourceRecordSet?: XmlRrset }[] };
+      const rr = toRrset(parsed.Change?.[0]?.ResourceRecordSet ?? {});
+      out.set(keyOf(rr), { rr, xml });
     }
     if (page?.IsTruncated !== "true" || out.size === before || !page.NextRecordName) break;
     start =
@@ -292,6 +388,67 @@ async function listRrsets(req: WireRequest, zoneId: string, forward: Forward): P
       (page.NextRecordIdentifier ? `&identifier=${encodeURIComponent(page.NextRecordIdentifier)}` : "");
   }
   return [...out.values()];
+}
+
+/** Where a name sorts in AWS's listing: labels reversed, with the trailing dot, compared as ASCII ("com.example.www."). */
+export function listingOrderKey(name: string): string {
+  const bare = normaliseName(name).slice(0, -1);
+  return bare === "" ? "." : `${bare.split(".").reverse().join(".")}.`;
+}
+
+function compareListed(a: [string, string, string], b: [string, string, string]): number {
+  for (let i = 0; i < 3; i++) {
+    if (a[i]! < b[i]!) return -1;
+    if (a[i]! > b[i]!) return 1;
+  }
+  return 0;
+}
+
+/**
+ * ListResourceRecordSets as AWS answers it: sorted by reversed name, then type (then set identifier); starting at the
+ * first record set at or after name/type/identifier; at most 300 (default 300); NextRecordName, NextRecordType and
+ * NextRecordIdentifier naming the first one left out. moto pages without identifiers, so a page boundary inside one
+ * name and type repeats itself for ever.
+ */
+async function listPage(req: WireRequest, forward: Forward): Promise<WireResponse> {
+  const zoneId = zoneIdOf(req.path);
+  const q = new URLSearchParams(req.path.split("?")[1] ?? "");
+  const [name, type, identifier] = [q.get("name"), q.get("type"), q.get("identifier")];
+  if (type !== null && name === null) {
+    return awsError("route53", 400, "InvalidInput", "Invalid request: the type parameter requires a name");
+  }
+  if (identifier !== null && (name === null || type === null)) {
+    return awsError(
+      "route53",
+      400,
+      "InvalidInput",
+      "Invalid request: the identifier parameter requires a name and a type",
+    );
+  }
+  const max = Math.min(300, Math.max(1, Number(q.get("maxitems") ?? "300") || 300));
+  const listed = await listRrsets(read(req, req.path), zoneId, forward);
+  if (!Array.isArray(listed)) return listed;
+  const position = (l: Listed): [string, string, string] => [listingOrderKey(l.rr.name), l.rr.type, l.rr.setId ?? ""];
+  const sorted = listed.sort((a, b) => compareListed(position(a), position(b)));
+  const start: [string, string, string] = [
+    name === null ? "" : listingOrderKey(name),
+    (type ?? "").toUpperCase(),
+    identifier ?? "",
+  ];
+  const from = sorted.findIndex((l) => compareListed(position(l), start) >= 0);
+  const rest = from < 0 ? [] : sorted.slice(from);
+  const page = rest.slice(0, max);
+  const next = rest[max];
+  const body =
+    `<?xml version="1.0" encoding="UTF-8"?>\n<ListResourceRecordSetsResponse xmlns="${NS}"><ResourceRecordSets>` +
+    page.map((l) => l.xml).join("") +
+    `</ResourceRecordSets><IsTruncated>${next ? "true" : "false"}</IsTruncated>` +
+    (next
+      ? `<NextRecordName>${xmlEscape(next.rr.name)}</NextRecordName><NextRecordType>${next.rr.type}</NextRecordType>` +
+        (next.rr.setId !== undefined ? `<NextRecordIdentifier>${xmlEscape(next.rr.setId)}</NextRecordIdentifier>` : "")
+      : "") +
+    `<MaxItems>${max}</MaxItems></ListResourceRecordSetsResponse>`;
+  return { status: 200, headers: { "content-type": "text/xml", "x-amzn-requestid": randomUUID() }, body };
 }
 
 /** A read sent straight to moto on behalf of the caller (same credentials, so moto routes and authorises it alike). */

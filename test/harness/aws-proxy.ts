@@ -4,8 +4,9 @@
 // account-wide token buckets (aws-proxy-throttle.ts) refuse calls as AWS does when a fleet boots at once.
 import { createServer, request, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
-import { awsError, isMutating, operationOf, serviceOf, type AwsService, type Interceptor } from "./aws-wire";
+import { awsError, isDryRun, isMutating, operationOf, serviceOf, type AwsService, type Interceptor } from "./aws-wire";
 import type { WireRequest, WireResponse } from "./aws-wire";
+import { AutoScalingFidelity, type AutoScalingControls } from "./aws-proxy-autoscaling";
 import { Ec2Fidelity, type Ec2Controls } from "./aws-proxy-ec2";
 import { Elbv2Fidelity, type Elbv2Controls } from "./aws-proxy-elbv2";
 import { Route53Fidelity } from "./aws-proxy-route53";
@@ -16,7 +17,10 @@ export interface CallRecord {
   operation: string;
   /** HTTP status answered; 0 when the connection was reset instead. */
   status: number;
+  /** A call that would change something; an EC2 DryRun request changes nothing, so it is not counted here. */
   mutating: boolean;
+  /** Set on an EC2 DryRun request (a permission check): its operation's name is a changing one, the call is not. */
+  dryRun?: true;
   /** The fault kind injected into this call, if any. */
   injected?: string;
   /** Refused by the token buckets (throttling on). */
@@ -54,10 +58,14 @@ export interface AwsProxy {
   throttle(scale: number | undefined): void;
   /** The token buckets used since throttling was turned on, with what each let through and refused. */
   buckets(): BucketStats[];
+  /** Every answer's Date header is this far from the real time (ms; positive: ahead), as from a skewed local clock. */
+  setDateSkew(ms: number): void;
   /** Elastic IP races (aws-proxy-ec2.ts). */
   ec2: Ec2Controls;
   /** Target health over time and draining (aws-proxy-elbv2.ts). */
   elbv2: Elbv2Controls;
+  /** Lifecycle actions, their results and heartbeats (aws-proxy-autoscaling.ts). */
+  autoscaling: AutoScalingControls;
   close(): Promise<void>;
 }
 
@@ -80,16 +88,19 @@ export async function startAwsProxy(o: AwsProxyOptions): Promise<AwsProxy> {
   const route53 = new Route53Fidelity({ pendingMs: o.route53PendingMs ?? 0, now: o.now ?? Date.now });
   const ec2 = new Ec2Fidelity();
   const elbv2 = new Elbv2Fidelity(o.now ?? Date.now);
+  const autoscaling = new AutoScalingFidelity(o.now ?? Date.now);
   // The registry, keyed "service:Operation".
   const interceptors: Record<string, Interceptor> = {
     ...prefixed("route53", route53.interceptors()),
     ...prefixed("ec2", ec2.interceptors()),
     ...prefixed("elasticloadbalancing", elbv2.interceptors()),
+    ...prefixed("autoscaling", autoscaling.interceptors()),
   };
 
   const now = o.now ?? Date.now;
   const calls: CallRecord[] = [];
   let buckets = o.throttleScale !== undefined ? new TokenBuckets(o.throttleScale, now) : undefined;
+  let dateSkewMs = 0;
   let faults: { rule: FaultRule; left: number }[] = [];
   const forward = (req: WireRequest): Promise<WireResponse> => forwardTo(target, req);
 
@@ -107,7 +118,15 @@ export async function startAwsProxy(o: AwsProxyOptions): Promise<AwsProxy> {
     const service = serviceOf(req.headers, path);
     const operation = operationOf(service, method, path, body);
     const wire: WireRequest = { method, path, headers: req.headers, body, service, operation };
-    const record: CallRecord = { service, operation, status: 0, mutating: isMutating(operation), at: now() };
+    const dryRun = isDryRun(path, body);
+    const record: CallRecord = {
+      service,
+      operation,
+      status: 0,
+      mutating: isMutating(operation) && !dryRun,
+      ...(dryRun && { dryRun: true as const }),
+      at: now(),
+    };
     calls.push(record);
 
     const fault = takeFault(service, operation);
@@ -128,7 +147,12 @@ export async function startAwsProxy(o: AwsProxyOptions): Promise<AwsProxy> {
     if (fault?.kind === "latency") await new Promise((r) => setTimeout(r, fault.latencyMs ?? 1_000));
 
     const interceptor = interceptors[`${service}:${operation}`];
-    answer(record, res, interceptor ? await interceptor(wire, forward) : await forward(wire));
+    const response = interceptor ? await interceptor(wire, forward) : await forward(wire);
+    answer(
+      record,
+      res,
+      dateSkewMs === 0 ? response : { ...response, headers: { ...response.headers, date: skewedDate(dateSkewMs) } },
+    );
   }
 
   function answer(record: CallRecord, res: ServerResponse, response: WireResponse): void {
@@ -179,8 +203,12 @@ export async function startAwsProxy(o: AwsProxyOptions): Promise<AwsProxy> {
       buckets = scale !== undefined ? new TokenBuckets(scale, now) : undefined;
     },
     buckets: () => buckets?.stats() ?? [],
+    setDateSkew: (ms) => {
+      dateSkewMs = ms;
+    },
     ec2,
     elbv2,
+    autoscaling,
     close: () =>
       new Promise<void>((resolve) => {
         server.close(() => resolve());
@@ -188,6 +216,11 @@ export async function startAwsProxy(o: AwsProxyOptions): Promise<AwsProxy> {
         server.closeAllConnections();
       }),
   };
+}
+
+/** An HTTP Date (second resolution, as AWS sends it) `ms` away from now. */
+function skewedDate(ms: number): string {
+  return new Date(Date.now() + ms).toUTCString();
 }
 
 function prefixed(service: AwsService, table: Record<string, Interceptor>): Record<string, Interceptor> {

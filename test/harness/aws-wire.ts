@@ -2,7 +2,7 @@
 import { randomUUID } from "node:crypto";
 import type { IncomingHttpHeaders } from "node:http";
 
-export type AwsService = "ec2" | "elasticloadbalancing" | "route53" | "unknown";
+export type AwsService = "ec2" | "elasticloadbalancing" | "route53" | "autoscaling" | "unknown";
 
 /** One buffered request, already classified. `path` includes the query string. */
 export interface WireRequest {
@@ -32,7 +32,9 @@ export function serviceOf(headers: IncomingHttpHeaders, path: string): AwsServic
   const scope =
     /Credential=[^/,\s]+\/\d{8}\/[^/]+\/([^/]+)\/aws4_request/.exec(auth)?.[1] ??
     /[?&]X-Amz-Credential=[^/&]+%2F\d{8}%2F[^%&]+%2F([^%&]+)%2Faws4_request/i.exec(path)?.[1];
-  return scope === "ec2" || scope === "elasticloadbalancing" || scope === "route53" ? scope : "unknown";
+  return scope === "ec2" || scope === "elasticloadbalancing" || scope === "route53" || scope === "autoscaling"
+    ? scope
+    : "unknown";
 }
 
 /** The API operation: `Action=` of the query protocol (EC2, ELBv2), or the Route 53 REST method and path. */
@@ -75,6 +77,15 @@ function route53Operation(method: string, path: string): string {
   return `${method} ${bare}`;
 }
 
+/** An EC2 request with DryRun=true: AWS checks the caller's permission for it and changes nothing. */
+export function isDryRun(path: string, body: Buffer): boolean {
+  const [, query = ""] = path.split("?", 2);
+  return (
+    new URLSearchParams(query).get("DryRun") === "true" ||
+    new URLSearchParams(body.toString("utf8")).get("DryRun") === "true"
+  );
+}
+
 /** Mutating means anything but a read: AWS's own split for throttling buckets, and "a second run makes no changes". */
 export function isMutating(operation: string): boolean {
   return !/^(Describe|List|Get)/.test(operation) && !/^(GET|HEAD) /.test(operation);
@@ -87,6 +98,7 @@ export function xmlEscape(s: string): string {
 const NAMESPACES: Partial<Record<AwsService, string>> = {
   elasticloadbalancing: "http://elasticloadbalancing.amazonaws.com/doc/2015-12-01/",
   route53: "https://route53.amazonaws.com/doc/2013-04-01/",
+  autoscaling: "http://autoscaling.amazonaws.com/doc/2011-01-01/",
 };
 
 /** An error exactly as the service writes it: EC2's `<Response><Errors>` or the `<ErrorResponse>` of ELBv2 and Route 53. */

@@ -17,6 +17,8 @@ export interface ImdsInstance {
   subnetId: string;
   vpcCidr: string;
   interfaceId?: string;
+  /** The primary interface's IPv6 addresses (meta-data/network/interfaces/macs/<mac>/ipv6s); none → 404. */
+  ipv6s?: string[];
   hostname?: string;
   instanceType?: string;
   imageId?: string;
@@ -28,6 +30,14 @@ export interface ImdsInstance {
   role?: string;
   /** Served at meta-data/iam/security-credentials/<role>; default test credentials. */
   credentials?: { accessKeyId: string; secretAccessKey: string; sessionToken?: string };
+  /** meta-data/autoscaling/target-lifecycle-state (InService, Warmed:Stopped...); absent → 404, as outside a group. */
+  lifecycleState?: string;
+  /** meta-data/instance-life-cycle; default "on-demand". */
+  instanceLifeCycle?: "spot" | "on-demand" | "scheduled";
+  /** meta-data/spot/instance-action, once EC2 has marked the instance (time: ISO 8601); absent → 404. */
+  spotAction?: { action: "terminate" | "stop" | "hibernate"; time: string };
+  /** meta-data/events/recommendations/rebalance, once EC2 has emitted one (noticeTime: ISO 8601); absent → 404. */
+  rebalance?: { noticeTime: string };
 }
 
 export interface ImdsEmulatorOptions {
@@ -42,11 +52,29 @@ export interface ImdsEmulatorOptions {
   availableAfterMs?: number;
   /** "refuse": not listening yet (connection refused), the default; "reset": TCP reset; "503": Service Unavailable. */
   unavailableMode?: "refuse" | "reset" | "503";
+  /** A service that stays flaky once up: this share of all requests fails (see setFlaky). */
+  flaky?: ImdsFlakiness;
+  /**
+   * The instance profile: its credentials are served this long (real time) after start, and before that meta-data/iam/
+   * is absent (404), as while an instance profile is still being associated at boot. Infinity: no instance profile.
+   */
+  credentialsAfterMs?: number;
+}
+
+/** Faults drawn per request, token PUTs and tokenless requests included. */
+export interface ImdsFlakiness {
+  /** Share of requests that fail, 0..1. */
+  rate: number;
+  /** An HTTP status (default 500), or "reset": the connection is reset without an answer. */
+  fault?: number | "reset";
+  /** Random source in [0, 1); default Math.random. */
+  random?: () => number;
 }
 
 export interface ImdsRequestRecord {
   method: string;
   path: string;
+  /** 0: the connection was reset instead, or never answered (setTokenReplyLost). */
   status: number;
   token: "none" | "valid" | "invalid";
 }
@@ -65,10 +93,21 @@ export interface ImdsEmulator {
   setDisabled(on: boolean): void;
   /** 503 on everything while on, as a metadata service still starting (the fleet benchmark holds its agents so). */
   setUnavailable(on: boolean): void;
+  /** Token PUTs are accepted and never answered: what a hop limit of 1 looks like from inside a container. */
+  setTokenReplyLost(on: boolean): void;
   /** The next GET with a token issued so far gets 401. */
   expireAllTokens(): void;
-  /** The next `count` (default 1) requests whose path starts with pathPrefix (full, or relative to /latest/) get `status`. */
-  failNext(status: number, count?: number, pathPrefix?: string): void;
+  /**
+   * The next `count` (default 1) requests whose path starts with pathPrefix (full, or relative to /latest/) get
+   * `status`, after the first `skip` (default 0) such requests are answered normally.
+   */
+  failNext(status: number, count?: number, pathPrefix?: string, skip?: number): void;
+  /** From the next request on, this share of requests fails; undefined ends it. */
+  setFlaky(flaky: ImdsFlakiness | undefined): void;
+  /** Serve the instance profile's credentials (true) or nothing under meta-data/iam/ (false), from now on. */
+  setInstanceProfile(on: boolean): void;
+  /** GETs that carried no token (IMDSv1): bootlace must never send one. */
+  tokenless(): ImdsRequestRecord[];
   close(): Promise<void>;
 }
 
@@ -120,11 +159,34 @@ function checkTags(tags: Record<string, string> | undefined): void {
   }
 }
 
-function renderTree(i: ImdsInstance, tagsEnabled: boolean): Tree {
+/** meta-data/iam/: the instance profile and its role's current credentials. */
+function iamTree(i: ImdsInstance): Tree {
   const role = i.role ?? DEFAULT_ROLE;
   const creds = { ...DEFAULT_CREDENTIALS, ...i.credentials };
   // Credentials are checked against the SDK's own wall clock, so they use Date.now, not the token clock.
   const wall = Date.now();
+  return {
+    info: JSON.stringify({
+      Code: "Success",
+      LastUpdated: new Date(wall).toISOString(),
+      InstanceProfileArn: `arn:aws:iam::${i.accountId}:instance-profile/${role}`,
+      InstanceProfileId: "AIPAIMDSEMULATOR00001",
+    }),
+    "security-credentials": {
+      [role]: JSON.stringify({
+        Code: "Success",
+        LastUpdated: new Date(wall).toISOString(),
+        Type: "AWS-HMAC",
+        AccessKeyId: creds.accessKeyId,
+        SecretAccessKey: creds.secretAccessKey,
+        Token: creds.sessionToken ?? DEFAULT_CREDENTIALS.sessionToken,
+        Expiration: new Date(wall + SIX_HOURS_MS).toISOString().replace(/\.\d{3}Z$/, "Z"),
+      }),
+    },
+  };
+}
+
+function renderTree(i: ImdsInstance, tagsEnabled: boolean, instanceProfile: boolean): Tree {
   const hostname = i.hostname ?? `ip-${i.privateIpv4.replace(/\./g, "-")}.${i.region}.compute.internal`;
   const iface: Tree = {
     "device-number": "0",
@@ -137,29 +199,13 @@ function renderTree(i: ImdsInstance, tagsEnabled: boolean): Tree {
     "vpc-ipv4-cidr-block": i.vpcCidr,
     "vpc-ipv4-cidr-blocks": i.vpcCidr,
     ...(i.publicIpv4 !== undefined ? { "public-ipv4s": i.publicIpv4 } : {}),
+    ...(i.ipv6s !== undefined && i.ipv6s.length > 0 ? { ipv6s: i.ipv6s.join("\n") } : {}),
   };
   const metaData: Tree = {
     "ami-id": i.imageId ?? "ami-0abcdef1234567890",
+    ...(i.lifecycleState !== undefined && { autoscaling: { "target-lifecycle-state": i.lifecycleState } }),
     hostname,
-    iam: {
-      info: JSON.stringify({
-        Code: "Success",
-        LastUpdated: new Date(wall).toISOString(),
-        InstanceProfileArn: `arn:aws:iam::${i.accountId}:instance-profile/${role}`,
-        InstanceProfileId: "AIPAIMDSEMULATOR00001",
-      }),
-      "security-credentials": {
-        [role]: JSON.stringify({
-          Code: "Success",
-          LastUpdated: new Date(wall).toISOString(),
-          Type: "AWS-HMAC",
-          AccessKeyId: creds.accessKeyId,
-          SecretAccessKey: creds.secretAccessKey,
-          Token: creds.sessionToken ?? DEFAULT_CREDENTIALS.sessionToken,
-          Expiration: new Date(wall + SIX_HOURS_MS).toISOString().replace(/\.\d{3}Z$/, "Z"),
-        }),
-      },
-    },
+    ...(instanceProfile ? { iam: iamTree(i) } : {}),
     "instance-id": i.instanceId,
     "instance-type": i.instanceType ?? "t3.micro",
     "local-hostname": hostname,
@@ -169,6 +215,10 @@ function renderTree(i: ImdsInstance, tagsEnabled: boolean): Tree {
     placement: { "availability-zone": i.az, region: i.region },
     ...(i.publicIpv4 !== undefined ? { "public-ipv4": i.publicIpv4 } : {}),
     ...(tagsEnabled ? { tags: { instance: { ...i.tags } } } : {}),
+    "instance-life-cycle": i.instanceLifeCycle ?? "on-demand",
+    ...(i.lifecycleState !== undefined && { autoscaling: { "target-lifecycle-state": i.lifecycleState } }),
+    ...(i.spotAction !== undefined && { spot: { "instance-action": JSON.stringify(i.spotAction) } }),
+    ...(i.rebalance !== undefined && { events: { recommendations: { rebalance: JSON.stringify(i.rebalance) } } }),
   };
   const document = {
     accountId: i.accountId,
@@ -224,10 +274,15 @@ export async function startImdsEmulator(o: ImdsEmulatorOptions): Promise<ImdsEmu
   let tagsEnabled = o.tagsEnabled ?? true;
   let disabled = false;
   let unavailable = false;
+  let flaky = o.flaky;
+  const started = Date.now();
+  const profileAfter = o.credentialsAfterMs ?? 0;
+  let instanceProfile: boolean | undefined; // set: overrides credentialsAfterMs
+  let tokenReplyLost = false;
   const mode = o.unavailableMode ?? "refuse";
   let available = !(o.availableAfterMs && o.availableAfterMs > 0);
   const tokens = new Map<string, number>(); // token → expiry (epoch ms by `now`)
-  const failures: { status: number; left: number; prefix: string }[] = [];
+  const failures: { status: number; left: number; prefix: string; skip: number }[] = [];
   const sockets = new Set<Socket>();
 
   const emulator: ImdsEmulator = {
@@ -247,13 +302,23 @@ export async function startImdsEmulator(o: ImdsEmulatorOptions): Promise<ImdsEmu
     setUnavailable(on) {
       unavailable = on;
     },
+    setTokenReplyLost(on) {
+      tokenReplyLost = on;
+    },
     expireAllTokens() {
       tokens.clear();
     },
-    failNext(status, count = 1, pathPrefix = "/") {
+    failNext(status, count = 1, pathPrefix = "/", skip = 0) {
       const prefix = pathPrefix.startsWith("/") ? pathPrefix : `/latest/${pathPrefix}`;
-      failures.push({ status, left: count, prefix });
+      failures.push({ status, left: count, prefix, skip });
     },
+    setFlaky(f) {
+      flaky = f;
+    },
+    setInstanceProfile(on) {
+      instanceProfile = on;
+    },
+    tokenless: () => emulator.requests.filter((r) => r.method !== "PUT" && r.token === "none"),
     close: () => closeServer(),
   };
 
@@ -277,16 +342,27 @@ export async function startImdsEmulator(o: ImdsEmulatorOptions): Promise<ImdsEmu
     // Drain any body so keep-alive connections stay usable.
     req.resume();
 
-    if (!available) return mode === "reset" ? void req.socket.resetAndDestroy() : reply(503);
+    const reset = (): void => {
+      emulator.requests.push({ method, path, status: 0, token });
+      req.socket.resetAndDestroy();
+    };
+
+    if (!available) return mode === "reset" ? reset() : reply(503);
     if (unavailable) return reply(503);
     if (disabled) return reply(403);
+    if (flaky && (flaky.random ?? Math.random)() < flaky.rate) {
+      return flaky.fault === "reset" ? reset() : reply(flaky.fault ?? 500);
+    }
     const failure = failures.find((f) => f.left > 0 && path.startsWith(f.prefix));
-    if (failure) {
+    if (failure && failure.skip > 0) failure.skip--;
+    else if (failure) {
       failure.left--;
       return reply(failure.status);
     }
 
     if (method === "PUT") {
+      // No reply at all: the socket stays open until the client gives up or the emulator closes.
+      if (tokenReplyLost) return void emulator.requests.push({ method, path, status: 0, token });
       if (/^\/\d{4}-\d{2}-\d{2}\/api\/token$/.test(path)) return reply(403);
       if (path !== "/latest/api/token") return reply(405);
       if (req.headers["x-forwarded-for"] !== undefined) return reply(403);
@@ -301,7 +377,8 @@ export async function startImdsEmulator(o: ImdsEmulatorOptions): Promise<ImdsEmu
     // HttpTokens=required: no IMDSv1, so no answer of any kind without a valid token.
     if (token !== "valid") return reply(401);
     if (!path.startsWith("/latest/")) return reply(404);
-    const found = lookup(renderTree(instance, tagsEnabled), path.slice("/latest/".length));
+    const profile = instanceProfile ?? Date.now() - started >= profileAfter;
+    const found = lookup(renderTree(instance, tagsEnabled, profile), path.slice("/latest/".length));
     return found === undefined ? reply(404) : reply(200, found);
   };
 

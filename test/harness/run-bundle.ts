@@ -70,6 +70,13 @@ export async function runBootlace(args: string[], o: RunOptions): Promise<RunRes
   for (const [k, v] of Object.entries(o.env ?? {})) {
     if (/^AWS_ENDPOINT_URL|^AWS_EC2_METADATA_SERVICE_ENDPOINT$/.test(k)) assertLoopback(k, v);
   }
+  // doctor looks names up: with the system's resolver they would leave this machine.
+  const resolver = o.env?.BOOTLACE_RESOLVER;
+  if (args.includes("doctor") && !resolver?.startsWith("127.0.0.1:")) {
+    throw new Error(
+      "runBootlace: doctor needs BOOTLACE_RESOLVER=127.0.0.1:PORT (a stub DNS server, test/harness/dns-stub.ts)",
+    );
+  }
   const home = await mkdtemp(join(tmpdir(), "bootlace-home-"));
   const env: Record<string, string> = {
     // BUNDLE_NODE's folder first, so that `#!/usr/bin/env node` (an installed /usr/bin/bootlace) finds that Node too.

@@ -40,6 +40,9 @@ export interface SimpleRecord {
   values: string[];
   setIdentifier?: string;
   weight?: number;
+  multivalue?: boolean;
+  failover?: string;
+  healthCheckId?: string;
   /** AliasTarget.DNSName, for alias records. */
   alias?: string;
 }
@@ -228,6 +231,9 @@ function simplify(r: ResourceRecordSet): SimpleRecord {
   else if (r.TTL !== undefined) out.ttl = r.TTL;
   if (r.SetIdentifier !== undefined) out.setIdentifier = r.SetIdentifier;
   if (r.Weight !== undefined) out.weight = r.Weight;
+  if (r.MultiValueAnswer !== undefined) out.multivalue = r.MultiValueAnswer;
+  if (r.Failover !== undefined) out.failover = r.Failover;
+  if (r.HealthCheckId !== undefined) out.healthCheckId = r.HealthCheckId;
   return out;
 }
 

@@ -158,6 +158,21 @@ describe("user-data forms, end to end", () => {
   };
 
   const forms: [string, (label: string) => string | Buffer][] = [
+    [
+      "#cloud-config writing bootlace's file with write_files (not written yet: read from user-data)",
+      (l) =>
+        "#cloud-config\npackages: [nginx]\nwrite_files:\n  - path: /etc/bootlace/conf.d/60-user-data.yaml\n" +
+        `    content: |\n      ${recordFor(l).replace(/\n(?=.)/g, "\n      ")}`,
+    ],
+    [
+      "## template: jinja cloud-config writing bootlace's file",
+      (l) =>
+        "## template: jinja\n#cloud-config\nfqdn: web.{{ v1.region }}.internal\nwrite_files:\n" +
+        "  - path: /etc/bootlace/conf.d/60-user-data.yaml\n    content: |\n      " +
+        recordFor(l)
+          .replace(/\{\{instance\.id\}\}/g, "{% raw %}{{instance.id}}{% endraw %}")
+          .replace(/\n(?=.)/g, "\n      "),
+    ],
     ["#bootlace YAML", (l) => `#bootlace\n${recordFor(l)}`],
     [
       "#bootlace JSON",

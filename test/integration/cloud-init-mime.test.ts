@@ -13,7 +13,8 @@ jest.setTimeout(120_000);
 const DIR = join(REPO_ROOT, "test/fixtures/cloud-init");
 const BAKED = join(DIR, "baked");
 const fixture = (name: string): Buffer => readFileSync(join(DIR, name));
-const FIXTURES = ["make-mime-x-bootlace.txt", "make-mime-cloud-config.txt"];
+// The recommended form first; the other two are older forms cloud-init now warns about (docs/user-data.md).
+const FIXTURES = ["make-mime-write-files.txt", "make-mime-x-bootlace.txt", "make-mime-cloud-config.txt"];
 // make-mime draws the boundary at random (Python's email package): ===============<19 digits>==
 const sameBoundary = (text: string): string => text.replace(/===============\d+==/g, "BOUNDARY");
 
@@ -39,6 +40,27 @@ describe("MIME user-data made by cloud-init devel make-mime", () => {
     expect(result.code).toBe(0);
     expect(result.stdout).toContain("valid user-data");
     expect(result.stdout).toContain('text/x-shellscript, "boot.sh"');
+  });
+
+  it("cloud-config part writing bootlace's file + shell script: the file's record, the script's settings", async () => {
+    const loaded = await loadConfig({ root: BAKED, userData: fixture("make-mime-write-files.txt") });
+    expect(loaded.sources).toEqual([
+      join(BAKED, "etc/bootlace/bootlace.yaml"),
+      'user-data part 1 (text/cloud-config, "cloud-write-files.yaml", write_files /etc/bootlace/conf.d/60-user-data.yaml)',
+      'user-data part 2 (text/x-shellscript, "boot.sh")',
+    ]);
+    expect(loaded.profile).toBe("web");
+    expect(loaded.config.elastic_ip).toEqual({ pool: { tags: { Pool: "web" } }, allow_reassociation: false });
+    expect(loaded.config.load_balancer).toMatchObject({ target_groups: [{ name: "web" }], wait_healthy: 120 });
+    expect(loaded.config.dns?.records).toEqual([
+      expect.objectContaining({
+        zone: "example.internal",
+        private: true,
+        name: "{{instance.id}}.example.internal",
+        delete_on_shutdown: true,
+        ttl: 30,
+      }),
+    ]);
   });
 
   it("text/x-bootlace part + shell script: the part's record, the script's settings, the baked profile", async () => {

@@ -483,6 +483,13 @@ describe("bad input: exit 2 with the key path, nothing changed", () => {
       symlink("/etc/hosts", join(root, "etc/link")),
     ));
 
+  it("a path whose symbolic link leads out of --root", () =>
+    refused(
+      [{ ...hostsEntry, path: "/etc/link", follow_symlinks: true }],
+      /files\.1\.path: \/etc\/link: a symbolic link on the way leads out of the root/,
+      (root) => symlink("../../outside", join(root, "etc/link")),
+    ));
+
   it("a path with '..' in it", () =>
     refused(
       [{ ...hostsEntry, path: "/etc/../../outside" }],

@@ -59,3 +59,24 @@ it("a run with only Route 53 records loads only the Route 53 client", async () =
   expect(result.code).toBe(0);
   expect(loadedLine(result.stderr)).toBe("@aws-sdk/client-route-53");
 });
+
+it("an Auto Scaling instance without an autoscaling section loads no Auto Scaling client; with one, it does", async () => {
+  const inGroup = async (userData: string) => {
+    const instance = await world.launchInstance({ vpcId });
+    const imds = await world.startImds({ ...instance, userData, lifecycleState: "InService" });
+    return runBootlace(["run", "--log-level", "debug"], {
+      imds: imds.endpoint,
+      aws: world.proxy.endpoint,
+      root: await makeRoot(),
+    });
+  };
+
+  const without = await inGroup(`#bootlace\n${dnsConfig}`);
+  const withSection = await inGroup(`#bootlace\nautoscaling: {}\n${dnsConfig}`);
+
+  expect(without.code).toBe(0);
+  expect(loadedLine(without.stderr)).toBe("@aws-sdk/client-route-53");
+  // moto knows no group for this instance: there is no hook to complete, and the run still succeeds.
+  expect(withSection.code).toBe(0);
+  expect(loadedLine(withSection.stderr)).toBe("@aws-sdk/client-auto-scaling, @aws-sdk/client-route-53");
+});

@@ -1,7 +1,8 @@
 // The .deb as an instance gets it: built by scripts/package.sh from the current bundle, installed by dpkg itself into
 // a scratch root (maintainer scripts run outside a chroot with DPKG_ROOT set, as in a chrootless bootstrap), then
-// checked for paths, modes, conffiles and enabled units; its units verified by systemd-analyze; and the installed
-// bootlace and init script wiring an instance against moto.
+// checked for paths, modes, conffiles and enabled units; lintian's verdict on it; its units verified and their sandbox
+// scored by systemd-analyze; its man page against the command's help; and the installed bootlace and init script
+// wiring an instance against moto.
 import { spawnSync } from "node:child_process";
 import {
   cpSync,
@@ -11,11 +12,14 @@ import {
   readFileSync,
   readdirSync,
   readlinkSync,
+  rmSync,
+  symlinkSync,
   writeFileSync,
 } from "node:fs";
 import { mkdtemp } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { gunzipSync } from "node:zlib";
 import { REPO_ROOT, runBootlace } from "../harness/run-bundle";
 import type { World } from "../harness/world";
 import { startWorld } from "../harness/world";
@@ -50,6 +54,8 @@ async function dpkgRoot(prefix: string): Promise<string> {
 
 const under = (path: string): string => join(root, path);
 const mode = (path: string): string => (lstatSync(under(path)).mode & 0o7777).toString(8).padStart(4, "0");
+/** Whether a path is there, a symbolic link included (existsSync follows links: /usr/lib/... would be the host's). */
+const present = (path: string): boolean => lstatSync(path, { throwIfNoEntry: false }) !== undefined;
 
 maybe("the .deb installed into a scratch root", () => {
   it("puts the bundle, the command, the units, the init script and the example configuration in place", () => {
@@ -69,6 +75,10 @@ maybe("the .deb installed into a scratch root", () => {
     expect(mode("/etc/bootlace/bootlace.yaml")).toBe("0644");
     expect(lstatSync(under("/etc/bootlace/conf.d")).isDirectory()).toBe(true);
     expect(existsSync(under("/usr/share/doc/bootlace/copyright"))).toBe(true);
+    expect(gunzipSync(readFileSync(under("/usr/share/doc/bootlace/changelog.gz"))).toString()).toMatch(
+      new RegExp(`^bootlace \\(${version.replace(/\./g, "\\.")}\\) `),
+    );
+    expect(mode("/usr/share/man/man8/bootlace.8.gz")).toBe("0644");
     expect(existsSync(under("/usr/share/doc/bootlace/examples/rc.local.snippet"))).toBe(true);
   });
 
@@ -140,6 +150,121 @@ maybe("the .deb installed into a scratch root", () => {
     expect(broken.stderr).toContain("Unknown key 'TimeoutStartSecs'");
   });
 
+  it("is clean under lintian: no error and no warning (and lintian does flag a package without changelog or man page)", async () => {
+    if (!haveTool("lintian", "apt-get install lintian")) return;
+    const shipped = lintian(deb);
+    expect(shipped.tags.filter((t) => /^[EW]: /.test(t))).toEqual([]);
+    expect(shipped.status).toBe(0);
+
+    // The same package less its changelog and man page: lintian must see it, or the empty answer above means nothing.
+    const tree = await mkdtemp(join(tmpdir(), "bootlace-deb-bare-"));
+    run("dpkg-deb", ["-R", deb, tree]);
+    rmSync(join(tree, "usr/share/doc/bootlace/changelog.gz"));
+    rmSync(join(tree, "usr/share/man"), { recursive: true });
+    const md5sums = join(tree, "DEBIAN/md5sums");
+    writeFileSync(md5sums, readFileSync(md5sums, "utf8").replace(/^.*(changelog\.gz|bootlace\.8\.gz)\n/gm, ""));
+    const bare = join(tree, "..", `${tree.split("/").pop() ?? "bare"}.deb`);
+    run("dpkg-deb", ["--root-owner-group", "--build", tree, bare]);
+    const flagged = lintian(bare);
+    expect(flagged.tags).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/^E: bootlace: no-changelog /),
+        expect.stringMatching(/^W: bootlace: no-manual-page \[usr\/bin\/bootlace\]/),
+      ]),
+    );
+    expect(flagged.status).not.toBe(0);
+  });
+
+  it("runs both units sandboxed: systemd-analyze security --offline scores each 5.0 or less (9 or more without)", async () => {
+    if (!haveTool("systemd-analyze", "apt-get install systemd")) return;
+    const system = await verificationRoot();
+    const unitText = (unit: string) => readFileSync(join(system, "usr/lib/systemd/system", unit), "utf8");
+    const sandbox = sandboxOf(unitText("bootlace.service"));
+    expect(sandbox).toEqual(expect.arrayContaining(["ProtectSystem=strict", "NoNewPrivileges=yes"]));
+    // One sandbox for both: the watch writes the same files as the run.
+    expect(sandboxOf(unitText("bootlace-watch.service"))).toEqual(sandbox);
+
+    for (const unit of ["bootlace.service", "bootlace-watch.service"]) {
+      const scored = exposure(system, `/usr/lib/systemd/system/${unit}`);
+      expect([unit, scored.score <= 5.0, scored.status]).toEqual([unit, true, 0]);
+    }
+
+    // The same unit less its sandbox scores UNSAFE: the measurement sees the sandbox.
+    const bare = unitText("bootlace.service")
+      .split("\n")
+      .filter((l) => !sandbox.includes(l))
+      .join("\n");
+    writeFileSync(join(system, "usr/lib/systemd/system/bootlace-bare.service"), bare);
+    const unsandboxed = exposure(system, "/usr/lib/systemd/system/bootlace-bare.service");
+    expect(unsandboxed.score).toBeGreaterThanOrEqual(9);
+    expect(unsandboxed.status).not.toBe(0);
+  });
+
+  it("lets the units write every file the docs' examples manage; an example elsewhere shows its drop-in", () => {
+    const writable = readWritePaths(readFileSync(under("/usr/lib/systemd/system/bootlace.service"), "utf8"));
+    expect(writable).toEqual(expect.arrayContaining(["/etc", "/var", "/run"]));
+    const docs = [
+      "README.md",
+      "packaging/bootlace.yaml",
+      ...readdirSync(join(REPO_ROOT, "docs")).map((f) => `docs/${f}`),
+    ];
+    const seen: string[] = [];
+    const outside: string[] = [];
+    for (const doc of docs.filter((d) => /\.(md|ya?ml)$/.test(d))) {
+      const text = readFileSync(join(REPO_ROOT, doc), "utf8");
+      const allowed = [...writable, ...readWritePaths(text)];
+      for (const [, path = ""] of text.matchAll(/^[\s#]*-?\s*path:\s*["']?(\/[^\s"'#,}]+)/gm)) {
+        seen.push(path);
+        if (!allowed.some((dir) => path === dir || path.startsWith(`${dir}/`))) outside.push(`${doc}: ${path}`);
+      }
+    }
+    expect(seen).toEqual(expect.arrayContaining(["/etc/hosts", "/var/www/html/wp-config.php"]));
+    expect(outside).toEqual([]);
+  });
+
+  it("has a man page, from the command's own help, that names every command and option and the writable folders", () => {
+    if (!haveTool("man", "apt-get install man-db")) return;
+    const page = spawnSync("man", ["--warnings", "-l", under("/usr/share/man/man8/bootlace.8.gz")], {
+      encoding: "utf8",
+      env: { ...process.env, MANWIDTH: "200", LC_ALL: "C.UTF-8" },
+    });
+    expect(page.stderr).toBe("");
+    expect(page.status).toBe(0);
+    const help = run("node", [under("/usr/lib/bootlace/bootlace.js"), "--help"]);
+    const commands = [...help.matchAll(/^ {2}bootlace (\S+)/gm)].map((m) => m[1] ?? "");
+    const options = [...help.matchAll(/^ {2}(--[\w-]+)/gm)].map((m) => m[1] ?? "");
+    expect(commands).toEqual(expect.arrayContaining(["run", "plan", "stop", "validate", "watch"]));
+    expect(options).toEqual(expect.arrayContaining(["--config", "--root", "--deadline"]));
+    const text = page.stdout;
+    expect(text).toMatch(/^BOOTLACE\(8\)/);
+    expect(text).toContain(`bootlace ${version}`);
+    expect(commands.filter((c) => !new RegExp(`^ {7}${c}\\b`, "m").test(text))).toEqual([]);
+    expect(options.filter((o) => !new RegExp(`^ {7}${o}\\b`, "m").test(text))).toEqual([]);
+    const writable = readWritePaths(readFileSync(under("/usr/lib/systemd/system/bootlace.service"), "utf8"));
+    expect(text.replace(/\s+/g, " ")).toContain(`can be written under ${writable.join(", ")} only`);
+  });
+
+  it("keeps an administrator's choices across an upgrade: bootlace.service disabled, bootlace-watch.service enabled", async () => {
+    const other = await dpkgRoot("bootlace-deb-upgrade-");
+    const dpkg = (...args: string[]) =>
+      run("dpkg", ["--root", other, "--force-script-chrootless", "--force-depends", ...args]);
+    dpkg("--install", deb);
+    const wants = join(other, "etc/systemd/system/multi-user.target.wants");
+    expect(present(join(wants, "bootlace.service"))).toBe(true);
+    // What `systemctl disable bootlace.service` and `systemctl enable bootlace-watch.service` leave.
+    rmSync(join(wants, "bootlace.service"));
+    symlinkSync("/usr/lib/systemd/system/bootlace-watch.service", join(wants, "bootlace-watch.service"));
+
+    dpkg("--install", deb); // an upgrade as far as the maintainer scripts know: configure with the old version
+
+    expect(present(join(wants, "bootlace.service"))).toBe(false);
+    expect(readlinkSync(join(wants, "bootlace-watch.service"))).toBe("/usr/lib/systemd/system/bootlace-watch.service");
+  });
+
+  it("has checksums that dpkg --verify finds right", () => {
+    expect(run("dpkg", ["--root", root, "--verify", "bootlace"])).toBe("");
+  });
+
   it("purges cleanly: links, state and conffiles gone", async () => {
     const other = await dpkgRoot("bootlace-deb-purge-");
     const dpkg = (...args: string[]) => run("dpkg", ["--root", other, "--force-script-chrootless", ...args]);
@@ -157,7 +282,7 @@ maybe("the .deb installed into a scratch root", () => {
       "var/lib/bootlace",
       "usr/bin/bootlace",
     ])
-      expect([gone, existsSync(join(other, gone))]).toEqual([gone, false]);
+      expect([gone, present(join(other, gone))]).toEqual([gone, false]);
   });
 });
 
@@ -260,6 +385,45 @@ maybe("the installed bootlace and init script", () => {
     expect((await script("status")).code).toBe(3);
   });
 });
+
+/** lintian's tags for a .deb (one "E: package: tag [where]" per line), and its exit status failing on E and W. */
+function lintian(path: string): { tags: string[]; status: number | null } {
+  const r = spawnSync("lintian", ["--fail-on", "error,warning", path], { encoding: "utf8" });
+  if (r.error) throw r.error;
+  return { tags: r.stdout.split("\n").filter((l) => /^[A-Z]: /.test(l)), status: r.status };
+}
+
+/** The sandbox lines of a unit: what systemd-analyze security scores. */
+function sandboxOf(unit: string): string[] {
+  const keys =
+    /^(Protect\w+|Private\w+|Restrict\w+|NoNewPrivileges|ReadWritePaths|StateDirectory|LockPersonality|SystemCall\w+|CapabilityBoundingSet)=/;
+  return unit.split("\n").filter((l) => keys.test(l));
+}
+
+/** The folders a unit (or a drop-in shown in a document) lets bootlace write: ReadWritePaths=, "-" (if present) dropped. */
+function readWritePaths(text: string): string[] {
+  return [...text.matchAll(/^ReadWritePaths=(.*)$/gm)].flatMap((m) =>
+    (m[1] ?? "")
+      .trim()
+      .split(/\s+/)
+      .map((p) => p.replace(/^-/, "")),
+  );
+}
+
+/** systemd-analyze security's overall exposure (0 safest, 10 least safe) for a unit file, without a running systemd. */
+function exposure(system: string, unit: string): { score: number; status: number | null } {
+  const r = spawnSync(
+    "systemd-analyze",
+    ["security", "--offline=yes", `--root=${system}`, "--threshold=50", "--no-pager", unit],
+    { encoding: "utf8" },
+  );
+  if (/unrecognized option|unknown option/i.test(r.stderr))
+    throw new Error(`systemd-analyze cannot score a unit offline (--offline needs systemd 250 or later):\n${r.stderr}`);
+  const score = /Overall exposure level for \S+: (\d+(?:\.\d+)?)/.exec(r.stdout)?.[1];
+  if (score === undefined)
+    throw new Error(`systemd-analyze security gave no score for ${unit}:\n${r.stdout}${r.stderr}`);
+  return { score: Number(score), status: r.status };
+}
 
 /** The package unpacked over a copy of this host's unit files, so dependencies such as network-online.target load. */
 async function verificationRoot(): Promise<string> {

@@ -221,6 +221,16 @@ describe("bad input is refused with exit 2 and nothing changes", () => {
     ],
     ["AWS credentials", "#bootlace\n# aws_access_key_id: AKIAIOSFODNN7EXAMPLE\ndns:\n  records: []\n", /credentials/i],
     [
+      "a write_files entry bootlace would never read",
+      "#cloud-config\nwrite_files:\n  - { path: /etc/bootlace/conf.d/60-x.conf, content: 'dns: {}' }\n",
+      /user-data \(#cloud-config\), line 3: write_files\.0\.path: bootlace would not read/,
+    ],
+    [
+      "a mistake in the file write_files writes",
+      "#cloud-config\nwrite_files:\n  - path: /etc/bootlace/conf.d/60-x.yaml\n    content: |\n      dns:\n        recrods: []\n",
+      /write_files \/etc\/bootlace\/conf\.d\/60-x\.yaml\), line 6: dns\.recrods/,
+    ],
+    [
       "a zone that does not exist",
       "#bootlace\ndns:\n  records:\n    - { zone: nowhere.internal, name: x.nowhere.internal }\n",
       /dns\.records\.0\.zone: no hosted zone named nowhere\.internal\./,

@@ -1,7 +1,9 @@
 // Builds an ActionContext for unit tests, with a real SDK client (to be mocked by aws-sdk-client-mock).
+import * as autoscalingSdk from "@aws-sdk/client-auto-scaling";
 import * as ec2Sdk from "@aws-sdk/client-ec2";
 import * as elbv2Sdk from "@aws-sdk/client-elastic-load-balancing-v2";
 import * as route53Sdk from "@aws-sdk/client-route-53";
+import * as stsSdk from "@aws-sdk/client-sts";
 import type { ActionContext } from "../../agent/actions/types";
 import type { Aws } from "../../agent/aws/clients";
 import { awsDoor } from "../../agent/aws/clients";
@@ -41,7 +43,9 @@ const clientConfig = {
  * door the agent uses; a service not named fails if called.
  */
 export function testAws(
-  clients: { ec2?: boolean; route53?: boolean; elbv2?: boolean } = { route53: true },
+  clients: { ec2?: boolean; route53?: boolean; elbv2?: boolean; sts?: boolean; autoscaling?: boolean } = {
+    route53: true,
+  },
   signal: AbortSignal = new AbortController().signal,
 ): Aws {
   const made: { destroy(): void }[] = [];
@@ -62,6 +66,13 @@ export function testAws(
     route53: service("Route 53", clients.route53, () => new route53Sdk.Route53Client(clientConfig), route53Sdk),
     ec2: service("EC2", clients.ec2, () => new ec2Sdk.EC2Client(clientConfig), ec2Sdk),
     elbv2: service("ELBv2", clients.elbv2, () => new elbv2Sdk.ElasticLoadBalancingV2Client(clientConfig), elbv2Sdk),
+    sts: service("STS", clients.sts, () => new stsSdk.STSClient(clientConfig), stsSdk),
+    autoscaling: service(
+      "Auto Scaling",
+      clients.autoscaling,
+      () => new autoscalingSdk.AutoScalingClient(clientConfig),
+      autoscalingSdk,
+    ),
   };
   return awsDoor("us-east-1", services, signal, () => made.forEach((c) => c.destroy()));
 }
@@ -72,11 +83,11 @@ export function testAws(
  */
 export function testContext(
   raw: unknown,
-  over: Partial<ActionContext> & { imdsTags?: Tags | null } = {},
+  over: Partial<ActionContext> & { imdsTags?: Tags | null; root?: string } = {},
 ): ActionContext & { clock: FakeClock } {
   const config: Config = configSchema.parse(raw);
   const clock = fakeClock();
-  const { imdsTags, ...rest } = over;
+  const { imdsTags, root, ...rest } = over;
   const aws = rest.aws ?? testAws();
   const facts = rest.instance ?? instance;
   return {
@@ -84,10 +95,9 @@ export function testContext(
     instance: facts,
     tags: tagsReader(facts, imdsTags === null ? undefined : (imdsTags ?? instanceTags), aws, silentLogger),
     aws,
-    fs: new RootFs(rest.root ?? "/"),
+    fs: new RootFs(root ?? "/"),
     deadline: { at: clock.now() + 300_000, signal: new AbortController().signal },
     log: silentLogger,
-    root: "/",
     upstream: {},
     previous: undefined,
     ...rest,

@@ -160,6 +160,11 @@ describe("the door over real clients, under throttling", () => {
       deadline: { at, signal: new AbortController().signal },
       log: silentLogger,
       credentials: () => Promise.resolve({ accessKeyId: "AKIDTEST", secretAccessKey: "secret" }),
+      // Credentials are injected: the instance profile is never read.
+      imds: {
+        getText: () => Promise.reject(new Error("no IMDS here")),
+        getBytes: () => Promise.reject(new Error("no IMDS here")),
+      },
       random: () => 0.5,
       rateLimiter: () => {
         const limiter: FakeLimiter = {

@@ -145,6 +145,11 @@ describe("the door over real clients: a call the deadline aborts fails", () => {
       deadline: { at: clock.now() + 60_000, signal: controller.signal },
       log: silentLogger,
       credentials: () => Promise.resolve({ accessKeyId: "AKIDTEST", secretAccessKey: "secret" }),
+      // Credentials are injected: the instance profile is never read.
+      imds: {
+        getText: () => Promise.reject(new Error("no IMDS here")),
+        getBytes: () => Promise.reject(new Error("no IMDS here")),
+      },
     });
   }
 

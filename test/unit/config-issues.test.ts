@@ -14,10 +14,10 @@ function messages(yaml: string): string[] {
 
 test("an unknown key names the keys allowed there: in a profile, a list item, a named set", () => {
   expect(messages("profiles:\n  p:\n    watch:\n      every: 5\n")).toEqual([
-    "f.yaml, line 4: profiles.p.watch.every: unknown key (expected one of: interval)",
+    "f.yaml, line 4: profiles.p.watch.every: unknown key (expected one of: interval, notice_interval)",
   ]);
   expect(messages("dns:\n  records:\n    - zone: a.example\n      name: x\n      tll: 5\n")).toEqual([
-    "f.yaml, line 5: dns.records.0.tll: unknown key (expected one of: zone, zone_id, private, name, type, value, ttl, delete_on_shutdown, takeover)",
+    "f.yaml, line 5: dns.records.0.tll: unknown key (expected one of: zone, zone_id, private, name, type, value, ttl, delete_on_shutdown, takeover, set_identifier, multivalue, weight, failover, health_check_id, reverse)",
   ]);
   expect(messages("peers:\n  db:\n    tags: {Role: db}\n    max: 3\n")).toEqual([
     "f.yaml, line 4: peers.db.max: unknown key (expected one of: tags, min, timeout)",
@@ -26,8 +26,8 @@ test("an unknown key names the keys allowed there: in a profile, a list item, a 
 
 test("several unknown keys are one error each, at each key's line", () => {
   expect(messages("watch:\n  a: 1\n  b: 2\n")).toEqual([
-    "f.yaml, line 2: watch.a: unknown key (expected one of: interval)",
-    "f.yaml, line 3: watch.b: unknown key (expected one of: interval)",
+    "f.yaml, line 2: watch.a: unknown key (expected one of: interval, notice_interval)",
+    "f.yaml, line 3: watch.b: unknown key (expected one of: interval, notice_interval)",
   ]);
 });
 

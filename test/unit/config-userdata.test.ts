@@ -159,7 +159,7 @@ describe("anything else is no configuration", () => {
     ["cloud-boothook", Buffer.from("#cloud-boothook\necho hi\n")],
     ["binary", Buffer.from([0, 1, 2, 3, 255])],
   ])("%s", (_, raw) => {
-    expect(parseUserData(raw)).toEqual({ documents: [], sets: [] });
+    expect(parseUserData(raw)).toEqual({ files: [], documents: [], sets: [] });
   });
 
   test("corrupt gzip is an error", () => {
@@ -258,7 +258,7 @@ describe("MIME multipart (fixtures made with python's email.mime, as cloud-init'
         "",
       ].join("\n"),
     );
-    expect(parseUserData(raw)).toEqual({ documents: [], sets: [] });
+    expect(parseUserData(raw)).toEqual({ files: [], documents: [], sets: [] });
   });
 
   test("hand-written MIME: preamble, folded and upper-case headers, RFC 2231 filename, latin-1, no closing line", () => {
@@ -333,6 +333,7 @@ describe("credentials in user-data", () => {
 
   test("credentials with no bootlace configuration are not bootlace's business", () => {
     expect(parseUserData(Buffer.from("#!/bin/sh\nexport AWS_ACCESS_KEY_ID=AKIAIOSFODNN7EXAMPLE\n"))).toEqual({
+      files: [],
       documents: [],
       sets: [],
     });

@@ -1,8 +1,8 @@
 // The files action in-process on a temporary root, with the peer sets handed in as the peers action would: the cases
 // the end-to-end tests do not reach cheaply.
-import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { dirname, join } from "node:path";
+import { basename, dirname, join } from "node:path";
 import type { FilesSaved } from "../../agent/actions/files";
 import { filesAction } from "../../agent/actions/files";
 import type { PeerSetResult, PeersOutput } from "../../agent/actions/peers";
@@ -252,4 +252,48 @@ it("in a plan whose peer discovery failed, a file using the peers is not shown a
 
   expect(plan.changes).toEqual([]);
   expect(plan.data.files[0]?.problem).toBe("not touched: peers.db could not be discovered");
+});
+
+it("refuses a file whose symbolic link leads out of the root, before anything is written", async () => {
+  await writeFile(join(dirname(root), `${basename(root)}-outside`), "outside\n");
+  await symlink(`../../${basename(root)}-outside`, join(root, "etc/hosts"));
+  const { ctx } = context({ files: [{ path: "/etc/hosts", block: "x\n", follow_symlinks: true }] });
+
+  await expect(filesAction.plan(ctx)).rejects.toThrow(
+    `files.0.path: /etc/hosts: a symbolic link on the way leads out of the root ${root}`,
+  );
+  expect(await readFile(join(dirname(root), `${basename(root)}-outside`), "utf8")).toBe("outside\n");
+  await rm(join(dirname(root), `${basename(root)}-outside`));
+});
+
+it("does not remove a block from a file outside the root named in the previous run's state", async () => {
+  const outside = join(dirname(root), `${basename(root)}-victim`);
+  const marked = "# BEGIN bootlace block main\nx\n# END bootlace block main\n";
+  await writeFile(outside, marked);
+  await symlink(`../../${basename(root)}-victim`, join(root, "etc/victim"));
+  const { ctx } = context(
+    { files: [] },
+    { previous: { blocks: [{ path: "/etc/victim", name: "main", comment: "#" }] } },
+  );
+
+  const { outcome } = await runFiles(ctx);
+
+  expect(outcome.failures).toEqual([
+    expect.stringMatching(/^files \(removed\) \/etc\/victim: block not removed: .*leads out of the root/),
+  ]);
+  expect(await readFile(outside, "utf8")).toBe(marked);
+  await rm(outside);
+});
+
+it("removes what a killed writer left beside a file it has nothing to write to", async () => {
+  const config = { files: [{ path: "/etc/x", block: "same\n" }] };
+  await runFiles(context(config).ctx);
+  await put("/etc/.x.bootlace-0123456789ab", "half a file");
+  await put("/etc/.x.bootlace-bak.bootlace-0123456789ab", "half a backup");
+
+  const { plan, outcome } = await runFiles(context(config).ctx);
+
+  expect(plan.changes).toEqual([]);
+  expect(outcome.failures).toBeUndefined();
+  expect(await readdir(join(root, "etc"))).toEqual(["x"]);
 });

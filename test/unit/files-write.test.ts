@@ -129,7 +129,12 @@ describe("writeFileAtomic", () => {
       /is a symbolic link; not written through it/,
     );
     await expect(writeFileAtomic({ path: join(dir, "sub"), content: "y" })).rejects.toThrow(/not a regular file/);
-    await expect(writeFileAtomic({ path: join(dir, "none", "file"), content: "y" })).rejects.toThrow(/ENOENT/);
+    await expect(writeFileAtomic({ path: join(dir, "none", "file"), content: "y" })).rejects.toMatchObject({
+      code: "ENOENT",
+      message: expect.stringMatching(
+        new RegExp(`^cannot write ${dir}/none/file: no such file or directory`),
+      ) as unknown,
+    });
     expect(await readFile(join(dir, "real"), "utf8")).toBe("x");
   });
 

@@ -15,8 +15,43 @@ describe("policyFor", () => {
   });
 
   it("is the union of the enabled actions' statements only", () => {
-    const p = policy({ elastic_ip: { allocation_id: "eipalloc-0abc1234" } });
+    const p = policy({ elastic_ip: { allocation_id: "eipalloc-0abc1234", handoff: 0 } });
     expect(actionsOf(p)).toEqual(["ec2:DescribeAddresses", "ec2:AssociateAddress"]);
+  });
+});
+
+describe("Auto Scaling permissions", () => {
+  it("the handoff reads the holders (and, with an autoscaling section, their groups)", () => {
+    expect(actionsOf(policy({ elastic_ip: { allocation_id: "eipalloc-0abc1234" } }))).toEqual([
+      "ec2:DescribeAddresses",
+      "ec2:AssociateAddress",
+      "ec2:DescribeInstances",
+      "ec2:DescribeNetworkInterfaces",
+    ]);
+    expect(
+      actionsOf(
+        policy({
+          autoscaling: { launch_hook: "off", termination_hook: "off" },
+          elastic_ip: { allocation_id: "eipalloc-0abc1234" },
+        }),
+      ),
+    ).toContain("autoscaling:DescribeAutoScalingInstances");
+  });
+
+  it("completing and heartbeating lifecycle actions, scoped to the group when the configuration names it", () => {
+    expect(policy({ spot: {} })).toEqual({ Version: "2012-10-17", Statement: [] });
+    const any = policy({ autoscaling: {} });
+    expect(actionsOf(any)).toEqual([
+      "autoscaling:DescribeAutoScalingInstances",
+      "autoscaling:DescribeLifecycleHooks",
+      "autoscaling:CompleteLifecycleAction",
+      "autoscaling:RecordLifecycleActionHeartbeat",
+    ]);
+    const scoped = policy({ autoscaling: { group: "web-asg" } }).Statement.find(
+      (s) => s.Sid === "AutoScalingLifecycleActions",
+    );
+    expect(scoped?.Resource).toBe("arn:aws:autoscaling:*:*:autoScalingGroup:*:autoScalingGroupName/web-asg");
+    expect(policy({ autoscaling: { launch_hook: "off", termination_hook: "off" } }).Statement).toEqual([]);
   });
 });
 

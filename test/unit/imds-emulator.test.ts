@@ -7,6 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import {
   DEFAULT_CREDENTIALS,
+  DEFAULT_ROLE,
   startImdsEmulator,
   testInstance,
   type ImdsEmulator,
@@ -183,6 +184,37 @@ describe("the tree", () => {
     expect((await get(emu, "/latest/", tok)).body.split("\n")).toEqual(["dynamic/", "meta-data/"]);
   });
 
+  test("the lifecycle: target lifecycle state, spot notice and rebalance appear (and change) when a test says so", async () => {
+    const emu = await emulator();
+    const tok = await token(emu);
+    const at = (path: string) => get(emu, `/latest/meta-data/${path}`, tok);
+    expect((await at("instance-life-cycle")).body).toBe("on-demand");
+    for (const path of [
+      "autoscaling/target-lifecycle-state",
+      "spot/instance-action",
+      "events/recommendations/rebalance",
+    ]) {
+      expect([path, (await at(path)).status]).toEqual([path, 404]);
+    }
+    emu.update({
+      instanceLifeCycle: "spot",
+      lifecycleState: "Warmed:Stopped",
+      spotAction: { action: "terminate", time: "2026-01-01T00:02:00Z" },
+      rebalance: { noticeTime: "2026-01-01T00:00:00Z" },
+    });
+    expect((await at("instance-life-cycle")).body).toBe("spot");
+    expect((await at("autoscaling/target-lifecycle-state")).body).toBe("Warmed:Stopped");
+    expect(JSON.parse((await at("spot/instance-action")).body)).toEqual({
+      action: "terminate",
+      time: "2026-01-01T00:02:00Z",
+    });
+    expect(JSON.parse((await at("events/recommendations/rebalance")).body)).toEqual({
+      noticeTime: "2026-01-01T00:00:00Z",
+    });
+    emu.update({ lifecycleState: "InService" });
+    expect((await at("autoscaling/target-lifecycle-state")).body).toBe("InService");
+  });
+
   test("the network interface of the MAC", async () => {
     const emu = await emulator({ instance: testInstance({ interfaceId: "eni-0aaaabbbbccccdddd" }) });
     const tok = await token(emu);
@@ -195,6 +227,9 @@ describe("the tree", () => {
     expect(listing).toEqual(expect.arrayContaining(["interface-id", "device-number", "public-ipv4s"]));
     expect((await get(emu, `${base}vpc-ipv4-cidr-block`, tok)).body).toBe("10.20.0.0/16");
     expect((await get(emu, `${base}interface-id`, tok)).body).toBe("eni-0aaaabbbbccccdddd");
+    expect((await get(emu, `${base}ipv6s`, tok)).status).toBe(404);
+    emu.update({ ipv6s: ["2001:db8::5", "2001:db8::6"] });
+    expect((await get(emu, `${base}ipv6s`, tok)).body).toBe("2001:db8::5\n2001:db8::6");
   });
 
   test("public-ipv4 only when set; update() applies to the next request", async () => {
@@ -255,6 +290,24 @@ describe("the tree", () => {
   });
 });
 
+describe("instance profile and Auto Scaling", () => {
+  test("setInstanceProfile(false): no meta-data/iam/ at all", async () => {
+    const emu = await emulator();
+    const tok = await token(emu);
+    emu.setInstanceProfile(false);
+    expect((await get(emu, "/latest/meta-data/", tok)).body.split("\n")).not.toContain("iam/");
+    expect((await get(emu, "/latest/meta-data/iam/info", tok)).status).toBe(404);
+  });
+
+  test("lifecycleState: served at autoscaling/target-lifecycle-state, 404 without it", async () => {
+    const emu = await emulator({ instance: testInstance({ lifecycleState: "InService" }) });
+    const tok = await token(emu);
+    expect((await get(emu, "/latest/meta-data/autoscaling/target-lifecycle-state", tok)).body).toBe("InService");
+    emu.update({ lifecycleState: undefined });
+    expect((await get(emu, "/latest/meta-data/autoscaling/target-lifecycle-state", tok)).status).toBe(404);
+  });
+});
+
 describe("faults", () => {
   test("failNext: count and path prefix (relative to /latest/ or absolute)", async () => {
     const emu = await emulator();
@@ -290,6 +343,71 @@ describe("faults", () => {
     expect((await send(emu, "PUT", "/latest/api/token", { [TTL]: "60" })).status).toBe(503);
     await new Promise((resolve) => setTimeout(resolve, 400));
     expect((await send(emu, "PUT", "/latest/api/token", { [TTL]: "60" })).status).toBe(200);
+  });
+
+  test("failNext with skip: the first matching requests pass, then the next ones fail", async () => {
+    const emu = await emulator();
+    emu.failNext(500, 2, "/latest/api/token", 1);
+    const put = async () => (await send(emu, "PUT", "/latest/api/token", { [TTL]: "60" })).status;
+    expect([await put(), await put(), await put(), await put()]).toEqual([200, 500, 500, 200]);
+  });
+
+  test("flaky: the drawn share of requests fails, token PUTs and tokenless ones included", async () => {
+    const draws = [0.1, 0.9, 0.2, 0.8];
+    let n = 0;
+    const emu = await emulator({ flaky: { rate: 0.3, random: () => draws[n++ % draws.length] ?? 0 } });
+    expect((await send(emu, "PUT", "/latest/api/token", { [TTL]: "60" })).status).toBe(500);
+    const tok = await token(emu);
+    expect((await get(emu, "/latest/meta-data/mac", tok)).status).toBe(500);
+    expect((await get(emu, "/latest/meta-data/mac")).status).toBe(401);
+    emu.setFlaky({ rate: 1, fault: 503 });
+    expect((await get(emu, "/latest/meta-data/mac", tok)).status).toBe(503);
+    emu.setFlaky({ rate: 1, fault: "reset" });
+    await expect(get(emu, "/latest/meta-data/mac", tok)).rejects.toMatchObject({ code: "ECONNRESET" });
+    emu.setFlaky(undefined);
+    expect((await get(emu, "/latest/meta-data/mac", tok)).status).toBe(200);
+    expect(emu.requests.map((r) => `${r.method} ${r.status} ${r.token}`)).toEqual([
+      "PUT 500 none",
+      "PUT 200 none",
+      "GET 500 valid",
+      "GET 401 none",
+      "GET 503 valid",
+      "GET 0 valid",
+      "GET 200 valid",
+    ]);
+    expect(emu.tokenless()).toEqual([{ method: "GET", path: "/latest/meta-data/mac", status: 401, token: "none" }]);
+  });
+
+  test("credentialsAfterMs: meta-data/iam/ is absent until then, as while a profile is being associated", async () => {
+    const emu = await emulator({ credentialsAfterMs: 300 });
+    const tok = await token(emu);
+    expect((await get(emu, "/latest/meta-data/iam/security-credentials/", tok)).status).toBe(404);
+    expect((await get(emu, "/latest/meta-data/", tok)).body.split("\n")).not.toContain("iam/");
+    await new Promise((resolve) => setTimeout(resolve, 400));
+    const listing = await get(emu, "/latest/meta-data/iam/security-credentials/", tok);
+    expect(listing).toMatchObject({ status: 200, body: DEFAULT_ROLE });
+  });
+
+  test("setInstanceProfile: detached and attached while running", async () => {
+    const emu = await emulator({ credentialsAfterMs: Infinity });
+    const tok = await token(emu);
+    expect((await get(emu, "/latest/meta-data/iam/info", tok)).status).toBe(404);
+    emu.setInstanceProfile(true);
+    expect((await get(emu, "/latest/meta-data/iam/info", tok)).status).toBe(200);
+    emu.setInstanceProfile(false);
+    expect((await get(emu, `/latest/meta-data/iam/security-credentials/${DEFAULT_ROLE}`, tok)).status).toBe(404);
+  });
+
+  test("setTokenReplyLost: a token PUT is taken in and never answered (a hop limit of 1)", async () => {
+    const emu = await emulator();
+    emu.setTokenReplyLost(true);
+    const lost = send(emu, "PUT", "/latest/api/token", { [TTL]: "60" });
+    while (emu.requests.length === 0) await new Promise((resolve) => setImmediate(resolve));
+    expect(emu.requests).toEqual([{ method: "PUT", path: "/latest/api/token", status: 0, token: "none" }]);
+    emu.setTokenReplyLost(false);
+    expect((await send(emu, "PUT", "/latest/api/token", { [TTL]: "60" })).status).toBe(200);
+    await emu.close();
+    await expect(lost).rejects.toMatchObject({ code: "ECONNRESET" });
   });
 
   test("binds the loopback address only", async () => {

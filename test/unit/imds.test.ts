@@ -5,7 +5,7 @@ import type { AddressInfo } from "node:net";
 import { gzipSync } from "node:zlib";
 import { systemClock, type Clock } from "../../agent/core/clock";
 import { ConfigError, MetadataUnavailableError } from "../../agent/core/errors";
-import { ImdsClient, imdsEndpointFrom, type ImdsClientOptions } from "../../agent/instance/imds";
+import { ImdsClient, ImdsTokenCache, imdsEndpointFrom, type ImdsClientOptions } from "../../agent/instance/imds";
 import { readInstanceFacts, readUserData } from "../../agent/instance/read";
 import { silentLogger, type LogFields, type Logger } from "../../agent/core/log";
 import type { Deadline } from "../../agent/core/retry";
@@ -170,6 +170,26 @@ describe("ImdsClient tokens", () => {
     expect(emu.requests.filter((r) => r.method === "GET")).toHaveLength(2);
   });
 
+  test("a client given another's token cache uses its token; one for another endpoint does not", async () => {
+    const emu = await emulator();
+    const other = await emulator();
+    const tokens = new ImdsTokenCache();
+    const first = client(emu, { tokens });
+    await first.getText("meta-data/instance-id");
+    await first.close();
+
+    expect(await client(emu, { tokens }).getText("meta-data/mac")).toBe("0a:1b:2c:3d:4e:5f");
+    expect(emu.tokensIssued).toBe(1);
+    expect(emu.requests.map((r) => `${r.method} ${r.status} ${r.token}`)).toEqual([
+      "PUT 200 none",
+      "GET 200 valid",
+      "GET 200 valid",
+    ]);
+
+    expect(await client(other, { tokens }).getText("meta-data/mac")).toBe("0a:1b:2c:3d:4e:5f");
+    expect(other.requests.map((r) => `${r.method} ${r.status} ${r.token}`)).toEqual(["PUT 200 none", "GET 200 valid"]);
+  });
+
   test("rejects a TTL outside 1..21600 before sending anything", () => {
     expect(() => client({ endpoint: "http://127.0.0.1:1" }, { tokenTtlSeconds: 21601 })).toThrow(ConfigError);
     expect(() => client({ endpoint: "http://127.0.0.1:1" }, { tokenTtlSeconds: 0 })).toThrow(ConfigError);
@@ -182,7 +202,7 @@ describe("ImdsClient answers", () => {
     const c = client(emu);
     expect(await c.getText("meta-data/public-ipv4")).toBeUndefined();
     expect(await c.getBytes("user-data")).toBeUndefined();
-    expect(await c.get("meta-data/no-such-thing")).toBeUndefined();
+    expect(await c.getText("meta-data/no-such-thing")).toBeUndefined();
   });
 
   test("bytes come back exactly (gzip user-data), and a leading slash still means /latest/", async () => {
@@ -228,6 +248,23 @@ describe("ImdsClient answers", () => {
     expect(lines.filter((l) => l.level === "debug")).toHaveLength(3);
     expect(lines[0]?.fields).toMatchObject({ path: "/latest/meta-data/instance-id", attempt: 1, delayMs: 75 });
   });
+
+  test.each([500, 503, "reset"] as const)(
+    "after boot too, a service failing 30%% of requests (%s) is waited out: every read answers, all with a token",
+    async (fault) => {
+      const emu = await emulator();
+      const c = client(emu, { deadline: deadlineIn(20_000) });
+      expect(await c.getText("meta-data/instance-id")).toBe("i-0123456789abcdef0");
+      let n = 0;
+      emu.setFlaky({ rate: 0.3, fault, random: () => [0.1, 0.5, 0.9, 0.2, 0.7, 0.6][n++ % 6] ?? 0 });
+      const reads = await Promise.all(
+        Array.from({ length: 20 }, (_, i) => c.getText(i % 2 ? "meta-data/local-ipv4" : "meta-data/mac")),
+      );
+      expect(reads).toEqual(Array.from({ length: 20 }, (_, i) => (i % 2 ? "10.20.1.17" : "0a:1b:2c:3d:4e:5f")));
+      expect(emu.requests.filter((r) => r.status === (fault === "reset" ? 0 : fault)).length).toBeGreaterThan(5);
+      expect(emu.tokenless()).toEqual([]);
+    },
+  );
 
   test("other errors (405) are not retried", async () => {
     const emu = await emulator();
@@ -357,6 +394,13 @@ describe("readInstanceFacts", () => {
     expect(facts.id).toBe("i-0123456789abcdef0");
   });
 
+  test("the primary interface's IPv6 addresses, in IMDS order, when it has any", async () => {
+    const emu = await emulator({ instance: testInstance({ ipv6s: ["2001:db8:1:2::17", "2001:db8:1:2::18"] }) });
+    expect((await readInstanceFacts(client(emu))).facts.ipv6s).toEqual(["2001:db8:1:2::17", "2001:db8:1:2::18"]);
+    emu.update({ ipv6s: undefined });
+    expect("ipv6s" in (await readInstanceFacts(client(emu))).facts).toBe(false);
+  });
+
   test("enabled with no tags is an empty record, not undefined", async () => {
     const emu = await emulator({ instance: testInstance({ tags: {} }) });
     expect((await readInstanceFacts(client(emu))).tags).toEqual({});
@@ -379,6 +423,7 @@ describe("readInstanceFacts", () => {
     [{ instanceId: "i-xyz" }, /instance-identity\/document instanceId returned "i-xyz"/],
     [{ vpcCidr: "10.0.0.0/33" }, /vpc-ipv4-cidr-block returned "10.0.0.0\/33"/],
     [{ az: "us-east-1a" }, /availabilityZone returned "us-east-1a"/],
+    [{ ipv6s: ["2001:db8::1", "10.0.0.1"] }, /ipv6s returned "10\.0\.0\.1"/],
   ])("garbage (%j) is an error naming the path", async (patch, message) => {
     const emu = await emulator({ instance: testInstance(patch) });
     const error = await readInstanceFacts(client(emu)).catch((e: unknown) => e);

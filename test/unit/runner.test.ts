@@ -161,4 +161,27 @@ describe("runner", () => {
     const o = options([{ name: "dns", deps: ["elastic_ip"] }, { name: "elastic_ip" }], []);
     await expect(planAll(o)).rejects.toThrow(/dns depends on elastic_ip, which comes later/);
   });
+  it("gives up an action that does not end after the deadline, and the others' results stand", async () => {
+    const events: string[] = [];
+    const o = options([{ name: "elastic_ip" }, { name: "files" }], events);
+    const deadline = new AbortController();
+    o.context = { ...o.context, deadline: { at: Date.now(), signal: deadline.signal } };
+    // files hangs in apply for good (a promise that never settles, a call that ignores the signal).
+    const hung = o.actions[1]!;
+    o.actions = [o.actions[0]!, { ...hung, apply: () => new Promise(() => undefined) }];
+
+    const planned = await planAll(o);
+    const applying = applyAll(o, planned);
+    await new Promise((r) => setTimeout(r, 20));
+    deadline.abort();
+    const results = await applying;
+
+    expect(results.map((r) => [r.name, r.status])).toEqual([
+      ["elastic_ip", "ok"],
+      ["files", "failed"],
+    ]);
+    const error = results.find((r) => r.name === "files")?.error;
+    expect(error?.name).toBe("DeadlineError");
+    expect(error?.message).toBe("files did not finish by the deadline");
+  });
 });

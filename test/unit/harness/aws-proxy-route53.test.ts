@@ -1,8 +1,10 @@
 // The proxy answers Route 53 as AWS does where moto does not: whole-batch validation with AWS's messages, atomic
-// batches, unique change ids that stay PENDING for the configured time, and NoSuchChange.
+// batches, routing-policy rules, DELETE by set identifier touching only that record set, listings in AWS's order
+// paged by set identifier, unique change ids that stay PENDING for the configured time, and NoSuchChange.
 import {
   ChangeResourceRecordSetsCommand,
   GetChangeCommand,
+  ListResourceRecordSetsCommand,
   Route53Client,
   type Change,
   type ResourceRecordSet,
@@ -203,6 +205,123 @@ describe("ChangeResourceRecordSets application", () => {
     expect(first.ChangeInfo?.Id).toMatch(/^\/change\/C[0-9A-Z]{13}$/);
     expect(first.ChangeInfo?.Id).not.toBe("/change/C2682N5HXP0BZ4");
     expect(second.ChangeInfo?.Id).not.toBe(first.ChangeInfo?.Id);
+  });
+});
+
+describe("routing-policy records (moto accepts any mix, and its DELETE by set identifier deletes every record set carrying it)", () => {
+  const mv = (label: string, id: string, value: string, type: "A" | "AAAA" = "A"): ResourceRecordSet => ({
+    Name: name(label),
+    Type: type,
+    TTL: 60,
+    SetIdentifier: id,
+    MultiValueAnswer: true,
+    ResourceRecords: [{ Value: value }],
+  });
+
+  it("DELETE of one set identifier's record set leaves the other names and types that carry it", async () => {
+    await change([
+      create(mv("api", "i-1", "10.0.5.1")),
+      create(mv("api", "i-2", "10.0.5.2")),
+      create(mv("api", "i-1", "fd00::1", "AAAA")),
+      create(mv("db", "i-1", "10.0.5.1")),
+    ]);
+
+    await change([del(mv("api", "i-1", "10.0.5.1"))]);
+
+    const left = (await world.listRecords(zoneId)).filter((r) => r.setIdentifier !== undefined);
+    expect(left.map((r) => `${r.name} ${r.type} ${r.setIdentifier} ${r.values.join(",")}`).sort()).toEqual([
+      `${name("api")} A i-2 10.0.5.2`,
+      `${name("api")} AAAA i-1 fd00::1`,
+      `${name("db")} A i-1 10.0.5.1`,
+      `${name("w")} A one 10.0.1.1`,
+      `${name("w")} A two 10.0.1.2`,
+    ]);
+  });
+
+  it("refuses a routing-policy record beside a simple one, mixed policies, and a second PRIMARY", async () => {
+    const before = await world.listRecords(zoneId);
+    const mixed = await rejection(change([create(mv("web", "i-1", "10.0.5.1"))]));
+    expect(mixed[0]).toBe("InvalidChangeBatch");
+    expect(mixed[1]).toContain(
+      `RRSet with DNS name ${name("web")}, type A cannot be created as a non-routing-policy set`,
+    );
+    const policies = await rejection(change([create(mv("w", "three", "10.0.1.3"))]));
+    expect(policies[1]).toContain("routing policies (multivalue, weighted) are mixed");
+    const failover = (id: string, role: string, value: string): ResourceRecordSet => ({
+      ...a(name("f"), 60, value),
+      SetIdentifier: id,
+      Failover: role as "PRIMARY",
+    });
+    await change([create(failover("p", "PRIMARY", "10.0.6.1")), create(failover("s", "SECONDARY", "10.0.6.2"))]);
+    const second = await rejection(change([create(failover("p2", "PRIMARY", "10.0.6.3"))]));
+    expect(second[1]).toContain("cannot have more than one PRIMARY failover record");
+    expect((await world.listRecords(zoneId)).filter((r) => r.name !== name("f"))).toEqual(before);
+  });
+});
+
+describe("ListResourceRecordSets", () => {
+  const list = (input: { name?: string; type?: string; id?: string; max?: number }) =>
+    viaProxy.send(
+      new ListResourceRecordSetsCommand({
+        HostedZoneId: zoneId,
+        ...(input.name !== undefined && { StartRecordName: input.name }),
+        ...(input.type !== undefined && { StartRecordType: input.type as "A" }),
+        ...(input.id !== undefined && { StartRecordIdentifier: input.id }),
+        ...(input.max !== undefined && { MaxItems: input.max }),
+      }),
+    );
+  const show = (r: ResourceRecordSet) => `${r.Name} ${r.Type}${r.SetIdentifier ? ` ${r.SetIdentifier}` : ""}`;
+
+  it("sorts by reversed labels with the trailing dot, then type, from the position given", async () => {
+    await change([
+      create({ Name: `_bootlace-a.${name("web")}`, Type: "TXT", TTL: 60, ResourceRecords: [{ Value: '"x"' }] }),
+      create(a(name("web-v2"), 60, "10.0.7.1")),
+      create(a(`0.${name("web")}`, 60, "10.0.7.2")),
+      create(a(`zz.${name("web")}`, 60, "10.0.7.3")),
+      create({ Name: name("web"), Type: "AAAA", TTL: 60, ResourceRecords: [{ Value: "fd00::7" }] }),
+    ]);
+
+    const page = await list({ name: name("web") });
+
+    // web-v2 sorts before web: "com.example.z1.web-v2." < "com.example.z1.web." ('-' before '.').
+    expect(page.ResourceRecordSets?.map(show)).toEqual([
+      `${name("web")} A`,
+      `${name("web")} AAAA`,
+      `0.${name("web")} A`,
+      `_bootlace-a.${name("web")} TXT`,
+      `zz.${name("web")} A`,
+    ]);
+    expect(page.IsTruncated).toBe(false);
+    expect((await list({ name: name("web"), type: "AAAA", max: 1 })).ResourceRecordSets?.map(show)).toEqual([
+      `${name("web")} AAAA`,
+    ]);
+    expect((await list({})).ResourceRecordSets?.[0]?.Type).toBe("NS");
+  });
+
+  it("pages inside one name and type by set identifier, never repeating or skipping one", async () => {
+    const ids = ["i-0a", "i-0b", "i-0c", "i-0d", "i-0e"];
+    await change(
+      ids.map((id, i) =>
+        create({ ...a(name("fleet"), 60, `10.0.8.${i + 1}`), SetIdentifier: id, MultiValueAnswer: true }),
+      ),
+    );
+    const seen: string[] = [];
+    let start: { name?: string; type?: string; id?: string } = { name: name("fleet") };
+    for (let pages = 0; pages < 10; pages++) {
+      const page = await list({ ...start, max: 2 });
+      seen.push(
+        ...(page.ResourceRecordSets ?? []).filter((r) => r.Name === name("fleet")).map((r) => r.SetIdentifier ?? ""),
+      );
+      if (!page.IsTruncated || page.NextRecordName !== name("fleet")) break;
+      expect(page.NextRecordIdentifier).toBeDefined();
+      start = { name: page.NextRecordName, type: page.NextRecordType!, id: page.NextRecordIdentifier! };
+    }
+    expect(seen).toEqual(ids);
+  });
+
+  it("refuses a type without a name, as AWS does", async () => {
+    const answer = await rejection(list({ type: "A" }));
+    expect([answer[0], answer[2]]).toEqual(["InvalidInput", 400]);
   });
 });
 

@@ -1,6 +1,13 @@
 // The proxy is transparent where moto is faithful, classifies every call by service and operation, and counts
 // mutating calls the way the agent's "second run makes no changes" promise is checked.
-import { CreateTagsCommand, DescribeInstancesCommand, DescribeVpcsCommand, EC2Client } from "@aws-sdk/client-ec2";
+import {
+  AssociateAddressCommand,
+  CreateTagsCommand,
+  DescribeAddressesCommand,
+  DescribeInstancesCommand,
+  DescribeVpcsCommand,
+  EC2Client,
+} from "@aws-sdk/client-ec2";
 import { DescribeTargetGroupsCommand, ElasticLoadBalancingV2Client } from "@aws-sdk/client-elastic-load-balancing-v2";
 import {
   ChangeResourceRecordSetsCommand,
@@ -9,7 +16,7 @@ import {
   ListResourceRecordSetsCommand,
   Route53Client,
 } from "@aws-sdk/client-route-53";
-import { isMutating, operationOf, serviceOf } from "../../harness/aws-wire";
+import { isDryRun, isMutating, operationOf, serviceOf } from "../../harness/aws-wire";
 import { startWorld, TEST_CREDENTIALS, type World } from "../../harness/world";
 
 jest.setTimeout(30_000);
@@ -116,6 +123,46 @@ describe("call records", () => {
   });
 });
 
+describe("dry runs and the Date header", () => {
+  it("records an EC2 DryRun as a dry run, not as a change, and changes nothing", async () => {
+    const instance = await world.launchInstance();
+    const { allocationId } = await world.allocateAddress();
+    const dry = await ec2
+      .send(new AssociateAddressCommand({ DryRun: true, AllocationId: allocationId, InstanceId: instance.instanceId }))
+      .catch((e: unknown) => e as Error);
+    expect((dry as Error).name).toBe("DryRunOperation");
+    expect(world.proxy.calls).toEqual([
+      {
+        service: "ec2",
+        operation: "AssociateAddress",
+        status: 412,
+        code: "DryRunOperation",
+        mutating: false,
+        dryRun: true,
+        at: expect.any(Number) as number,
+      },
+    ]);
+    const address = await world.ec2.send(new DescribeAddressesCommand({ AllocationIds: [allocationId] }));
+    expect(address.Addresses?.[0]?.AssociationId ?? "").toBe("");
+  });
+
+  it("setDateSkew moves every answer's Date by that much, 0 puts moto's back", async () => {
+    const dateOf = async (): Promise<number> => {
+      const res = await fetch(`${world.proxy.endpoint}/moto-api/`);
+      await res.arrayBuffer();
+      return Date.parse(res.headers.get("date") ?? "");
+    };
+    const before = await dateOf();
+    world.proxy.setDateSkew(3_600_000);
+    const skewed = await dateOf();
+    world.proxy.setDateSkew(0);
+    const after = await dateOf();
+    expect(skewed - before).toBeGreaterThanOrEqual(3_600_000);
+    expect(skewed - after).toBeLessThanOrEqual(3_600_000);
+    expect(skewed - after).toBeGreaterThan(3_500_000);
+  });
+});
+
 describe("wire classification", () => {
   const auth = (service: string) => ({
     authorization: `AWS4-HMAC-SHA256 Credential=AKID/20260101/us-east-1/${service}/aws4_request, SignedHeaders=host, Signature=0`,
@@ -146,6 +193,13 @@ describe("wire classification", () => {
     expect(r53("GET", "/2013-04-01/hostedzone")).toBe("ListHostedZones");
     expect(r53("POST", "/2013-04-01/hostedzone")).toBe("CreateHostedZone");
     expect(r53("PATCH", "/2013-04-01/elsewhere")).toBe("PATCH /2013-04-01/elsewhere");
+  });
+
+  it("tells a DryRun request by its parameter, in the query or the form body", () => {
+    expect(isDryRun("/?Action=DescribeAddresses&DryRun=true", Buffer.alloc(0))).toBe(true);
+    expect(isDryRun("/", Buffer.from("Action=AssociateAddress&DryRun=true&AllocationId=eipalloc-1"))).toBe(true);
+    expect(isDryRun("/", Buffer.from("Action=AssociateAddress&DryRun=false"))).toBe(false);
+    expect(isDryRun("/", Buffer.from("Action=AssociateAddress"))).toBe(false);
   });
 
   it("counts reads as non-mutating, including unknown GETs", () => {
