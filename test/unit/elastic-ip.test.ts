@@ -1,4 +1,10 @@
-import { AssociateAddressCommand, DescribeAddressesCommand, EC2Client, type Address } from "@aws-sdk/client-ec2";
+import {
+  AssociateAddressCommand,
+  DescribeAddressesCommand,
+  DescribeInstancesCommand,
+  EC2Client,
+  type Address,
+} from "@aws-sdk/client-ec2";
 import { mockClient } from "aws-sdk-client-mock";
 import type { Target } from "../../agent/actions/elastic-ip";
 import {
@@ -268,6 +274,67 @@ describe("elastic_ip action against a mocked EC2", () => {
         "(eipalloc-1 to i-0rival (eni-0rival, 10.0.9.9)); nothing was taken",
     );
     expect(ec2.commandCalls(AssociateAddressCommand)).toHaveLength(1);
+  });
+
+  it("after a refusal, goes on to a handoff's address (held by a leaving instance), which the re-read leaves out", async () => {
+    // awaitHandoff gave a released address and one still held by an instance that is shutting down; another instance
+    // takes the released one first. The pool's own decision sees nothing free, but the handoff's address stays.
+    ec2.on(DescribeAddressesCommand).resolves({
+      Addresses: [heldBy("eipalloc-1", "i-0rival", "eni-0rival"), heldBy("eipalloc-2", "i-0old", "eni-0old")],
+    });
+    ec2.on(AssociateAddressCommand, { AllocationId: "eipalloc-1" }).rejects(already("Resource.AlreadyAssociated"));
+    ec2.on(AssociateAddressCommand, { AllocationId: "eipalloc-2" }).resolves({ AssociationId: "eipassoc-2" });
+    const ctx = context({ elastic_ip: { pool: { tags: { Pool: "web" } } } });
+    const candidates = [
+      { address: free("eipalloc-1"), reassociate: false },
+      { address: heldBy("eipalloc-2", "i-0old", "eni-0old"), reassociate: true },
+    ];
+
+    const outcome = await elasticIpAction.apply(ctx, {
+      changes: [],
+      data: { source: pool, target: mine, readAt: ctx.clock.now(), decision: { op: "associate", candidates } },
+    });
+
+    expect(
+      ec2
+        .commandCalls(AssociateAddressCommand)
+        .map((c) => [c.args[0].input.AllocationId, c.args[0].input.AllowReassociation]),
+    ).toEqual([
+      ["eipalloc-1", false],
+      ["eipalloc-2", true],
+    ]);
+    expect(outcome.output).toMatchObject({ allocationId: "eipalloc-2" });
+  });
+
+  it("turns a stale read into a handoff when the pool's free addresses went meanwhile and a leaving instance holds one", async () => {
+    // Planned with one free; by the claim, the pool's only address is held by an instance shutting down, which then
+    // releases it.
+    ec2.on(DescribeAddressesCommand).resolves({ Addresses: [heldBy("eipalloc-1", "i-0old", "eni-0old")] });
+    ec2.on(DescribeAddressesCommand, { AllocationIds: ["eipalloc-1"] }).resolves({ Addresses: [free("eipalloc-1")] });
+    ec2.on(DescribeInstancesCommand).resolves({
+      Reservations: [{ Instances: [{ InstanceId: "i-0old", State: { Name: "shutting-down", Code: 32 } }] }],
+    });
+    ec2.on(AssociateAddressCommand).resolves({ AssociationId: "eipassoc-1" });
+    const ctx = context({ elastic_ip: { pool: { tags: { Pool: "web" } } } });
+    const candidates = [{ address: free("eipalloc-1"), reassociate: false }];
+
+    const outcome = await elasticIpAction.apply(ctx, {
+      changes: [],
+      data: {
+        source: pool,
+        target: mine,
+        readAt: ctx.clock.now() - STALE_READ_MS - 1,
+        decision: { op: "associate", candidates },
+      },
+    });
+
+    expect(ec2.commandCalls(DescribeInstancesCommand)).toHaveLength(1);
+    expect(
+      ec2
+        .commandCalls(AssociateAddressCommand)
+        .map((c) => [c.args[0].input.AllocationId, c.args[0].input.AllowReassociation]),
+    ).toEqual([["eipalloc-1", false]]);
+    expect(outcome.output).toMatchObject({ allocationId: "eipalloc-1" });
   });
 
   it("counts Resource.AlreadyAssociated as won when the read-back shows the address is ours (a retried call)", async () => {
