@@ -78,6 +78,7 @@ await build({
   entryPoints: {
     demo: "scripts/demo.ts",
     bench: "scripts/bench.ts",
+    "bench-fleet": "scripts/bench-fleet.ts",
     emulators: "scripts/emulators.ts",
     "gen-docs": "scripts/gen-docs.ts",
   },

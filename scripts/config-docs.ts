@@ -307,13 +307,16 @@ run (a file that uses them waits for \`elastic_ip\`); elsewhere they are what IM
 const ADDRESS_AND_TARGETS = `## Elastic IP and target groups
 
 **Elastic IP.** With \`allocation_id\`, that address; with \`pool\`, any address carrying every tag of the pool. Only
-addresses associated with nothing are candidates, tried in random order (instances booting together then rarely pick
-the same one) with \`AllowReassociation=false\`: when another instance wins an address first, bootlace moves on to the
-next, and after associating it reads the address back to confirm it is this instance's. With no free address, an
-address held by an instance that is leaving (stopping, shutting down, or not InService in this instance's Auto Scaling
-group) is waited for up to \`handoff\` seconds and then claimed ([autoscaling.md](autoscaling.md)); otherwise the action
-fails (exit 1), naming the pool, and nothing is taken from anyone. \`allow_reassociation: true\` is the only way to take
-an address an instance in service holds (free ones still come first in a pool); the log names the instance it was taken from.
+addresses associated with nothing are candidates, each instance trying them in an order of its own (by a hash of its
+instance id and the allocation id, so instances booting together start at different addresses), with
+\`AllowReassociation=false\`: an association that goes through is this instance's. When another instance won the
+address first (\`Resource.AlreadyAssociated\`), bootlace reads the pool again and goes on with what is free now, in its
+own order; it also reads it again before claiming when the first read is more than 3 s old (a run claims only once
+every action has planned, which under API throttling can take minutes). With no free address, an address held by an
+instance that is leaving (stopping, shutting down, or not InService in this instance's Auto Scaling group) is waited
+for up to \`handoff\` seconds and then claimed ([autoscaling.md](autoscaling.md)); otherwise the action fails (exit 1),
+naming the pool, and nothing is taken from anyone. \`allow_reassociation: true\` is the only way to take an address an
+instance in service holds (free ones still come first in a pool); the log names the instance it was taken from.
 An address already associated here changes nothing. It goes to the primary private IPv4 of the primary interface, or
 \`private_ip\`, which must be one of that interface's addresses. Records with \`value: elastic_ip\` or \`public_ipv4\` wait
 for the claim and get the new address; the result shows the address and its public DNS name (\`instance.public_dns\`).
@@ -324,7 +327,8 @@ instance terminates; a replacement instance claims it from the pool or with \`al
 **Target groups.** By \`arn\` or \`name\`; the target is the instance id for a group of target type \`instance\` and the
 primary private IPv4 for type \`ip\` (with \`AvailabilityZone=all\` when the group is in another VPC), on \`port\` or the
 group's port. bootlace registers only a target that is not registered yet, then, with \`wait_healthy\` > 0, polls its
-health every 2 to 5 seconds, logging the state and reason as they change, until it is \`healthy\`. Still not healthy
+health — first within a second, then less and less often, at most every 20 s (a fleet's instances share ELBv2's
+account-wide limit on Describe calls) — logging the state and reason as they change, until it is \`healthy\`. Still not healthy
 after \`wait_healthy\` seconds fails the action with the last state and reason; a state waiting cannot change
 (\`unused\` because the group has no load balancer in that zone, or the instance is stopped) fails at once. \`bootlace stop\`
 deregisters (with \`deregister_on_shutdown\`) and waits while the target is \`draining\`, at most the group's

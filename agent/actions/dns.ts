@@ -543,6 +543,19 @@ function savedState(ctx: ActionContext, plans: ZonePlan[], cache: ZoneCache): Dn
 
 // ---- the action -------------------------------------------------------------------------------------------------
 
+/**
+ * The zones an earlier plan of the same run found, by the run's door to AWS (one per run). A run plans dns again once
+ * a pool's Elastic IP is claimed (runner.ts), and that plan takes the zones from here instead of looking them up a
+ * second time, as a later boot takes them from state.json (a zone gone since is looked up afresh all the same).
+ */
+const zonesOfRun = new WeakMap<object, ZoneCache>();
+
+function withZonesOfRun(saved: ZoneCache, run: ZoneCache | undefined): ZoneCache {
+  if (!run) return saved;
+  const reverse = run.reverse ?? saved.reverse;
+  return { zones: { ...saved.zones, ...run.zones }, ...(reverse && { reverse }) };
+}
+
 export const dnsAction: Action<DnsPlanData> = {
   name: "dns",
 
@@ -555,7 +568,8 @@ export const dnsAction: Action<DnsPlanData> = {
 
   async plan(ctx): Promise<Plan<DnsPlanData>> {
     const previous = ctx.previous as DnsSaved | undefined;
-    const data = await planAll(ctx, previous?.cache ?? {});
+    const data = await planAll(ctx, withZonesOfRun(previous?.cache ?? {}, zonesOfRun.get(ctx.aws)));
+    zonesOfRun.set(ctx.aws, data.cache);
     for (const r of data.zones.flatMap((z) => z.records))
       if (r.decision.op === "refuse") ctx.log.warn(r.decision.reason);
     return { changes: data.zones.flatMap(describePlan), data };

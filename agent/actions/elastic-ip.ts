@@ -1,5 +1,6 @@
 // Elastic IP: associates a fixed address or a free one from a tagged pool with this instance, race-safely (never takes an
 // address in use elsewhere unless allow_reassociation says so), and hands the address to the actions that publish it.
+import { createHash } from "node:crypto";
 import type { Address } from "@aws-sdk/client-ec2";
 import { AwsCallError, ConfigError } from "../core/errors";
 import { publicDnsName } from "../instance/facts";
@@ -64,37 +65,45 @@ export interface Candidate {
 export type EipDecision =
   { op: "none"; address: Address } | { op: "associate"; candidates: Candidate[] } | { op: "fail"; reason: string };
 
-/** Fisher–Yates: instances booting together try the pool's addresses in different orders, so fewer collide. */
-export function shuffle<T>(items: readonly T[], random: () => number = Math.random): T[] {
-  const out = [...items];
-  for (let i = out.length - 1; i > 0; i--) {
-    const j = Math.floor(random() * (i + 1));
-    [out[i], out[j]] = [out[j]!, out[i]!];
-  }
-  return out;
+/**
+ * The order in which this instance tries addresses: highest hash of (instance id, allocation id) first — rendezvous
+ * hashing. Each instance has an order of its own, the same at every read: instances booting together start at
+ * different addresses (two pick the same first one only by chance, one in the pool's size), and an address another
+ * instance took only drops out of the list without reshuffling the rest, so a re-read after a refusal does not send
+ * everyone to the same next address.
+ */
+export function preferenceOrder(addresses: readonly Address[], instanceId: string): Address[] {
+  const weight = (a: Address): number =>
+    createHash("sha256")
+      .update(`${instanceId}/${a.AllocationId ?? ""}`)
+      .digest()
+      .readUInt32BE(0);
+  return addresses
+    .map((address) => ({ address, weight: weight(address) }))
+    .sort((a, b) => b.weight - a.weight || (a.address.AllocationId ?? "").localeCompare(b.address.AllocationId ?? ""))
+    .map((x) => x.address);
 }
 
 /**
  * What to do, from the addresses that match the configuration: nothing when one is already ours; otherwise the
- * candidates to try in order — free ones first, and addresses in use elsewhere only with allow_reassociation (or when
- * the address is on this very instance, at another private address).
+ * candidates to try, each in this instance's own order (preferenceOrder) — free ones first, and addresses in use
+ * elsewhere only with allow_reassociation (or when the address is on this very instance, at another private address).
  */
 export function decideEip(
   source: Source,
   addresses: readonly Address[],
   target: Target,
   allowReassociation: boolean,
-  random?: () => number,
 ): EipDecision {
   const ours = addresses.find((a) => isOurs(a, target));
   if (ours) return { op: "none", address: ours };
-  const free = shuffle(
+  const free = preferenceOrder(
     addresses.filter((a) => !isAssociated(a)),
-    random,
+    target.instanceId,
   );
-  const movable = shuffle(
+  const movable = preferenceOrder(
     addresses.filter((a) => isAssociated(a) && (allowReassociation || onThisInstance(a, target))),
-    random,
+    target.instanceId,
   );
   const candidates = [
     ...free.map((address) => ({ address, reassociate: false })),
@@ -215,15 +224,6 @@ async function describeAddresses(ctx: ActionContext, source: Source): Promise<Ad
   return out.Addresses ?? [];
 }
 
-async function describeOne(ctx: ActionContext, allocationId: string): Promise<Address | undefined> {
-  const out = await ctx.aws.call(
-    "ec2",
-    allocationId,
-    (sdk) => new sdk.DescribeAddressesCommand({ AllocationIds: [allocationId] }),
-  );
-  return out.Addresses?.[0];
-}
-
 async function associate(ctx: ActionContext, c: Candidate, t: Target): Promise<void> {
   const id = c.address.AllocationId!;
   await ctx.aws.call(
@@ -241,33 +241,55 @@ async function associate(ctx: ActionContext, c: Candidate, t: Target): Promise<v
 }
 
 /**
- * Tries the candidates in order until one is confirmed ours by reading it back. An address another instance took
- * first (Resource.AlreadyAssociated), or took from us right after, is passed over for the next one.
+ * Claims the first candidate; an AssociateAddress that goes through needs no read-back (without reassociation AWS
+ * refuses an address held elsewhere). Only a refusal (Resource.AlreadyAssociated: another instance was first, or a
+ * retry of ours found its first attempt done) costs a re-read of the pool, and the claim goes on with what is free
+ * now, in this instance's order, and then with the candidates it was given that take an address on purpose (a
+ * handoff's, from instances that are leaving: the pool's own decision does not know them as such).
  */
 async function claim(
   ctx: ActionContext,
-  source: Source,
+  data: EipPlanData,
   candidates: Candidate[],
-  t: Target,
 ): Promise<{ won: Candidate; now: Address }> {
+  const { source, target: t } = data;
+  const allow = ctx.config.elastic_ip?.allow_reassociation ?? false;
   const lost: string[] = [];
-  for (const c of candidates) {
-    const id = c.address.AllocationId!;
+  const tried = new Set<string>();
+  // Each refusal means another instance holds one more of the addresses: no more rounds than there are of them.
+  for (let round = 0, next = candidates; ; round++) {
+    const c = next[0]!;
     if (c.reassociate) ctx.log.warn(`taking ${describeAddress(c.address)} from ${holderOf(c.address)}`);
     try {
       await associate(ctx, c, t);
+      return { won: c, now: c.address };
     } catch (error) {
       if (!(error instanceof AwsCallError) || error.code !== "Resource.AlreadyAssociated") throw error;
-      // Also what a retried call sees when its first attempt went through: the read-back tells which it was.
     }
-    const now = await describeOne(ctx, id);
-    if (now && isOurs(now, t)) return { won: c, now };
-    const holder = now ? holderOf(now) : "nobody (released)";
-    ctx.log.info(`${describeAddress(c.address)} went to ${holder} first; trying the next candidate`);
-    lost.push(`${id} to ${holder}`);
+    const addresses = await describeAddresses(ctx, source);
+    const decision = decideEip(source, addresses, t, allow);
+    if (decision.op === "none") return { won: c, now: decision.address };
+    const refused = addresses.find((a) => a.AllocationId === c.address.AllocationId);
+    const holder = refused && isAssociated(refused) ? holderOf(refused) : "nobody (released)";
+    lost.push(`${c.address.AllocationId!} to ${holder}`);
+    tried.add(c.address.AllocationId!);
+    const fresh = decision.op === "associate" ? decision.candidates : [];
+    const kept = candidates.filter(
+      (k) =>
+        k.reassociate &&
+        !tried.has(k.address.AllocationId!) &&
+        !fresh.some((f) => f.address.AllocationId === k.address.AllocationId),
+    );
+    next = [...fresh, ...kept];
+    const more = next.length > 0 && round < candidates.length;
+    ctx.log.info(`${describeAddress(c.address)} went to ${holder} first${more ? "; trying the next candidate" : ""}`);
+    if (!more) {
+      const what = source.kind === "pool" ? `any address of pool ${source.label}` : source.allocationId;
+      throw new Error(
+        `could not claim ${what}: another instance won each attempt (${lost.join("; ")}); nothing was taken`,
+      );
+    }
   }
-  const what = source.kind === "pool" ? `any address of pool ${source.label}` : source.allocationId;
-  throw new Error(`could not claim ${what}: another instance won each attempt (${lost.join("; ")}); nothing was taken`);
 }
 
 // ---- the action -------------------------------------------------------------------------------------------------
@@ -276,8 +298,52 @@ export interface EipPlanData {
   source: Source;
   target: Target;
   decision: EipDecision;
+  /** When the addresses behind the decision were read (clock ms). */
+  readAt: number;
   /** Addresses held by leaving instances, waited for before the claim (elastic_ip.handoff). */
   handoff?: HandoffPlan;
+}
+
+/**
+ * What to do with the addresses as read: decideEip, and when nothing can be claimed at once, the handoff of an
+ * address held by an instance that is leaving (lifecycle/handoff.ts), if there is one.
+ */
+async function decide(
+  ctx: ActionContext,
+  source: Source,
+  target: Target,
+  addresses: readonly Address[],
+): Promise<{ decision: EipDecision; handoff?: { plan: HandoffPlan; changes: Change[] } }> {
+  const decided = decideEip(source, addresses, target, ctx.config.elastic_ip?.allow_reassociation ?? false);
+  const handoff = decided.op === "fail" ? await planHandoff(ctx, addresses) : undefined;
+  return handoff
+    ? { decision: handoff.decision, handoff: { plan: handoff.plan, changes: handoff.changes } }
+    : { decision: decided };
+}
+
+/**
+ * A claim that starts longer than this after the pool was read reads it again first. A run applies only once every
+ * action has planned, and in a fleet under throttling that takes minutes, in which other instances claim the pool's
+ * addresses: a claim from the old list would try them and be refused, each refusal an AssociateAddress from the
+ * tightest of EC2's buckets. A run that is not held up (plans take about a second) reads the pool once.
+ */
+export const STALE_READ_MS = 3000;
+
+/**
+ * The plan's decision, or a new one from the pool as it is now when the plan's read is stale (which may turn to a
+ * handoff when the free addresses are gone by then). A planned handoff is kept: awaitHandoff reads its addresses.
+ */
+async function decisionNow(
+  ctx: ActionContext,
+  data: EipPlanData,
+): Promise<{ decision: EipDecision; handoff?: HandoffPlan }> {
+  const age = ctx.clock.now() - data.readAt;
+  if (data.handoff) return { decision: data.decision, handoff: data.handoff };
+  if (data.decision.op !== "associate" || age <= STALE_READ_MS) return { decision: data.decision };
+  ctx.log.debug(`the pool was read ${(age / 1000).toFixed(0)} s ago; reading it again before claiming`);
+  const addresses = await describeAddresses(ctx, data.source);
+  const fresh = await decide(ctx, data.source, data.target, addresses);
+  return { decision: fresh.decision, ...(fresh.handoff && { handoff: fresh.handoff.plan }) };
 }
 
 /** Saved in state.json: what this instance holds (stop leaves it: an Elastic IP outlives its instance on purpose). */
@@ -318,11 +384,10 @@ export const elasticIpAction: Action<EipPlanData> = {
     const source = await sourceOf(ctx);
     const target = targetOf(ctx);
     const addresses = await describeAddresses(ctx, source);
-    const decided = decideEip(source, addresses, target, ctx.config.elastic_ip?.allow_reassociation ?? false);
-    const handoff = decided.op === "fail" ? await planHandoff(ctx, addresses) : undefined;
-    const decision = handoff?.decision ?? decided;
+    const readAt = ctx.clock.now();
+    const { decision, handoff } = await decide(ctx, source, target, addresses);
     if (decision.op === "fail") throw new Error(decision.reason);
-    const data = { source, target, decision, ...(handoff && { handoff: handoff.plan }) };
+    const data: EipPlanData = { source, target, decision, readAt, ...(handoff && { handoff: handoff.plan }) };
     // A pool address is only known once claimed: dependants plan with "the Elastic IP, once claimed".
     const known =
       decision.op === "none" ? decision.address : source.kind === "fixed" ? decision.candidates[0]?.address : undefined;
@@ -330,15 +395,16 @@ export const elasticIpAction: Action<EipPlanData> = {
   },
 
   async apply(ctx, plan): Promise<Outcome> {
-    const { decision, source, target } = plan.data;
+    const { target } = plan.data;
+    const { decision, handoff } = await decisionNow(ctx, plan.data);
     let changes: Change[] = [];
     let address: Address;
     if (decision.op === "none") {
       address = decision.address;
       ctx.log.info(`${describeAddress(address)} is already this instance's`);
     } else if (decision.op === "associate") {
-      const candidates = plan.data.handoff ? await awaitHandoff(ctx, plan.data.handoff) : decision.candidates;
-      const { won, now } = await claim(ctx, source, candidates, target);
+      const candidates = handoff ? await awaitHandoff(ctx, handoff) : decision.candidates;
+      const { won, now } = await claim(ctx, plan.data, candidates);
       address = now;
       changes = [describeClaim(won, target, ctx.aws.region)];
     } else {

@@ -8,7 +8,7 @@ import type {
 import type { TargetGroupConfig } from "../config/schema";
 import { allOrConfigErrors, AwsCallError, ConfigError } from "../core/errors";
 import type { InstanceFacts } from "../instance/facts";
-import { poll } from "../core/retry";
+import { backoffDelay, type BackoffOptions } from "../core/retry";
 import type { Action, ActionContext, Change, Outcome, Plan, PolicyStatement } from "./types";
 
 // ---- pure parts -------------------------------------------------------------------------------------------------
@@ -141,30 +141,46 @@ async function register(ctx: ActionContext, t: GroupTarget): Promise<void> {
   );
 }
 
-/** Polls every few seconds (not the SDK waiter's 15 s floor), saying what the load balancer reports as it changes. */
+/**
+ * How target health is polled: the first look within a second (a target registered just now is never healthy
+ * sooner), then less and less often — ×1.6 a time, jittered, at most every 20 s. A fleet's agents share ELBv2's
+ * Describe* bucket (AWS: 40 burst, 10 per second for the account), so polls every few seconds from hundreds of
+ * instances would crowd out the reads their boots need; the SDK waiter's fixed 15 s floor would notice late.
+ */
+export const HEALTH_POLL: BackoffOptions = { initialMs: 1000, factor: 1.6, maxMs: 20_000 };
+
+/**
+ * Waits a jittered, growing interval, then checks; until check() returns a value, or `until` (or the deadline) comes.
+ * Unlike core/retry's poll(), the first look comes after the first wait: the state was just read, or just changed.
+ */
+async function pollAfterWaiting<T>(
+  ctx: ActionContext,
+  until: number,
+  check: () => Promise<T | undefined>,
+): Promise<{ done: true; value: T } | { done: false }> {
+  const limit = Math.min(until, ctx.deadline.at);
+  for (let attempt = 0; ; attempt++) {
+    const left = limit - ctx.clock.now();
+    if (left <= 0) return { done: false };
+    await ctx.clock.sleep(Math.min(backoffDelay(attempt, HEALTH_POLL), left), ctx.deadline.signal);
+    const value = await check();
+    if (value !== undefined) return { done: true, value };
+  }
+}
+
+/** Polls sparsely (HEALTH_POLL), saying what the load balancer reports as it changes. */
 async function waitHealthy(ctx: ActionContext, t: GroupTarget, waitSeconds: number): Promise<string | undefined> {
   const started = ctx.clock.now();
   let last: TargetHealthDescription | undefined;
   let said = "";
-  const result = await poll(
-    async () => {
-      last = await readHealth(ctx, t);
-      const verdict = healthVerdict(last);
-      const now = describeHealth(last);
-      if (now !== said && verdict.op === "wait") ctx.log.info(`waiting for ${targetLabel(t)}: ${now}`);
-      said = now;
-      return verdict.op === "wait" ? undefined : verdict;
-    },
-    {
-      label: `DescribeTargetHealth ${targetLabel(t)}`,
-      clock: ctx.clock,
-      deadline: ctx.deadline,
-      until: started + waitSeconds * 1000,
-      initialMs: 2000,
-      factor: 1.5,
-      maxMs: 5000,
-    },
-  );
+  const result = await pollAfterWaiting(ctx, started + waitSeconds * 1000, async () => {
+    last = await readHealth(ctx, t);
+    const verdict = healthVerdict(last);
+    const now = describeHealth(last);
+    if (now !== said && verdict.op === "wait") ctx.log.info(`waiting for ${targetLabel(t)}: ${now}`);
+    said = now;
+    return verdict.op === "wait" ? undefined : verdict;
+  });
   const waited = seconds(ctx.clock.now() - started);
   if (!result.done) return `${targetLabel(t)} not healthy after ${waited}: ${describeHealth(last)}`;
   if (result.value.op === "fail") return `${targetLabel(t)}: ${result.value.reason}`;
@@ -216,17 +232,9 @@ async function deregister(ctx: ActionContext, t: GroupTarget): Promise<{ change?
     return {};
   }
   ctx.log.info(`deregistered ${targetLabel(t)}; waiting while it drains (at most ${seconds(delayMs)})`);
-  const drained = await poll(
-    async () => ((await readHealth(ctx, t))?.TargetHealth?.State === "draining" ? undefined : true),
-    {
-      label: `DescribeTargetHealth ${targetLabel(t)}`,
-      clock: ctx.clock,
-      deadline: ctx.deadline,
-      until: started + delayMs,
-      initialMs: 1000,
-      factor: 1.5,
-      maxMs: 5000,
-    },
+  // A fleet scaling in drains together: the same sparse polling as at boot.
+  const drained = await pollAfterWaiting(ctx, started + delayMs, async () =>
+    (await readHealth(ctx, t))?.TargetHealth?.State === "draining" ? undefined : true,
   );
   const took = seconds(ctx.clock.now() - started);
   if (!drained.done) {

@@ -5,13 +5,8 @@ import type * as Ec2Module from "@aws-sdk/client-ec2";
 import type * as Elbv2Module from "@aws-sdk/client-elastic-load-balancing-v2";
 import type * as Route53Module from "@aws-sdk/client-route-53";
 import type * as StsModule from "@aws-sdk/client-sts";
-import type {
-  AwsCredentialIdentityProvider,
-  Command,
-  RetryErrorInfo,
-  RetryStrategyV2,
-  RetryToken,
-} from "@smithy/types";
+import type { AwsCredentialIdentityProvider, Command } from "@smithy/types";
+import type { RateLimiter } from "@smithy/util-retry";
 import type { Clock } from "../core/clock";
 import type { ConfigError } from "../core/errors";
 import { AwsCallError, errorCode } from "../core/errors";
@@ -19,6 +14,7 @@ import type { Logger } from "../core/log";
 import type { Deadline } from "../core/retry";
 import { credentialsProvider } from "../instance/credentials";
 import type { MetadataReader } from "../instance/imds";
+import { Pacing, PatientRetryStrategy } from "./patience";
 
 export type Env = Record<string, string | undefined>;
 
@@ -89,8 +85,10 @@ export interface AwsClientsOptions {
   credentials?: AwsCredentialIdentityProvider;
   /** IMDSv2 reads (bootlace's own client, bounded by the same deadline) for the instance profile's credentials. */
   imds: MetadataReader;
-  /** Attempts per call, counting the first; boot storms throttle, so more than the SDK's 3. */
-  maxAttempts?: number;
+  /** The client-side budget of one AWS bucket (tests); default the SDK's DefaultRateLimiter (patience.ts). */
+  rateLimiter?: () => RateLimiter;
+  /** Random source in [0, 1) for retry jitter (tests). */
+  random?: () => number;
   userAgent?: string;
 }
 
@@ -128,6 +126,8 @@ export function createAwsClients(o: AwsClientsOptions): Aws {
   const region = regionFrom(o.region, o.env);
   const made: { destroy(): void }[] = [];
   let shared: Promise<Record<string, unknown>> | undefined;
+  // Made with the clients (the SDK's retry package is loaded only by a run that calls AWS).
+  let newLimiter = o.rateLimiter;
 
   // Parts every client shares, made once: retry strategy, HTTP handler, credentials.
   const common = (): Promise<Record<string, unknown>> =>
@@ -136,15 +136,16 @@ export function createAwsClients(o: AwsClientsOptions): Aws {
       // provider keeps what it got (a failure here is the first call's to report).
       const credentials = o.credentials ?? defaultCredentials(o);
       credentials().catch(() => undefined);
-      const [{ AdaptiveRetryStrategy }, { NodeHttpHandler }] = await Promise.all([
-        import("@smithy/util-retry"),
+      const [{ NodeHttpHandler }, { DefaultRateLimiter }] = await Promise.all([
         import("@smithy/node-http-handler"),
+        import("@smithy/util-retry"),
       ]);
-      const inner = new AdaptiveRetryStrategy(() => Promise.resolve(o.maxAttempts ?? 8));
+      newLimiter ??= () => new DefaultRateLimiter();
       return {
         region,
         credentials,
-        retryStrategy: new DeadlineRetryStrategy(inner, o.deadline, o.clock),
+        // Retries until the deadline (patience.ts); the client-side budgets per bucket come with each command.
+        retryStrategy: new PatientRetryStrategy(o.deadline, o.clock, o.random),
         requestHandler: new NodeHttpHandler({ connectionTimeout: 3000, requestTimeout: 15000 }),
         customUserAgent: o.userAgent,
       };
@@ -202,14 +203,52 @@ export function createAwsClients(o: AwsClientsOptions): Aws {
       (s, c) => new s.AutoScalingClient(c),
     ),
   };
-  return awsDoor(region, services, o.deadline.signal, () => made.forEach((c) => c.destroy()));
+  const pacing = new Pacing(o.log, o.deadline.signal, () => {
+    // A command is prepared only after its client (and so common()) is made.
+    if (!newLimiter) throw new Error("aws: a command was prepared before its client was made");
+    return newLimiter();
+  });
+  const door: Aws = awsDoor(
+    region,
+    services,
+    o.deadline.signal,
+    () => {
+      // What the run cost in calls: the fleet work reads it (docs/development.md, the fleet benchmark).
+      const { attempts, throttled } = pacing.attempts();
+      const calls = door.calls();
+      if (Object.keys(calls).length > 0) {
+        o.log.debug(`aws calls: ${describeCounts(calls)}`, {
+          attempts: describeCounts(attempts),
+          throttled: describeCounts(throttled),
+        });
+      }
+      made.forEach((c) => c.destroy());
+    },
+    (command, service, operation, resource) => pacing.attach(command, service, operation, resource),
+  );
+  return door;
+}
+
+/** "ec2:DescribeAddresses 2, route53:GetChange 1" (or "none"). */
+function describeCounts(counts: CallCounts): string {
+  const entries = Object.entries(counts).sort(([a], [b]) => a.localeCompare(b));
+  return entries.length > 0 ? entries.map(([k, n]) => `${k} ${n}`).join(", ") : "none";
 }
 
 /** The services a door sends through: each loads its client and SDK package on first use. */
 export type ServiceLoaders = { [K in ServiceName]: () => Promise<Service<{ destroy(): void }, Sdks[K]>> };
 
+/** Prepares one command before it is sent (createAwsClients: the client-side budget of its AWS bucket). */
+export type PrepareCommand = (command: object, service: ServiceName, operation: string, resource: string) => void;
+
 /** The door over a set of clients (createAwsClients' own, or a test's mocked ones). */
-export function awsDoor(region: string, services: ServiceLoaders, signal: AbortSignal, destroy: () => void): Aws {
+export function awsDoor(
+  region: string,
+  services: ServiceLoaders,
+  signal: AbortSignal,
+  destroy: () => void,
+  prepare?: PrepareCommand,
+): Aws {
   const counts: CallCounts = {};
   return {
     region,
@@ -219,6 +258,7 @@ export function awsDoor(region: string, services: ServiceLoaders, signal: AbortS
       const operation = operationOf(command);
       const key = `${service}:${operation}`;
       counts[key] = (counts[key] ?? 0) + 1;
+      prepare?.(command, service, operation, resource);
       try {
         // Every client's send takes any of its commands; the door's typing is per service, not per client class.
         const send = (client as unknown as { send: (c: unknown, o: unknown) => Promise<unknown> }).send.bind(client);
@@ -251,33 +291,4 @@ function defaultCredentials(o: AwsClientsOptions): AwsCredentialIdentityProvider
     deadline: o.deadline,
     log: o.log.child({ component: "credentials" }),
   });
-}
-
-/**
- * The SDK's adaptive strategy (client-side rate limiting once throttled), except that it never schedules a retry
- * that would start after the run's deadline: a boot must end on time even in a throttling storm.
- */
-export class DeadlineRetryStrategy implements RetryStrategyV2 {
-  readonly mode = "adaptive";
-  constructor(
-    private readonly inner: RetryStrategyV2,
-    private readonly deadline: Deadline,
-    private readonly clock: Clock,
-  ) {}
-
-  acquireInitialRetryToken(scope: string): Promise<RetryToken> {
-    return this.inner.acquireInitialRetryToken(scope);
-  }
-
-  async refreshRetryTokenForRetry(token: RetryToken, error: RetryErrorInfo): Promise<RetryToken> {
-    const next = await this.inner.refreshRetryTokenForRetry(token, error);
-    if (this.clock.now() + next.getRetryDelay() >= this.deadline.at) {
-      throw new Error("no retry: the run's deadline would pass");
-    }
-    return next;
-  }
-
-  recordSuccess(token: RetryToken): void {
-    this.inner.recordSuccess(token);
-  }
 }

@@ -1,6 +1,6 @@
 // Elastic IP handoff: an address held by an instance that is leaving — stopping or shutting down, gone, or not
 // InService in this instance's own Auto Scaling group (a replacement under an instance refresh) — is waited for,
-// at most elastic_ip.handoff seconds, and then claimed (with the read-back of every claim). An address held by an
+// at most elastic_ip.handoff seconds, and then claimed (as every claim is: elastic-ip.ts). An address held by an
 // instance in service is never part of a handoff: only allow_reassociation takes it.
 import type { Address } from "@aws-sdk/client-ec2";
 import type { Candidate } from "../actions/elastic-ip";

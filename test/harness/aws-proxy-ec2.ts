@@ -32,6 +32,8 @@ const VERSION = "2016-11-15";
 
 export class Ec2Fidelity implements Ec2Controls {
   private rivals: { allocationId?: string; toInstanceId: string }[] = [];
+  /** One AssociateAddress at a time per address: AWS's check and change are one step, the proxy's two. */
+  private readonly addressQueues = new Map<string, Promise<unknown>>();
   private barrier: { count: number; arrived: number; release: () => void; released: Promise<void> } | undefined;
 
   loseNextAssociation(o: { allocationId?: string; toInstanceId: string }): void {
@@ -63,6 +65,24 @@ export class Ec2Fidelity implements Ec2Controls {
     if (params.get("DryRun") === "true") return forward(req);
     const allocationId = params.get("AllocationId") ?? "";
     await this.arrive();
+    const previous = this.addressQueues.get(allocationId) ?? Promise.resolve();
+    const next = previous.then(
+      () => this.associateNow(req, params, allocationId, forward),
+      () => this.associateNow(req, params, allocationId, forward),
+    );
+    this.addressQueues.set(
+      allocationId,
+      next.catch(() => undefined),
+    );
+    return next;
+  }
+
+  private async associateNow(
+    req: WireRequest,
+    params: URLSearchParams,
+    allocationId: string,
+    forward: Forward,
+  ): Promise<WireResponse> {
     const rival = this.rivals.findIndex((r) => r.allocationId === undefined || r.allocationId === allocationId);
     if (rival >= 0) {
       const [{ toInstanceId }] = this.rivals.splice(rival, 1) as [{ toInstanceId: string }];

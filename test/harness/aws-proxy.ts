@@ -1,6 +1,7 @@
 // The AWS fidelity proxy: one loopback endpoint in front of moto that forwards everything unchanged, except the
 // operations where moto is not faithful to AWS (reference, section 6), which per-service interceptors answer, and
-// the faults a test injects. It records every call so tests can count what the agent did.
+// the faults a test injects. It records every call so tests can count what the agent did. With throttling on, AWS's
+// account-wide token buckets (aws-proxy-throttle.ts) refuse calls as AWS does when a fleet boots at once.
 import { createServer, request, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { awsError, isDryRun, isMutating, operationOf, serviceOf, type AwsService, type Interceptor } from "./aws-wire";
@@ -9,6 +10,7 @@ import { AutoScalingFidelity, type AutoScalingControls } from "./aws-proxy-autos
 import { Ec2Fidelity, type Ec2Controls } from "./aws-proxy-ec2";
 import { Elbv2Fidelity, type Elbv2Controls } from "./aws-proxy-elbv2";
 import { Route53Fidelity } from "./aws-proxy-route53";
+import { TokenBuckets, type BucketStats } from "./aws-proxy-throttle";
 
 export interface CallRecord {
   service: AwsService;
@@ -21,6 +23,12 @@ export interface CallRecord {
   dryRun?: true;
   /** The fault kind injected into this call, if any. */
   injected?: string;
+  /** Refused by the token buckets (throttling on). */
+  throttled?: boolean;
+  /** The AWS error code answered, for a call that failed (e.g. "Resource.AlreadyAssociated", "Throttling"). */
+  code?: string;
+  /** When it arrived (epoch ms, by the proxy's clock). */
+  at: number;
 }
 
 export interface FaultRule {
@@ -43,6 +51,13 @@ export interface AwsProxy {
   inject(rule: FaultRule): void;
   clearFaults(): void;
   setRoute53PendingMs(ms: number): void;
+  /**
+   * AWS's token buckets from now on, divided by `scale` (1: AWS's own figures; 12.5: 40 agents stand for 500), each
+   * starting full; undefined turns throttling off.
+   */
+  throttle(scale: number | undefined): void;
+  /** The token buckets used since throttling was turned on, with what each let through and refused. */
+  buckets(): BucketStats[];
   /** Every answer's Date header is this far from the real time (ms; positive: ahead), as from a skewed local clock. */
   setDateSkew(ms: number): void;
   /** Elastic IP races (aws-proxy-ec2.ts). */
@@ -59,8 +74,10 @@ export interface AwsProxyOptions {
   target: string;
   /** How long a Route 53 change stays PENDING; default 0 (INSYNC at the first GetChange). */
   route53PendingMs?: number;
-  /** Clock for Route 53 change status; default Date.now. */
+  /** Clock for Route 53 change status and the token buckets; default Date.now. */
   now?: () => number;
+  /** Throttling from the start, as AwsProxy.throttle(scale). */
+  throttleScale?: number;
 }
 
 const HOP_BY_HOP = new Set(["connection", "keep-alive", "transfer-encoding", "proxy-connection", "upgrade", "te"]);
@@ -80,7 +97,9 @@ export async function startAwsProxy(o: AwsProxyOptions): Promise<AwsProxy> {
     ...prefixed("autoscaling", autoscaling.interceptors()),
   };
 
+  const now = o.now ?? Date.now;
   const calls: CallRecord[] = [];
+  let buckets = o.throttleScale !== undefined ? new TokenBuckets(o.throttleScale, now) : undefined;
   let dateSkewMs = 0;
   let faults: { rule: FaultRule; left: number }[] = [];
   const forward = (req: WireRequest): Promise<WireResponse> => forwardTo(target, req);
@@ -106,6 +125,7 @@ export async function startAwsProxy(o: AwsProxyOptions): Promise<AwsProxy> {
       status: 0,
       mutating: isMutating(operation) && !dryRun,
       ...(dryRun && { dryRun: true as const }),
+      at: now(),
     };
     calls.push(record);
 
@@ -116,17 +136,32 @@ export async function startAwsProxy(o: AwsProxyOptions): Promise<AwsProxy> {
       return;
     }
     if (fault?.kind === "throttle" || fault?.kind === "5xx") {
-      const answer = faultResponse(service, fault);
-      record.status = answer.status;
-      send(res, answer);
+      answer(record, res, faultResponse(service, fault));
+      return;
+    }
+    if (buckets && !buckets.take(service, operation)) {
+      record.throttled = true;
+      answer(record, res, faultResponse(service, { kind: "throttle" }));
       return;
     }
     if (fault?.kind === "latency") await new Promise((r) => setTimeout(r, fault.latencyMs ?? 1_000));
 
     const interceptor = interceptors[`${service}:${operation}`];
-    const answer = interceptor ? await interceptor(wire, forward) : await forward(wire);
-    record.status = answer.status;
-    send(res, dateSkewMs === 0 ? answer : { ...answer, headers: { ...answer.headers, date: skewedDate(dateSkewMs) } });
+    const response = interceptor ? await interceptor(wire, forward) : await forward(wire);
+    answer(
+      record,
+      res,
+      dateSkewMs === 0 ? response : { ...response, headers: { ...response.headers, date: skewedDate(dateSkewMs) } },
+    );
+  }
+
+  function answer(record: CallRecord, res: ServerResponse, response: WireResponse): void {
+    record.status = response.status;
+    if (response.status >= 300) {
+      const code = /<Code>([^<]*)<\/Code>/.exec(response.body.toString())?.[1];
+      if (code !== undefined) record.code = code;
+    }
+    send(res, response);
   }
 
   function takeFault(service: AwsService, operation: string): FaultRule | undefined {
@@ -164,6 +199,10 @@ export async function startAwsProxy(o: AwsProxyOptions): Promise<AwsProxy> {
     setRoute53PendingMs: (ms) => {
       route53.pendingMs = ms;
     },
+    throttle: (scale) => {
+      buckets = scale !== undefined ? new TokenBuckets(scale, now) : undefined;
+    },
+    buckets: () => buckets?.stats() ?? [],
     setDateSkew: (ms) => {
       dateSkewMs = ms;
     },

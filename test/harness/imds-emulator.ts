@@ -91,6 +91,8 @@ export interface ImdsEmulator {
   setTagsEnabled(on: boolean): void;
   /** 403 on everything, as HttpEndpoint=disabled. */
   setDisabled(on: boolean): void;
+  /** 503 on everything while on, as a metadata service still starting (the fleet benchmark holds its agents so). */
+  setUnavailable(on: boolean): void;
   /** Token PUTs are accepted and never answered: what a hop limit of 1 looks like from inside a container. */
   setTokenReplyLost(on: boolean): void;
   /** The next GET with a token issued so far gets 401. */
@@ -271,6 +273,7 @@ export async function startImdsEmulator(o: ImdsEmulatorOptions): Promise<ImdsEmu
   let instance = o.instance;
   let tagsEnabled = o.tagsEnabled ?? true;
   let disabled = false;
+  let unavailable = false;
   let flaky = o.flaky;
   const started = Date.now();
   const profileAfter = o.credentialsAfterMs ?? 0;
@@ -295,6 +298,9 @@ export async function startImdsEmulator(o: ImdsEmulatorOptions): Promise<ImdsEmu
     },
     setDisabled(on) {
       disabled = on;
+    },
+    setUnavailable(on) {
+      unavailable = on;
     },
     setTokenReplyLost(on) {
       tokenReplyLost = on;
@@ -342,6 +348,7 @@ export async function startImdsEmulator(o: ImdsEmulatorOptions): Promise<ImdsEmu
     };
 
     if (!available) return mode === "reset" ? reset() : reply(503);
+    if (unavailable) return reply(503);
     if (disabled) return reply(403);
     if (flaky && (flaky.random ?? Math.random)() < flaky.rate) {
       return flaky.fault === "reset" ? reset() : reply(flaky.fault ?? 500);

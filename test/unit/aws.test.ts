@@ -4,11 +4,10 @@ import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { DescribeAddressesCommand, EC2Client } from "@aws-sdk/client-ec2";
 import { GetChangeCommand, Route53Client } from "@aws-sdk/client-route-53";
-import type { RetryErrorInfo, RetryStrategyV2, RetryToken } from "@smithy/types";
 import type { AwsClientStub } from "aws-sdk-client-mock";
 import { mockClient } from "aws-sdk-client-mock";
 import type { Sdks } from "../../agent/aws/clients";
-import { createAwsClients, DeadlineRetryStrategy, endpointFor, operationOf, regionFrom } from "../../agent/aws/clients";
+import { createAwsClients, endpointFor, operationOf, regionFrom } from "../../agent/aws/clients";
 import { AwsCallError, ConfigError } from "../../agent/core/errors";
 import { silentLogger } from "../../agent/core/log";
 import { testAws } from "../support/context";
@@ -151,7 +150,6 @@ describe("the door over real clients: a call the deadline aborts fails", () => {
         getText: () => Promise.reject(new Error("no IMDS here")),
         getBytes: () => Promise.reject(new Error("no IMDS here")),
       },
-      maxAttempts: 1,
     });
   }
 
@@ -209,35 +207,5 @@ describe("endpoints and region", () => {
   it("uses the region from IMDS unless AWS_REGION overrides it", () => {
     expect(regionFrom("eu-west-1", {})).toBe("eu-west-1");
     expect(regionFrom("eu-west-1", { AWS_REGION: "us-east-2" })).toBe("us-east-2");
-  });
-});
-
-describe("DeadlineRetryStrategy", () => {
-  const token = (delay: number): RetryToken => ({ getRetryCount: () => 1, getRetryDelay: () => delay });
-  const inner = (delay: number): RetryStrategyV2 => ({
-    acquireInitialRetryToken: () => Promise.resolve(token(0)),
-    refreshRetryTokenForRetry: () => Promise.resolve(token(delay)),
-    recordSuccess: () => undefined,
-  });
-  const info = { errorType: "THROTTLING" } as RetryErrorInfo;
-
-  it("passes a retry through when it would start before the deadline", async () => {
-    const clock = fakeClock();
-    const strategy = new DeadlineRetryStrategy(
-      inner(1000),
-      { at: clock.now() + 5000, signal: new AbortController().signal },
-      clock,
-    );
-    expect((await strategy.refreshRetryTokenForRetry(token(0), info)).getRetryDelay()).toBe(1000);
-  });
-
-  it("declines a retry that would start after the deadline, so the call fails in time", async () => {
-    const clock = fakeClock();
-    const strategy = new DeadlineRetryStrategy(
-      inner(20_000),
-      { at: clock.now() + 5000, signal: new AbortController().signal },
-      clock,
-    );
-    await expect(strategy.refreshRetryTokenForRetry(token(0), info)).rejects.toThrow(/deadline/);
   });
 });

@@ -377,6 +377,20 @@ describe("dns action: reads, batches and waits", () => {
     expect(count(ctx)).toEqual({ "route53:ListResourceRecordSets": 1 });
   });
 
+  it("a run that plans again (a pool's address claimed) takes the zone from its first plan; another run looks it up", async () => {
+    zoneExists();
+    zoneListing([]);
+    const ctx = testContext(config);
+
+    await dnsAction.plan(ctx);
+    await dnsAction.plan({ ...ctx, upstream: { elastic_ip: { publicIp: "203.0.113.7" } } });
+    expect(count(ctx)).toEqual({ "route53:ListHostedZonesByName": 1, "route53:ListResourceRecordSets": 2 });
+
+    const next = testContext(config);
+    await dnsAction.plan(next);
+    expect(count(next)).toEqual({ "route53:ListHostedZonesByName": 1, "route53:ListResourceRecordSets": 1 });
+  });
+
   it("looks the zone up again when the one remembered is gone", async () => {
     zoneExists();
     r53

@@ -1,7 +1,21 @@
-import { AssociateAddressCommand, DescribeAddressesCommand, EC2Client, type Address } from "@aws-sdk/client-ec2";
+import {
+  AssociateAddressCommand,
+  DescribeAddressesCommand,
+  DescribeInstancesCommand,
+  EC2Client,
+  type Address,
+} from "@aws-sdk/client-ec2";
 import { mockClient } from "aws-sdk-client-mock";
 import type { Target } from "../../agent/actions/elastic-ip";
-import { decideEip, elasticIpAction, holderOf, isAssociated, isOurs, shuffle } from "../../agent/actions/elastic-ip";
+import {
+  decideEip,
+  elasticIpAction,
+  holderOf,
+  isAssociated,
+  isOurs,
+  preferenceOrder,
+  STALE_READ_MS,
+} from "../../agent/actions/elastic-ip";
 import type { Aws } from "../../agent/aws/clients";
 import { ConfigErrors, ConfigError } from "../../agent/core/errors";
 import { publicDnsName } from "../../agent/instance/facts";
@@ -48,14 +62,14 @@ describe("decideEip", () => {
     expect(decideEip(pool, [free("a"), mine], target, false)).toEqual({ op: "none", address: mine });
   });
 
-  it("tries only free addresses, in random order, never asking to reassociate", () => {
-    const d = decideEip(pool, [free("a"), heldBy("b", "i-0x", "eni-0x"), free("c")], target, false, () => 0);
+  it("tries only free addresses, in this instance's own order, never asking to reassociate", () => {
+    const d = decideEip(pool, [free("a"), heldBy("b", "i-0x", "eni-0x"), free("c")], target, false);
     expect(d).toEqual({
       op: "associate",
-      candidates: [
-        { address: free("c"), reassociate: false },
-        { address: free("a"), reassociate: false },
-      ],
+      candidates: preferenceOrder([free("a"), free("c")], target.instanceId).map((address) => ({
+        address,
+        reassociate: false,
+      })),
     });
   });
 
@@ -94,11 +108,43 @@ describe("decideEip", () => {
       candidates: [{ address: own, reassociate: true }],
     });
   });
+});
 
-  it("shuffles every order with the same odds (Fisher-Yates)", () => {
-    const seen = new Set<string>();
-    for (let i = 0; i < 200; i++) seen.add(shuffle([1, 2, 3]).join(""));
-    expect(seen.size).toBe(6);
+describe("each instance's order of the pool", () => {
+  const addresses = Array.from({ length: 10 }, (_, i) => free(`eipalloc-${i}`));
+  const ids = (list: Address[]) => list.map((a) => a.AllocationId);
+  const instanceIds = Array.from({ length: 2000 }, (_, i) => `i-${(0x1000_0000_0000 + i * 7919).toString(16)}`);
+
+  it("is the instance's own: the same at every read, whatever order the addresses come in", () => {
+    const order = ids(preferenceOrder(addresses, "i-0abc"));
+    expect(ids(preferenceOrder([...addresses].reverse(), "i-0abc"))).toEqual(order);
+    expect(order.sort()).toEqual(ids(addresses).sort());
+  });
+
+  it("starts instances at different addresses: each address is first for about a tenth of 2000 instances", () => {
+    const first = new Map<string, number>();
+    for (const id of instanceIds) {
+      const top = preferenceOrder(addresses, id)[0]!.AllocationId!;
+      first.set(top, (first.get(top) ?? 0) + 1);
+    }
+    expect(first.size).toBe(10);
+    for (const n of first.values()) expect(n).toBeGreaterThan(130);
+    for (const n of first.values()) expect(n).toBeLessThan(270);
+  });
+
+  it("keeps its order when another instance takes an address: the rest are not reshuffled", () => {
+    for (const id of instanceIds.slice(0, 50)) {
+      const order = ids(preferenceOrder(addresses, id));
+      const taken = order[0]!;
+      expect(
+        ids(
+          preferenceOrder(
+            addresses.filter((a) => a.AllocationId !== taken),
+            id,
+          ),
+        ),
+      ).toEqual(order.slice(1));
+    }
   });
 });
 
@@ -129,34 +175,166 @@ describe("elastic_ip action against a mocked EC2", () => {
     ]);
   });
 
-  it("sends AllowReassociation=false, and moves on when another instance wins", async () => {
-    ec2
-      .on(DescribeAddressesCommand, { AllocationIds: ["eipalloc-1"] })
-      .resolves({ Addresses: [heldBy("eipalloc-1", "i-0rival", "eni-0rival")] })
-      .on(DescribeAddressesCommand, { AllocationIds: ["eipalloc-2"] })
-      .resolves({ Addresses: [heldBy("eipalloc-2", "", "eni-0mine", "10.0.1.5")] });
-    ec2.on(AssociateAddressCommand, { AllocationId: "eipalloc-1" }).rejects(already("Resource.AlreadyAssociated"));
-    ec2.on(AssociateAddressCommand, { AllocationId: "eipalloc-2" }).resolves({ AssociationId: "eipassoc-2" });
+  it("sends AllowReassociation=false, and does not read back a claim that went through", async () => {
+    ec2.on(AssociateAddressCommand).resolves({ AssociationId: "eipassoc-1" });
     const ctx = context({ elastic_ip: { pool: { tags: { Pool: "web" } } } });
     const candidates = [free("eipalloc-1"), free("eipalloc-2")].map((address) => ({ address, reassociate: false }));
 
     const outcome = await elasticIpAction.apply(ctx, {
       changes: [],
-      data: { source: pool, target: mine, decision: { op: "associate", candidates } },
+      data: { source: pool, target: mine, readAt: ctx.clock.now(), decision: { op: "associate", candidates } },
     });
 
     expect(ec2.commandCalls(AssociateAddressCommand).map((c) => c.args[0].input)).toEqual([
-      expect.objectContaining({
+      {
         AllocationId: "eipalloc-1",
         NetworkInterfaceId: "eni-0mine",
+        PrivateIpAddress: "10.0.1.5",
         AllowReassociation: false,
-      }),
-      expect.objectContaining({ AllocationId: "eipalloc-2", PrivateIpAddress: "10.0.1.5", AllowReassociation: false }),
+      },
     ]);
+    expect(ec2.commandCalls(DescribeAddressesCommand)).toEqual([]);
     expect(outcome.output).toMatchObject({
-      allocationId: "eipalloc-2",
+      allocationId: "eipalloc-1",
       publicDns: "ec2-203-0-113-1.compute-1.amazonaws.com",
     });
+  });
+
+  it("after a refusal, reads the pool once more and claims what is free now, not the next of a stale list", async () => {
+    // Planned with three free; by the time of the claim, another instance holds the first and a third the second.
+    const pooled = ["eipalloc-1", "eipalloc-2", "eipalloc-3"];
+    ec2.on(DescribeAddressesCommand).resolves({
+      Addresses: [
+        heldBy("eipalloc-1", "i-0rival", "eni-0rival"),
+        heldBy("eipalloc-2", "i-0third", "eni-0third"),
+        free("eipalloc-3"),
+      ],
+    });
+    ec2.on(AssociateAddressCommand, { AllocationId: "eipalloc-1" }).rejects(already("Resource.AlreadyAssociated"));
+    ec2.on(AssociateAddressCommand, { AllocationId: "eipalloc-3" }).resolves({ AssociationId: "eipassoc-3" });
+    const ctx = context({ elastic_ip: { pool: { tags: { Pool: "web" } } } });
+    const candidates = pooled.map((id) => ({ address: free(id), reassociate: false }));
+
+    const outcome = await elasticIpAction.apply(ctx, {
+      changes: [],
+      data: { source: pool, target: mine, readAt: ctx.clock.now(), decision: { op: "associate", candidates } },
+    });
+
+    expect(ec2.commandCalls(AssociateAddressCommand).map((c) => c.args[0].input.AllocationId)).toEqual([
+      "eipalloc-1",
+      "eipalloc-3",
+    ]);
+    expect(ec2.commandCalls(DescribeAddressesCommand)).toHaveLength(1);
+    expect(outcome.output).toMatchObject({ allocationId: "eipalloc-3" });
+  });
+
+  it("reads the pool again before claiming when its read is stale (the run waited for other plans)", async () => {
+    ec2.on(DescribeAddressesCommand).resolves({
+      Addresses: [heldBy("eipalloc-1", "i-0rival", "eni-0rival"), free("eipalloc-2")],
+    });
+    ec2.on(AssociateAddressCommand).resolves({ AssociationId: "eipassoc-2" });
+    const ctx = context({ elastic_ip: { pool: { tags: { Pool: "web" } } } });
+    const candidates = [free("eipalloc-1"), free("eipalloc-2")].map((address) => ({ address, reassociate: false }));
+    const data = { source: pool, target: mine, decision: { op: "associate" as const, candidates } };
+
+    // Read just now: claimed from the plan's list, no second read.
+    await elasticIpAction.apply(ctx, { changes: [], data: { ...data, readAt: ctx.clock.now() - STALE_READ_MS } });
+    expect(ec2.commandCalls(DescribeAddressesCommand)).toHaveLength(0);
+    expect(ec2.commandCalls(AssociateAddressCommand).map((c) => c.args[0].input.AllocationId)).toEqual(["eipalloc-1"]);
+
+    ec2.resetHistory();
+    const outcome = await elasticIpAction.apply(ctx, {
+      changes: [],
+      data: { ...data, readAt: ctx.clock.now() - STALE_READ_MS - 1 },
+    });
+    expect(ec2.commandCalls(DescribeAddressesCommand)).toHaveLength(1);
+    expect(ec2.commandCalls(AssociateAddressCommand).map((c) => c.args[0].input.AllocationId)).toEqual(["eipalloc-2"]);
+    expect(outcome.output).toMatchObject({ allocationId: "eipalloc-2" });
+  });
+
+  it("gives up naming each loss when the re-read leaves nothing free, and takes nothing", async () => {
+    ec2.on(DescribeAddressesCommand).resolves({ Addresses: [heldBy("eipalloc-1", "i-0rival", "eni-0rival")] });
+    ec2.on(AssociateAddressCommand).rejects(already("Resource.AlreadyAssociated"));
+    const ctx = context({ elastic_ip: { pool: { tags: { Pool: "web" } } } });
+
+    const error = await elasticIpAction
+      .apply(ctx, {
+        changes: [],
+        data: {
+          source: pool,
+          target: mine,
+          readAt: ctx.clock.now(),
+          decision: { op: "associate", candidates: [{ address: free("eipalloc-1"), reassociate: false }] },
+        },
+      })
+      .catch((e: unknown) => e);
+
+    expect((error as Error).message).toBe(
+      "could not claim any address of pool Pool=web: another instance won each attempt " +
+        "(eipalloc-1 to i-0rival (eni-0rival, 10.0.9.9)); nothing was taken",
+    );
+    expect(ec2.commandCalls(AssociateAddressCommand)).toHaveLength(1);
+  });
+
+  it("after a refusal, goes on to a handoff's address (held by a leaving instance), which the re-read leaves out", async () => {
+    // awaitHandoff gave a released address and one still held by an instance that is shutting down; another instance
+    // takes the released one first. The pool's own decision sees nothing free, but the handoff's address stays.
+    ec2.on(DescribeAddressesCommand).resolves({
+      Addresses: [heldBy("eipalloc-1", "i-0rival", "eni-0rival"), heldBy("eipalloc-2", "i-0old", "eni-0old")],
+    });
+    ec2.on(AssociateAddressCommand, { AllocationId: "eipalloc-1" }).rejects(already("Resource.AlreadyAssociated"));
+    ec2.on(AssociateAddressCommand, { AllocationId: "eipalloc-2" }).resolves({ AssociationId: "eipassoc-2" });
+    const ctx = context({ elastic_ip: { pool: { tags: { Pool: "web" } } } });
+    const candidates = [
+      { address: free("eipalloc-1"), reassociate: false },
+      { address: heldBy("eipalloc-2", "i-0old", "eni-0old"), reassociate: true },
+    ];
+
+    const outcome = await elasticIpAction.apply(ctx, {
+      changes: [],
+      data: { source: pool, target: mine, readAt: ctx.clock.now(), decision: { op: "associate", candidates } },
+    });
+
+    expect(
+      ec2
+        .commandCalls(AssociateAddressCommand)
+        .map((c) => [c.args[0].input.AllocationId, c.args[0].input.AllowReassociation]),
+    ).toEqual([
+      ["eipalloc-1", false],
+      ["eipalloc-2", true],
+    ]);
+    expect(outcome.output).toMatchObject({ allocationId: "eipalloc-2" });
+  });
+
+  it("turns a stale read into a handoff when the pool's free addresses went meanwhile and a leaving instance holds one", async () => {
+    // Planned with one free; by the claim, the pool's only address is held by an instance shutting down, which then
+    // releases it.
+    ec2.on(DescribeAddressesCommand).resolves({ Addresses: [heldBy("eipalloc-1", "i-0old", "eni-0old")] });
+    ec2.on(DescribeAddressesCommand, { AllocationIds: ["eipalloc-1"] }).resolves({ Addresses: [free("eipalloc-1")] });
+    ec2.on(DescribeInstancesCommand).resolves({
+      Reservations: [{ Instances: [{ InstanceId: "i-0old", State: { Name: "shutting-down", Code: 32 } }] }],
+    });
+    ec2.on(AssociateAddressCommand).resolves({ AssociationId: "eipassoc-1" });
+    const ctx = context({ elastic_ip: { pool: { tags: { Pool: "web" } } } });
+    const candidates = [{ address: free("eipalloc-1"), reassociate: false }];
+
+    const outcome = await elasticIpAction.apply(ctx, {
+      changes: [],
+      data: {
+        source: pool,
+        target: mine,
+        readAt: ctx.clock.now() - STALE_READ_MS - 1,
+        decision: { op: "associate", candidates },
+      },
+    });
+
+    expect(ec2.commandCalls(DescribeInstancesCommand)).toHaveLength(1);
+    expect(
+      ec2
+        .commandCalls(AssociateAddressCommand)
+        .map((c) => [c.args[0].input.AllocationId, c.args[0].input.AllowReassociation]),
+    ).toEqual([["eipalloc-1", false]]);
+    expect(outcome.output).toMatchObject({ allocationId: "eipalloc-1" });
   });
 
   it("counts Resource.AlreadyAssociated as won when the read-back shows the address is ours (a retried call)", async () => {
@@ -171,6 +349,7 @@ describe("elastic_ip action against a mocked EC2", () => {
       data: {
         source: { kind: "fixed", allocationId: "eipalloc-1" },
         target: mine,
+        readAt: ctx.clock.now(),
         decision: { op: "associate", candidates: [{ address: free("eipalloc-1"), reassociate: false }] },
       },
     });

@@ -151,6 +151,17 @@ describe("reads need a valid token (HttpTokens=required)", () => {
     emu.setDisabled(false);
     expect((await get(emu, "/latest/meta-data/instance-id", tok)).status).toBe(200);
   });
+
+  test("setUnavailable: 503 on everything while on, recorded, then served again", async () => {
+    const emu = await emulator();
+    const tok = await token(emu);
+    emu.setUnavailable(true);
+    expect((await send(emu, "PUT", "/latest/api/token", { [TTL]: "60" })).status).toBe(503);
+    expect((await get(emu, "/latest/meta-data/instance-id", tok)).status).toBe(503);
+    expect(emu.requests.slice(-2).map((r) => r.status)).toEqual([503, 503]);
+    emu.setUnavailable(false);
+    expect((await get(emu, "/latest/meta-data/instance-id", tok)).status).toBe(200);
+  });
 });
 
 describe("the tree", () => {

@@ -105,7 +105,7 @@ describe("load_balancer action against a mocked ELBv2", () => {
     return testContext({ load_balancer: config }, { aws });
   }
 
-  it("registers, then polls every few seconds (never the waiter's 15 s) until healthy", async () => {
+  it("registers, then polls sparsely until healthy: the first look within a second, then less and less often", async () => {
     elb.on(DescribeTargetGroupsCommand).resolves({ TargetGroups: [group()] });
     elb
       .on(DescribeTargetHealthCommand)
@@ -127,8 +127,35 @@ describe("load_balancer action against a mocked ELBv2", () => {
     });
     expect(outcome.failures).toBeUndefined();
     expect(outcome.state).toMatchObject({ deregisterOnShutdown: true, targets: [{ id: instance.id }] });
-    expect(ctx.clock.sleeps.length).toBe(3);
-    expect(Math.max(...ctx.clock.sleeps)).toBeLessThanOrEqual(5000);
+    // A wait before each of the four looks after registering, each at most 1 s × 1.6^n (jittered below that).
+    expect(ctx.clock.sleeps).toHaveLength(4);
+    ctx.clock.sleeps.forEach((ms, n) => expect(ms).toBeLessThanOrEqual(1000 * 1.6 ** n));
+    expect(ctx.clock.sleeps[0]).toBeGreaterThanOrEqual(500);
+  });
+
+  it("polls a target that stays initial for two minutes about a dozen times, never more than 20 s apart", async () => {
+    elb.on(DescribeTargetGroupsCommand).resolves({ TargetGroups: [group()] });
+    const ctx = context({ target_groups: [{ name: "web" }], wait_healthy: 300 });
+    const healthyAt = ctx.clock.now() + 120_000;
+    elb
+      .on(DescribeTargetHealthCommand)
+      .resolvesOnce({ TargetHealthDescriptions: [health("unused", "Target.NotRegistered")] })
+      .callsFake(() => ({
+        TargetHealthDescriptions: [
+          ctx.clock.now() >= healthyAt ? health("healthy") : health("initial", "Elb.InitialHealthChecking"),
+        ],
+      }));
+    elb.on(RegisterTargetsCommand).resolves({});
+
+    const outcome = await targetGroupsAction.apply(ctx, await targetGroupsAction.plan(ctx));
+
+    expect(outcome.failures).toBeUndefined();
+    const polls = elb.commandCalls(DescribeTargetHealthCommand).length - 1;
+    // Waits of 1 s × 1.6^n, at most 20 s, each jittered to between half and all of that: 11 to 16 looks in 120 s.
+    expect(polls).toBeGreaterThanOrEqual(11);
+    expect(polls).toBeLessThanOrEqual(16);
+    expect(Math.max(...ctx.clock.sleeps)).toBeLessThanOrEqual(20_000);
+    expect(ctx.clock.now() - healthyAt).toBeLessThanOrEqual(20_000);
   });
 
   it("fails with the last reason when the target is still unhealthy at wait_healthy", async () => {
