@@ -104,6 +104,7 @@ const ARGV_SCRIPT = 'printf "%s" "$#" > "$2.count" && printf "%s" "$1" > "$2"';
 const argv = (rendered: string, out: string) => ["/bin/sh", "-c", ARGV_SCRIPT, "sh", rendered, out];
 
 interface Peer {
+  id: string;
   ip: string;
   /** The hostile value as EC2 hands it back (DescribeInstances), which is what bootlace reads. */
   value: string;
@@ -316,8 +317,39 @@ interface OwnRun {
 const ownRuns = new Map<string, OwnRun>(); // `${group}/${value index}`
 const claims = new Map<
   string,
-  { result: RunResult; instance: ImdsInstance; match: string; held: string[]; decoys: string[] }
+  { result: RunResult; root: string; instance: ImdsInstance; match: string; held: string[]; decoys: string[] }
 >();
+
+// Configurations that would put a value into a shell, or use a variable that does not exist: refused before anything
+// runs (exit 2), whatever the value.
+const REFUSED: Record<string, unknown> = {
+  "string check with {{tags.X}}": {
+    path: "/etc/app/r1.conf",
+    template: "/etc/bootlace/templates/id.mustache",
+    check: 'test -n "{{tags.X}}"',
+  },
+  "string check with {{{tags.X}}}": {
+    path: "/etc/app/r2.conf",
+    template: "/etc/bootlace/templates/id.mustache",
+    check: "test -n {{{tags.X}}}",
+  },
+  "string on_change with {{tags.X}}": {
+    path: "/etc/app/r3.conf",
+    template: "/etc/bootlace/templates/id.mustache",
+    on_change: "echo {{tags.X}}",
+  },
+  "string on_change with {{#peers.db}}{{tags.X}}{{/peers.db}}": {
+    path: "/etc/app/r4.conf",
+    template: "/etc/bootlace/templates/id.mustache",
+    on_change: "echo {{#peers.db}}{{tags.X}}{{/peers.db}}",
+  },
+  "a block with {{instance.nope}}": { path: "/etc/app/r5.conf", block: "x={{instance.nope}}\n" },
+  "a line edit with {{peers.db.0.ipp}}": {
+    path: "/etc/app/r6.conf",
+    replace: [{ match: "^x=.*$", with: "x={{peers.db.0.ipp}}" }],
+  },
+};
+const refusedRuns = new Map<string, { root: string; result: RunResult }>();
 
 // ---------------------------------------------------------------------------------------------------------------------
 
@@ -366,6 +398,7 @@ beforeAll(async () => {
       (d.Reservations?.[0]?.Instances?.[0]?.Tags ?? []).map((t) => [t.Key ?? "", t.Value]),
     );
     return {
+      id: i.instanceId,
       ip: i.privateIpv4,
       name: seen.Name ?? "",
       value: tags.Role === "hostile-name" ? (seen.Name ?? "") : (seen.X ?? ""),
@@ -417,15 +450,32 @@ beforeAll(async () => {
   }
   for (const { h, instance, address } of claimers) {
     jobs.push(async () => {
-      const config = { elastic_ip: { pool: { tags: { Pool: "{{tags.X}}" } } } };
-      const result = await bootRun(instance, { Role: "claimer", X: h.value }, config, await makeRoot());
+      // The value goes into two EC2 filters: the pool's tag, and a peer search (its matches listed in a file).
+      const config = {
+        elastic_ip: { pool: { tags: { Pool: "{{tags.X}}" } } },
+        peers: { g: { tags: { X: "{{tags.X}}" } } },
+        files: [{ path: "/etc/app/found.conf", block: "{{#peers.g}}{{ip}}\n{{/peers.g}}" }],
+      };
+      const root = await makeRoot();
+      const result = await bootRun(instance, { Role: "claimer", X: h.value }, config, root);
       claims.set(h.id, {
         result,
+        root,
         instance,
         match: address.allocationId,
         held: [],
         decoys: [decoy.allocationId, ...claimers.filter((c) => c.h !== h).map((c) => c.address.allocationId)],
       });
+    });
+  }
+  const hostileTag = `$(touch ${sentinel.path("refused-config")})`;
+  for (const [what, file] of Object.entries(REFUSED)) {
+    jobs.push(async () => {
+      const root = await makeRoot();
+      await seed(root, { "/etc/bootlace/templates/id.mustache": "id={{instance.id}}\n" });
+      const config = { peers: { db: { tags: { Role: "hostile-tag" } } }, files: [file] };
+      const result = await bootRun(self, { Role: "self", X: hostileTag }, config, root);
+      refusedRuns.set(what, { root, result });
     });
   }
   await pooled(jobs);
@@ -619,9 +669,14 @@ describe("a peer's hostile value, all peers in one run", () => {
     expectNoSentinel(h);
   });
 
-  test.each(cellsOf(IDS))("the log (peer values) %s: one log call, one line", (id) => {
-    expectLogLines(peerRun.result.stderr, hostileOf(id));
-    expectNoSentinel(hostileOf(id));
+  test.each(cellsOf(IDS))("the log (peer values) %s: one line per call; a peer left out is named", (id) => {
+    const h = hostileOf(id);
+    expectLogLines(peerRun.result.stderr, h);
+    // Left out of some file (a hosts name, or the token alphabet): the warning names the peer.
+    for (const p of [peerOf("hn", id), peerOf("ht", id)]) {
+      if (!hostsNameOk(p.value, own()) || !tokenOk(p.value)) expect(peerRun.result.stderr).toContain(p.id);
+    }
+    expectNoSentinel(h);
   });
 });
 
@@ -761,11 +816,39 @@ describe("this instance's own hostile value: it lands where it is safe, else the
     expectNoSentinel(h);
   });
 
+  test.each(cellsOf(IDS))(
+    "EC2 filter: peer search by a tag (own tag) %s finds only the peer tagged with it",
+    async (id) => {
+      const h = hostileOf(id);
+      const claim = claims.get(id)!;
+      const found = await readOrAbsent(claim.root, "/etc/app/found.conf");
+      if (h.value === "") {
+        expect(claim.result.code).toBe(2);
+        expect(found).toBeUndefined();
+      } else {
+        expect(claim.result.code).toBe(0);
+        const lines = (found ?? "").split("\n").filter((l) => /^\d/.test(l));
+        expect(lines).toEqual(peerRun.ht.filter((p) => p.value === h.value).map((p) => p.ip));
+      }
+      expectNoSentinel(h);
+    },
+  );
+
   test.each(cellsOf(IDS))("the log (own tag) %s: one log call, one line, in every run", (id) => {
     const h = hostileOf(id);
     for (const group of OWN_GROUPS) expectLogLines(runOf(group, id).result.stderr, h);
     expectLogLines(claims.get(id)!.result.stderr, h);
     expectNoSentinel(h);
+  });
+});
+
+describe("a configuration that would put a value into a shell or use a variable that does not exist", () => {
+  test.each(cellsOf(Object.keys(REFUSED)))("%s: refused, exit 2, nothing run or written", async (what) => {
+    const { root, result } = refusedRuns.get(what)!;
+    expect(result.code).toBe(2);
+    expect(result.stderr).toMatch(/files\.0\./);
+    expect(await readOrAbsent(root, (REFUSED[what] as { path: string }).path)).toBeUndefined();
+    expect(existsSync(sentinel.path("refused-config"))).toBe(false);
   });
 });
 
