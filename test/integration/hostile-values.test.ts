@@ -82,6 +82,9 @@ const hostsNameOk = (v: string, ownHostname: string): boolean =>
   v.toLowerCase() !== ownHostname.toLowerCase() &&
   v.toLowerCase() !== ownHostname.split(".")[0]!.toLowerCase();
 
+/** An alias from a tag: a name /etc/hosts may carry, or nothing at all (an empty field is no field). */
+const hostsAliasOk = (v: string, ownHostname: string): boolean => v === "" || hostsNameOk(v, ownHostname);
+
 // ---------------------------------------------------------------------------------------------------------------------
 // The world: one VPC, this instance ("self"), a peer per value with a hostile Name, a peer per value with a hostile tag,
 // an instance and a pool address per value for the Elastic IP claim.
@@ -259,7 +262,8 @@ function ownFiles(group: OwnGroup, ns: number[], out: (what: string) => string):
       return [
         {
           path: "/etc/hosts",
-          block: ns.map((n) => `{{instance.private_ipv4}} self-${n}.internal ${tag(n)}\n`).join(""),
+          // Another address: the own hostname there would send this instance's own name elsewhere.
+          block: ns.map((n) => `${ownAddress(n)} self-${n}.internal ${tag(n)}\n`).join(""),
         },
       ];
     case "token":
@@ -356,7 +360,7 @@ const refusedRuns = new Map<string, { root: string; result: RunResult }>();
 /** The own value runs: an accepted batch per group, a run per refused value. */
 function ownPlan(): { group: OwnGroup; ns: number[] }[] {
   const ok: Record<OwnGroup, (v: string) => boolean> = {
-    hosts: (v) => hostsNameOk(v, self.hostname ?? ""),
+    hosts: (v) => hostsAliasOk(v, self.hostname ?? ""),
     token: tokenOk,
     escaped: escapableOk,
     commands: () => true,
@@ -457,6 +461,7 @@ beforeAll(async () => {
         files: [{ path: "/etc/app/found.conf", block: "{{#peers.g}}{{ip}}\n{{/peers.g}}" }],
       };
       const root = await makeRoot();
+      await mkdir(join(root, "etc/app"), { recursive: true });
       const result = await bootRun(instance, { Role: "claimer", X: h.value }, config, root);
       claims.set(h.id, {
         result,
@@ -509,7 +514,7 @@ const hba = (root: string) => once(`pg:${root}`, () => pg.hbaRules(join(root, PG
 const hosts = (root: string) => once(`hosts:${root}`, async () => parseHosts(await read(root, "/etc/hosts")));
 /** The shell file sourced by bash; NAME's elements (an array or one word), NUL-separated. */
 const sourced = (root: string, path: string, name: string) =>
-  once(`sh:${root}${path}`, async () => {
+  once(`sh:${root}${path}:${name}`, async () => {
     const script = `. "$1" && printf '%s\\0' "\${${name}[@]}"`;
     const { stdout } = await exec("bash", ["--norc", "-c", script, "bash", join(root, path)], { cwd: outDir });
     return stdout.split("\0").slice(0, -1);
@@ -588,12 +593,13 @@ describe("a peer's hostile value, all peers in one run", () => {
       const h = hostileOf(id);
       const rules = await hba(peerRun.root);
       expect(rules.filter((r) => r.error !== null)).toEqual([]);
-      expect(rules.map(ruleOf)).toEqual([
-        ...accepted("ht", tokenOk).map((p) => hostRule(p.value, p.ip)),
-        ...BASE_RULES,
-      ]);
+      // One rule per accepted peer, then the file's own; this peer's rule, if any, names exactly its value.
+      expect(rules).toHaveLength(accepted("ht", tokenOk).length + BASE_RULES.length);
+      expect(rules.slice(-BASE_RULES.length).map(ruleOf)).toEqual(BASE_RULES);
       const p = peerOf("ht", id);
-      expect(rules.filter((r) => r.address === p.ip).length).toBe(tokenOk(p.value) ? 1 : 0);
+      expect(rules.filter((r) => r.address === p.ip).map(ruleOf)).toEqual(
+        tokenOk(p.value) ? [hostRule(p.value, p.ip)] : [],
+      );
       expectNoSentinel(h);
     },
   );
@@ -701,9 +707,10 @@ describe("this instance's own hostile value: it lands where it is safe, else the
   test.each(cellsOf(IDS))("hosts alias (own tag) %s", async (id) => {
     const h = hostileOf(id);
     const { root, ns } = runOf("hosts", id);
-    if (await expectVerdict("hosts", id, hostsNameOk(h.value, self.hostname ?? ""), ["/etc/hosts"])) {
+    if (await expectVerdict("hosts", id, hostsAliasOk(h.value, self.hostname ?? ""), ["/etc/hosts"])) {
       const mine = (await hosts(root)).filter((e) => e.names[0] === `self-${n(id)}.internal`);
-      expect(mine).toEqual([{ address: self.privateIpv4, names: [`self-${n(id)}.internal`, h.value] }]);
+      const names = [`self-${n(id)}.internal`, ...(h.value === "" ? [] : [h.value])];
+      expect(mine).toEqual([{ address: ownAddress(n(id)), names }]);
       expect(await hosts(root)).toHaveLength(parseHosts(HOSTS).length + ns.length);
     }
     expectNoSentinel(h);
@@ -717,8 +724,11 @@ describe("this instance's own hostile value: it lands where it is safe, else the
     const rules = await hba(root);
     expect(rules.filter((r) => r.error !== null)).toEqual([]);
     if (await expectVerdict("token", id, tokenOk(h.value), TOKEN_FILES)) {
-      expect(rules.map(ruleOf)).toEqual([...ns.map((k) => hostRule(values[k]!.value, ownAddress(k))), ...BASE_RULES]);
-      expect(rules.filter((r) => r.address === ownAddress(n(id))).map((r) => r.database)).toEqual([[h.value]]);
+      expect(rules).toHaveLength(ns.length + BASE_RULES.length);
+      expect(rules.slice(-BASE_RULES.length).map(ruleOf)).toEqual(BASE_RULES);
+      expect(rules.filter((r) => r.address === ownAddress(n(id))).map(ruleOf)).toEqual([
+        hostRule(h.value, ownAddress(n(id))),
+      ]);
     } else {
       expect(rules.map(ruleOf)).toEqual(BASE_RULES);
     }
@@ -739,11 +749,10 @@ describe("this instance's own hostile value: it lands where it is safe, else the
   test.each(cellsOf(IDS))("a line edit (own tag) %s", async (id) => {
     const h = hostileOf(id);
     const ok = await expectVerdict("token", id, tokenOk(h.value), TOKEN_FILES);
-    const { root, ns } = runOf("token", id);
-    const expected = KEYS.map((k) => `k${k}=${ok && ns.includes(k) ? values[k]!.value : "old"}\n`).join("");
-    const text = await read(root, "/etc/app/line.conf");
-    expect(text).toBe(expected);
-    expect(logLines(text)).toHaveLength(KEYS.length + 1);
+    const lines = (await read(runOf("token", id).root, "/etc/app/line.conf")).split("\n");
+    expect(lines).toHaveLength(KEYS.length + 1);
+    expect(lines[n(id)]).toBe(`k${n(id)}=${ok ? h.value : "old"}`);
+    expect(lines.every((l, k) => l.startsWith(k === KEYS.length ? "" : `k${k}=`))).toBe(true);
     expectNoSentinel(h);
   });
 
@@ -752,7 +761,13 @@ describe("this instance's own hostile value: it lands where it is safe, else the
     const ok = await expectVerdict("token", id, tokenOk(h.value), TOKEN_FILES);
     const { root, ns } = runOf("token", id);
     const text = await readOrAbsent(root, "/etc/app/own.conf");
-    expect(text).toBe(ok ? ns.map((k) => `own${k}=${values[k]!.value}\n`).join("") : undefined);
+    if (ok) {
+      const lines = (text ?? "").split("\n");
+      expect(lines).toHaveLength(ns.length + 1);
+      expect(lines[ns.indexOf(n(id))]).toBe(`own${n(id)}=${h.value}`);
+    } else {
+      expect(text).toBeUndefined();
+    }
     expectNoSentinel(h);
   });
 
