@@ -1,7 +1,7 @@
 // EC2 Elastic IPs as AWS behaves and moto 5.2.1 does not: AssociateAddress without AllowReassociation=true refuses an
 // address associated elsewhere (moto only notices an association made by instance id, not one made by interface),
-// and a free address has no empty association fields; DescribeAddresses's filter values keep AWS's escapes (moto
-// matches them with fnmatch, where `\*` is not a literal `*`). Tests can also stage the races AWS has at boot: another instance
+// and a free address has no empty association fields; filter values keep AWS's escapes (moto matches DescribeAddresses
+// filters with fnmatch, where `\*` is not a literal `*`, and DescribeInstances ones without `\\`). Tests can also stage the races AWS has at boot: another instance
 // taking an address just before an agent's AssociateAddress, or several agents' calls arriving together.
 import { XMLParser } from "fast-xml-parser";
 import { awsError, type Interceptor, type WireRequest, type WireResponse } from "./aws-wire";
@@ -55,6 +55,7 @@ export class Ec2Fidelity implements Ec2Controls {
     return {
       AssociateAddress: (req, forward) => this.associate(req, forward),
       DescribeAddresses: async (req, forward) => withoutEmptyAssociation(await forward(withAwsEscapes(req))),
+      DescribeInstances: (req, forward) => forward(withAwsEscapes(req)),
     };
   }
 

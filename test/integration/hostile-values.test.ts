@@ -559,33 +559,28 @@ describe("a peer's hostile value, all peers in one run", () => {
     expect(peerRun.result.code).toBe(0);
   });
 
-  test.each(cellsOf(IDS))("hosts name (peer Name) %s: glibc reads exactly the expected entries", async (id) => {
-    const h = hostileOf(id);
-    const expected: HostsEntry[] = [
-      ...parseHosts(HOSTS),
-      ...accepted("hn", (v) => hostsNameOk(v, own())).map((p) => ({ address: p.ip, names: [p.value] })),
-      ...accepted("ht", (v) => hostsNameOk(v, own())).map((p) => ({ address: p.ip, names: [p.name, p.value] })),
-    ];
-    const seen = await hosts(peerRun.root);
-    expect(seen).toEqual(expected);
-    const p = peerOf("hn", id);
-    const mine = seen.filter((e) => e.address === p.ip);
-    expect(mine).toEqual(hostsNameOk(p.value, own()) ? [{ address: p.ip, names: [p.value] }] : []);
-    expectNoSentinel(h);
-  });
+  /** A peer's line in /etc/hosts as glibc reads it, when the value may be there (empty: no field at all). */
+  const hostsEntry = (set: "hn" | "ht", p: Peer): HostsEntry | undefined => {
+    const before = set === "hn" ? [] : [p.name];
+    if (p.value === "") return { address: p.ip, names: before };
+    return hostsNameOk(p.value, own()) ? { address: p.ip, names: [...before, p.value] } : undefined;
+  };
+  const expectedHosts = (): HostsEntry[] => [
+    ...parseHosts(HOSTS),
+    ...(["hn", "ht"] as const).flatMap((set) => peerRun[set].flatMap((p) => hostsEntry(set, p) ?? [])),
+  ];
 
-  test.each(cellsOf(IDS))("hosts alias (peer tag) %s: glibc reads exactly the expected entries", async (id) => {
-    const h = hostileOf(id);
-    const p = peerOf("ht", id);
-    const mine = (await hosts(peerRun.root)).filter((e) => e.address === p.ip);
-    expect(mine).toEqual(hostsNameOk(p.value, own()) ? [{ address: p.ip, names: [p.name, p.value] }] : []);
-    expect((await hosts(peerRun.root)).length).toBe(
-      parseHosts(HOSTS).length +
-        accepted("hn", (v) => hostsNameOk(v, own())).length +
-        accepted("ht", (v) => hostsNameOk(v, own())).length,
-    );
-    expectNoSentinel(h);
-  });
+  test.each(cellsOf(["hn", "ht"].flatMap((set) => IDS.map((id) => [set as "hn" | "ht", id] as const))))(
+    "/etc/hosts, %s (hn: the peer's Name as the name, ht: its tag as an alias) %s: glibc reads exactly the expected entries",
+    async (set, id) => {
+      const h = hostileOf(id);
+      const p = peerOf(set, id);
+      const seen = await hosts(peerRun.root);
+      expect(seen.filter((e) => e.address === p.ip)).toEqual([hostsEntry(set, p)].filter(Boolean));
+      expect(seen).toEqual(expectedHosts());
+      expectNoSentinel(h);
+    },
+  );
 
   test.each(cellsOf(IDS))(
     "pg_hba.conf database field (peer tag) %s: no error, exactly the expected rules",
@@ -679,9 +674,10 @@ describe("a peer's hostile value, all peers in one run", () => {
     const h = hostileOf(id);
     expectLogLines(peerRun.result.stderr, h);
     // Left out of some file (a hosts name, or the token alphabet): the warning names the peer.
-    for (const p of [peerOf("hn", id), peerOf("ht", id)]) {
-      if (!hostsNameOk(p.value, own()) || !tokenOk(p.value)) expect(peerRun.result.stderr).toContain(p.id);
-    }
+    const hn = peerOf("hn", id);
+    const ht = peerOf("ht", id);
+    if (!hostsEntry("hn", hn)) expect(peerRun.result.stderr).toContain(`left out peer ${hn.id}`);
+    if (!hostsEntry("ht", ht) || !tokenOk(ht.value)) expect(peerRun.result.stderr).toContain(`left out peer ${ht.id}`);
     expectNoSentinel(h);
   });
 });
@@ -843,7 +839,8 @@ describe("this instance's own hostile value: it lands where it is safe, else the
       } else {
         expect(claim.result.code).toBe(0);
         const lines = (found ?? "").split("\n").filter((l) => /^\d/.test(l));
-        expect(lines).toEqual(peerRun.ht.filter((p) => p.value === h.value).map((p) => p.ip));
+        // The peer launched with X set to this value, and no other.
+        expect(lines).toEqual([peerRun.ht.find((p) => p.hostile === h)!.ip]);
       }
       expectNoSentinel(h);
     },
