@@ -260,7 +260,7 @@ const TEMPLATES = `## Templates
 Values described as templates are [Mustache](https://mustache.github.io/mustache.5.html) with HTML escaping off.
 Variables: \`instance\` (\`id\`, \`region\`, \`az\`, \`private_ipv4\`, \`public_ipv4\`, \`elastic_ip\`, \`public_dns\`, \`mac\`,
 \`vpc_id\`, \`subnet_id\`, \`hostname\`), \`tags\` (the instance's own), \`peers.<name>\` (a list of \`{id, ip, name, az, tags}\`
-sorted by ip) and, inside \`check\`, \`staged\`.
+sorted by ip) and, in \`check\` and \`on_change\` (see [Commands](#commands)), \`path\` and, in \`check\`, \`staged\`.
 
 \`public_dns\` is EC2's public DNS name of the public address (\`ec2-203-0-113-7.eu-west-1.compute.amazonaws.com\`;
 \`…compute-1.amazonaws.com\` in us-east-1), which resolves to the private address from inside the VPC when the VPC has DNS
@@ -440,8 +440,8 @@ a short set leaves its files alone until a later pass finds enough.
 **What lands in a file is checked.** A peer whose values used by the file are not what they claim to be (an address
 that is not IPv4, a \`name\` that is not a DNS name, a tag with a line break, a \`#\` or another control character) is
 left out of that file with a warning naming the instance and the tag, and the file is still written for the others.
-An unsafe tag of this instance leaves the file untouched and fails the run. In \`check\`, every value, \`{{staged}}\`
-included, is shell-quoted.
+An unsafe tag of this instance leaves the file untouched and fails the run. What a command receives is said under
+[Commands](#commands): never a value in a shell's text.
 
 **Writing.** A file is written only when its content changes: a second run touches nothing (same inode, same mtime).
 The new content is staged in a temporary file beside the file, with the file's owner, group and mode (kept from the
@@ -455,13 +455,54 @@ written in place, since an in-place write can be torn by a crash: mount its dire
 where it comes from. A file whose directory does not exist is not created.
 
 **Reloads.** After all files are written, the \`on_change\` command of each file whose content changed runs, once
-even when several files name it, with \`/bin/sh -c\` in the \`--root\` folder; a failing command fails the run.
+even when several files name it (the same command once rendered; its environment is that of the first such file), in
+the \`--root\` folder; a failing command fails the run.
 
 **At the deadline.** \`check\` and \`on_change\` run in a process group of their own; at \`--deadline\` the whole group
 gets SIGTERM, and SIGKILL 2 s later: a check cut off this way leaves the real file untouched and fails the run. The
 \`replace\` edits of a file run in a worker thread that is stopped at the deadline, so a pattern that backtracks
 without end on some line (\`(a+)+$\` on a long run of \`a\`) leaves that file untouched and fails the run with the
 pattern's key path (\`files.N.replace.M.match\`); the other files are still written.
+
+### Commands
+
+\`check\` and \`on_change\` take one of two forms. A value from a tag, a peer or IMDS never becomes part of a shell's
+text: in the first form it is one argument whatever it holds, in the second it is an environment variable.
+
+- **A list** (argv) is run without a shell: \`check: ["php", "-l", "{{staged}}"]\`. Each element is a template rendered
+  with every variable (\`instance\`, \`tags\`, \`peers\`, \`path\`, \`staged\`) into exactly one argument, spaces,
+  quotes, \`$(…)\` and \`;\` included. The first element, the program, is written literally: a template tag in it is
+  refused (a value may not choose what runs). A program without a \`/\` is looked up in \`PATH\`; one that is not
+  there fails the file with "not found". An element that would hold a NUL character once rendered (no argument can)
+  leaves the file untouched, naming the value and the key path (\`files.N.check.M\`).
+- **A string** is run by \`/bin/sh -c\`: \`on_change: systemctl reload php-fpm\`. It may use only bootlace's own
+  \`{{path}}\` and, in \`check\`, \`{{staged}}\`, each replaced by one shell-quoted word. Any other variable
+  (\`{{tags.X}}\`, \`{{instance.id}}\`, \`{{#peers.db}}\`…), and \`{{{staged}}}\`, is refused by \`validate\`, \`plan\` and
+  \`run\` (exit 2, nothing changed), naming the key path and the variable: use the list form, or the variable's
+  environment variable, double-quoted (\`"$BOOTLACE_TAG_X"\`).
+
+\`{{path}}\` is the file as this host sees it (under \`--root\`; links followed), \`{{staged}}\` the staged copy beside
+it. Both forms run in the \`--root\` folder, in a process group of their own, with this environment and nothing else:
+
+| variable | value |
+| --- | --- |
+| \`PATH\` | bootlace's own, else \`/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\` |
+| \`HOME\`, \`LANG\`, \`LANGUAGE\`, \`LC_ALL\`, \`LC_CTYPE\`, \`TZ\` | bootlace's own, when set |
+| \`BOOTLACE_PATH\` | \`{{path}}\` |
+| \`BOOTLACE_STAGED\` | \`{{staged}}\` (\`check\` only) |
+| \`BOOTLACE_INSTANCE_ID\`, \`BOOTLACE_REGION\`, \`BOOTLACE_AZ\`, \`BOOTLACE_PRIVATE_IPV4\`, \`BOOTLACE_PUBLIC_IPV4\`, \`BOOTLACE_ELASTIC_IP\`, \`BOOTLACE_PUBLIC_DNS\`, \`BOOTLACE_MAC\`, \`BOOTLACE_HOSTNAME\`, \`BOOTLACE_VPC_ID\`, \`BOOTLACE_SUBNET_ID\` | \`instance.id\`, \`instance.region\`… as templates see them; empty when the instance has none (no public address) |
+| \`BOOTLACE_TAG_<KEY>\` | each of this instance's tags; \`<KEY>\` is the key in upper case with every character but \`A-Z\`, \`0-9\` and \`_\` as \`_\` (\`aws:autoscaling:groupName\` → \`BOOTLACE_TAG_AWS_AUTOSCALING_GROUPNAME\`) |
+| \`BOOTLACE_PEERS_<SET>\` | the addresses of the set's peers, space-separated (\`10.0.1.7 10.0.1.9\`); set names are lower-case identifiers, so \`peers.db\` → \`BOOTLACE_PEERS_DB\` |
+
+Nothing else of bootlace's environment is passed on: no \`AWS_*\` (credentials, endpoints), no \`NOTIFY_SOCKET\`, no
+\`NODE_OPTIONS\`. Left out, each with a warning: tags whose keys map to one name (\`a-b\` and \`A.B\`: neither is set),
+a value holding a NUL character, and a peer address that is not IPv4 (the others are kept). When this instance's tags
+cannot be read (IMDS does not expose them and \`ec2:DescribeInstances\` is not allowed: \`bootlace iam-policy\` allows it
+for a configuration with commands) and no template needs them, the commands run without \`BOOTLACE_TAG_*\`, with a
+warning. A command that names \`BOOTLACE_ELASTIC_IP\`, \`BOOTLACE_PUBLIC_IPV4\` or \`BOOTLACE_PUBLIC_DNS\` in its text
+sees the Elastic IP claimed in this run (its file waits for \`elastic_ip\`, as a template naming them does), and in a
+warm pool a file whose command names those or \`BOOTLACE_PEERS_\` waits for InService. A script called by a command is
+not looked into: it sees the addresses as they were at the start of the run, and the peers found.
 
 **/etc/hosts and cloud-init.** When cloud-init's \`manage_etc_hosts\` is \`true\` (or \`template\`) in
 \`/etc/cloud/cloud.cfg\`, \`/etc/cloud/cloud.cfg.d/*.cfg\` or the instance's cloud-config user-data, cloud-init rewrites

@@ -1,23 +1,27 @@
 // Files: each configured file (a marked block, regex line edits, or a whole template) rendered with the instance's
 // and its peers' values, with every value checked before it lands, then written by the one writer; on_change
-// commands run once each after all files are written.
+// commands run once each after all files are written. Commands never carry a value in a shell's text: see
+// template/command.ts (what a command may use, its rendering) and files/command-env.ts (values as BOOTLACE_* variables).
 import type { Stats } from "node:fs";
 import { dirname } from "node:path";
 import Mustache from "mustache";
 import type { Config, FileConfig } from "../config/schema";
 import { allOrConfigErrors, ConfigError, ConfigErrors, describeCause } from "../core/errors";
 import { etcHostsAdvice } from "../files/cloud-init";
+import { commandEnv } from "../files/command-env";
 import { describeResult, runCommand } from "../files/commands";
 import type { BlockId, EditResult } from "../files/edit";
 import { applyBlock, lineChanges, removeBlock } from "../files/edit";
 import { applyReplaceStoppable, ReplaceStoppedError } from "../files/replace-worker";
 import { resolveId } from "../files/owners";
-import { literalReplacement, ownTagProblems, safePeers, shellQuote } from "../files/values";
+import { literalReplacement, ownTagProblems, safePeers } from "../files/values";
 import { describeInstancesStatement } from "../instance/tags";
 import type { Resolved } from "../root/fs";
 import { CheckFailedError, WriteRefusedError } from "../root/write";
 import type { FieldUse } from "../template/analysis";
-import { fieldUse, inlineTemplates } from "../template/analysis";
+import { contentTemplates, fieldUse, inlineTemplates } from "../template/analysis";
+import type { CommandSpec } from "../template/command";
+import { commandMentions, renderCommand } from "../template/command";
 import type { PeerView, TemplateView } from "../template/render";
 import { mentionsElasticIp, render, templateView } from "../template/render";
 import type { PeersOutput, PeerSetResult } from "./peers";
@@ -49,8 +53,11 @@ interface FilePlan {
   problem?: string;
   /** Replace edits that matched nothing (reported as failures; the other edits are still written). */
   unmatched: string[];
-  check?: { template: string; view: TemplateView };
-  onChange?: string;
+  /** The file as the host sees it (under --root): {{path}} and BOOTLACE_PATH. */
+  hostPath: string;
+  check?: { command: CommandSpec; view: TemplateView; env: EnvValues };
+  /** Rendered at plan time: a value that cannot be an argument leaves the file untouched rather than unreloaded. */
+  onChange?: { argv: string[]; env: EnvValues };
   backup: boolean;
   /** The blocks this file holds once written (for the state). */
   blocks: ManagedBlock[];
@@ -78,7 +85,10 @@ function warnOnce(ctx: ActionContext, message: string): void {
 interface Sources {
   /** The whole-file template's text (template mode). */
   text?: string;
+  /** What the file's templates and its commands use: which peer sets it waits for, whether it needs the tags. */
   use: FieldUse;
+  /** What lands in the file's content: the values checked for it (a command's argument is one argument whatever). */
+  contentUse: FieldUse;
 }
 
 /** Reads a file's template (template mode) and works out which values its templates use. */
@@ -99,6 +109,7 @@ async function readSources(ctx: ActionContext, f: FileConfig, at: string): Promi
     }
   }
   const use = fieldUse([text ?? "", ...inlineTemplates(f)]);
+  const contentUse = fieldUse([text ?? "", ...contentTemplates(f)]);
   const known = Object.keys(ctx.config.peers ?? {});
   for (const set of use.peerSets) {
     if (!known.includes(set)) {
@@ -109,7 +120,7 @@ async function readSources(ctx: ActionContext, f: FileConfig, at: string): Promi
       );
     }
   }
-  return { ...(text !== undefined && { text }), use };
+  return { ...(text !== undefined && { text }), use, contentUse };
 }
 
 async function resolveOwnership(ctx: ActionContext, f: FileConfig, at: string) {
@@ -151,6 +162,8 @@ async function readCurrent(ctx: ActionContext, file: Resolved): Promise<{ text?:
 interface FileEnv {
   sets: Record<string, PeerSetResult>;
   tags: Record<string, string>;
+  /** The tags commands see as BOOTLACE_TAG_*; undefined when they could not be read. */
+  commandTags: Record<string, string> | undefined;
   /** Blocks the previous run managed in this file that the configuration no longer has. */
   stale: ManagedBlock[];
 }
@@ -260,7 +273,7 @@ async function planFile(
     unmatched: [],
     backup: f.backup,
     blocks,
-    ...(f.on_change !== undefined && { onChange: f.on_change }),
+    hostPath: ctx.fs.path(file.path),
   };
   const notTouched = (problem: string): FilePlan => ({ ...plan, problem });
 
@@ -276,14 +289,14 @@ async function planFile(
     const which = ended.map(([n, r]) => `peers.${n} has ${r.peers.length} of min ${r.min}`).join(", ");
     return notTouched(`not touched: ${which} after the wait`);
   }
-  const own = ownTagProblems(env.tags, sources.use);
+  const own = ownTagProblems(env.tags, sources.contentUse);
   if (own.length > 0) return notTouched(`not touched: this instance's ${own.join("; ")}`);
 
   const current = await readCurrent(ctx, file);
   if (current.problem) return notTouched(`not touched: ${current.problem}`);
 
   const peers: Record<string, PeerView[]> = Object.fromEntries(Object.entries(env.sets).map(([n, r]) => [n, r.peers]));
-  const safe = safePeers(peers, sources.use);
+  const safe = safePeers(peers, sources.contentUse);
   for (const x of safe.excluded) {
     warnOnce(
       ctx,
@@ -300,7 +313,23 @@ async function planFile(
   plan.unmatched = (edited.unmatched ?? []).map(
     (i) => `${at}.replace.${i}: match ${JSON.stringify(f.replace![i]!.match)} found nothing in ${f.path}`,
   );
-  if (f.check !== undefined) plan.check = { template: f.check, view };
+  // Commands see every discovered peer's address (checked there) and the tags, whatever the file's content uses.
+  const envValues: EnvValues = { view, tags: env.commandTags, peers };
+  try {
+    // Rendered now, so a value that cannot be an argument (NUL) leaves the file untouched, said in the plan too; the
+    // check again once the staged file has its name.
+    if (f.check !== undefined) {
+      renderCommand(f.check, { ...view, path: plan.hostPath, staged: plan.hostPath }, `${at}.check`);
+      plan.check = { command: f.check, view, env: envValues };
+    }
+    if (f.on_change !== undefined) {
+      const argv = renderCommand(f.on_change, { ...view, path: plan.hostPath }, `${at}.on_change`);
+      plan.onChange = { argv, env: envValues };
+    }
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    return notTouched(`not touched: ${error.message}`);
+  }
   const note =
     waiting.length > 0
       ? ` (with the peers found so far; run waits for ${waiting.map(([n]) => `peers.${n}`).join(", ")})`
@@ -323,7 +352,8 @@ async function planFile(
 /** A file the configuration no longer names but whose block the previous run wrote: the block is removed. */
 async function planStaleRemoval(ctx: ActionContext, path: string, stale: ManagedBlock[]): Promise<FilePlan> {
   const at = "files (removed)";
-  const plan: FilePlan = { at, path, target: path, unmatched: [], backup: true, blocks: stale };
+  // No command runs for it: hostPath is never used.
+  const plan: FilePlan = { at, path, target: path, hostPath: path, unmatched: [], backup: true, blocks: stale };
   let file: Resolved;
   let current: { text?: string; problem?: string };
   try {
@@ -349,10 +379,25 @@ async function planStaleRemoval(ctx: ActionContext, path: string, stale: Managed
 
 // ---- writing ---------------------------------------------------------------------------------------------------------
 
+/** The values a file's commands see, as environment variables (files/command-env.ts). */
+interface EnvValues {
+  view: TemplateView;
+  tags: Record<string, string> | undefined;
+  peers: Record<string, PeerView[]>;
+}
+
+function envFor(ctx: ActionContext, values: EnvValues, path: string, staged?: string): Record<string, string> {
+  const { env, leftOut } = commandEnv({ ...values, path, ...(staged !== undefined && { staged }) });
+  for (const why of leftOut) warnOnce(ctx, `commands of ${ctx.fs.inside(path)}: ${why}`);
+  return env;
+}
+
 async function runCheck(ctx: ActionContext, plan: FilePlan, staged: string): Promise<void> {
   if (!plan.check) return;
-  const command = render(plan.check.template, { ...plan.check.view, staged }, shellQuote);
-  const result = await runCommand(command, { cwd: ctx.fs.root, signal: ctx.deadline.signal });
+  const at = `${plan.at}.check`;
+  const argv = renderCommand(plan.check.command, { ...plan.check.view, path: plan.hostPath, staged }, at);
+  const env = envFor(ctx, plan.check.env, plan.hostPath, staged);
+  const result = await runCommand(argv, { cwd: ctx.fs.root, signal: ctx.deadline.signal, env });
   if (result.code !== 0) {
     throw new CheckFailedError(
       `check refused the new content (${describeResult(result)}); ${plan.path} left as it was`,
@@ -381,14 +426,41 @@ async function writePlanned(ctx: ActionContext, plan: FilePlan): Promise<boolean
 
 // ---- the action -------------------------------------------------------------------------------------------------
 
-const usesElasticIp = (f: FileConfig): boolean =>
-  f.template !== undefined || inlineTemplates(f).some(mentionsElasticIp);
+/** A string command as written (what the shell ran), an argv as its elements joined by spaces: for the report. */
+function describeCommand(argv: string[]): string {
+  return argv[0] === "/bin/sh" && argv[1] === "-c" && argv.length === 3 ? argv[2]! : argv.join(" ");
+}
 
-/** Whether a file may use this instance's tags, which come from the API when IMDS does not expose them. */
+const hasCommand = (f: FileConfig): boolean => f.check !== undefined || f.on_change !== undefined;
+
+const usesElasticIp = (f: FileConfig): boolean =>
+  f.template !== undefined ||
+  inlineTemplates(f).some(mentionsElasticIp) ||
+  commandMentions(f.check).elasticIp ||
+  commandMentions(f.on_change).elasticIp;
+
+/** Whether a file may use this instance's tags (its commands get them as BOOTLACE_TAG_*), read from the API when IMDS does not expose them. */
 const mayUseTags = (f: FileConfig): boolean => {
   const use = fieldUse(inlineTemplates(f));
-  return f.template !== undefined || use.allTags || use.tags.size > 0;
+  return f.template !== undefined || use.allTags || use.tags.size > 0 || hasCommand(f);
 };
+
+/**
+ * The tags commands see. Read for them alone when no template needed them: a failure then (no permission to read them
+ * from the API) only leaves BOOTLACE_TAG_* unset, with a warning, rather than failing files that merely reload a service.
+ */
+async function tagsForCommands(ctx: ActionContext, files: FileConfig[]): Promise<Record<string, string> | undefined> {
+  if (!files.some(hasCommand)) return undefined;
+  try {
+    return await ctx.tags();
+  } catch (error) {
+    warnOnce(
+      ctx,
+      `commands run without BOOTLACE_TAG_*: this instance's tags could not be read: ${describeCause(error)}`,
+    );
+    return undefined;
+  }
+}
 
 export const filesAction: Action<FilesPlanData> = {
   name: "files",
@@ -407,7 +479,9 @@ export const filesAction: Action<FilesPlanData> = {
     const peersOut = ctx.upstream.peers as PeersOutput | undefined;
     const sources = await allOrConfigErrors(files.map((f, i) => readSources(ctx, f, `files.${i}`)));
     const needTags = sources.some((s) => s.use.allTags || s.use.tags.size > 0);
-    const tags = peersOut?.tags ?? (needTags ? await ctx.tags() : {});
+    // From ctx.tags(), read once for every action: the peers action's copy is empty when its filters did not use them.
+    const tags = needTags ? await ctx.tags() : {};
+    const commandTags = needTags ? tags : await tagsForCommands(ctx, files);
 
     const previous = (ctx.previous as FilesSaved | undefined)?.blocks ?? [];
     const configured = new Set(files.map((f) => f.path));
@@ -418,6 +492,7 @@ export const filesAction: Action<FilesPlanData> = {
         planFile(ctx, f, `files.${i}`, sources[i]!, {
           sets: peersOut?.sets ?? {},
           tags,
+          commandTags,
           stale: previous.filter((b) => b.path === f.path && isStale(b)),
         }),
       ),
@@ -445,7 +520,8 @@ export const filesAction: Action<FilesPlanData> = {
     const failures: string[] = [...plan.data.shortSets];
     const previous = (ctx.previous as FilesSaved | undefined)?.blocks ?? [];
     const blocks: ManagedBlock[] = [];
-    const commands: string[] = [];
+    // Each distinct command once (by its rendered argv), with the environment of the first file that named it.
+    const commands = new Map<string, { argv: string[]; env: Record<string, string> }>();
     for (const p of plan.data.files) {
       const keepPrevious = () => blocks.push(...previous.filter((b) => b.path === p.path));
       if (p.problem) {
@@ -457,8 +533,9 @@ export const filesAction: Action<FilesPlanData> = {
         if (!p.change) {
           // Nothing to write, but what a killed writer left beside it goes all the same.
           await ctx.fs.removeLeftovers(p.target, backupOf(p));
-        } else if ((await writePlanned(ctx, p)) && p.onChange && !commands.includes(p.onChange)) {
-          commands.push(p.onChange);
+        } else if ((await writePlanned(ctx, p)) && p.onChange && !commands.has(JSON.stringify(p.onChange.argv))) {
+          const env = envFor(ctx, p.onChange.env, p.hostPath);
+          commands.set(JSON.stringify(p.onChange.argv), { argv: p.onChange.argv, env });
         }
         if (p.change) changes.push(p.change);
         blocks.push(...p.blocks);
@@ -470,12 +547,13 @@ export const filesAction: Action<FilesPlanData> = {
       failures.push(...p.unmatched);
     }
     // Once each, after every file is written: one reload even when several files name the same command.
-    for (const command of commands) {
-      const result = await runCommand(command, { cwd: ctx.fs.root, signal: ctx.deadline.signal });
+    for (const { argv, env } of commands.values()) {
+      const result = await runCommand(argv, { cwd: ctx.fs.root, signal: ctx.deadline.signal, env });
+      const shown = describeCommand(argv);
       if (result.code === 0) {
-        changes.push({ kind: "on_change", target: command });
+        changes.push({ kind: "on_change", target: shown });
       } else {
-        failures.push(`on_change ${JSON.stringify(command)} failed: ${describeResult(result)}`);
+        failures.push(`on_change ${JSON.stringify(shown)} failed: ${describeResult(result)}`);
       }
     }
     const state: FilesSaved = { blocks };

@@ -3,6 +3,8 @@ import Mustache from "mustache";
 import { z } from "zod";
 import { isDnsName, isIPv4, isIPv6 } from "../core/names";
 import { fieldUse, inlineTemplates } from "../template/analysis";
+import type { CommandKey } from "../template/command";
+import { commandProblems } from "../template/command";
 
 const tagKey = z.string().min(1).max(128);
 const tagValue = z.string().max(256);
@@ -19,6 +21,16 @@ const template = z.string().superRefine((text, ctx) => {
     ctx.addIssue({ code: "custom", message: `not a valid template: ${(error as Error).message}` });
   }
 });
+
+/** check / on_change: a string for /bin/sh (bootlace's own paths only) or an argv list (template/command.ts). */
+const command = (key: CommandKey) =>
+  z
+    .union([z.string().min(1, "the command is empty"), z.array(z.string()).min(1, "the list needs the program")], {
+      error: "expected a command: a string (run by /bin/sh) or a list of strings (the program and its arguments)",
+    })
+    .superRefine((cmd, ctx) => {
+      for (const p of commandProblems(cmd, key)) ctx.addIssue({ code: "custom", path: p.path, message: p.message });
+    });
 
 const dnsName = z.string().refine(isDnsName, { error: (i) => `not a DNS name: ${JSON.stringify(i.input)}` });
 
@@ -305,17 +317,15 @@ const file = z
       .regex(/^([a-z_][a-z0-9_-]*\$?|\d+)$/, "expected a group name or gid")
       .optional()
       .describe("Group; default: kept from the existing file."),
-    check: template
+    check: command("check")
       .optional()
       .describe(
-        "Command (/bin/sh, in the --root folder) run on the staged file, {{staged}}, before it replaces the real one; values are shell-quoted; non-zero leaves the real file untouched.",
+        'Command run on the staged file before it replaces the real one, in the --root folder; non-zero leaves the real file untouched. A list is run without a shell, each element a template rendered into one argument (the first, the program, written literally): ["php", "-l", "{{staged}}"]. A string is run by /bin/sh -c and may use only {{staged}} and {{path}}, shell-quoted; values reach it as BOOTLACE_* environment variables.',
       ),
-    on_change: z
-      .string()
-      .min(1)
+    on_change: command("on_change")
       .optional()
       .describe(
-        "Command run after all files are written, when this file changed; a command named by several files runs once.",
+        "Command run after all files are written, when this file changed; a command named by several files runs once. A list (argv, no shell) or a string (/bin/sh -c, may use only {{path}}), as for check.",
       ),
     backup: z.boolean().default(true).describe("Keep the previous content as PATH.bootlace-bak."),
     follow_symlinks: z.boolean().default(false).describe("Write through a symlink instead of refusing it."),

@@ -2,6 +2,7 @@
 // need no peers and no addresses) and wires it at InService. Pure: the configuration and the state in, the phase out.
 import type { Config, FileConfig } from "../config/schema";
 import { fieldUse, inlineTemplates } from "../template/analysis";
+import { commandMentions } from "../template/command";
 import { mentionsElasticIp } from "../template/render";
 import { isWarmed } from "./signals";
 
@@ -14,13 +15,20 @@ export function phaseFor(config: Config, lifecycleState: string | undefined): Ph
 
 /**
  * Whether a file can be written while the instance is parked: its templates name no peer and no address the wiring
- * changes (the Elastic IP, the public address). A whole-file template is known only once read, so it waits.
+ * changes (the Elastic IP, the public address), and its commands name no such BOOTLACE_* variable. A whole-file
+ * template is known only once read, so it waits.
  */
 export function preparesFile(f: FileConfig): boolean {
   if (f.template !== undefined) return false;
   const templates = inlineTemplates(f);
   const use = fieldUse(templates);
-  return !use.allPeerSets && use.peerSets.size === 0 && !templates.some(mentionsElasticIp);
+  const commands = [commandMentions(f.check), commandMentions(f.on_change)];
+  return (
+    !use.allPeerSets &&
+    use.peerSets.size === 0 &&
+    !templates.some(mentionsElasticIp) &&
+    !commands.some((c) => c.peers || c.elasticIp)
+  );
 }
 
 /** The configuration a prepare run applies: no address, target, record or peer; only the files that prepare. */

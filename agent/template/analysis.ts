@@ -2,6 +2,8 @@
 // peer sets a file's templates may put in it. Pure; the schema checks peer sets with it, the files action filters
 // peers with it.
 import Mustache from "mustache";
+import type { CommandSpec } from "./command";
+import { commandTemplates } from "./command";
 
 /** Every variable a template refers to ({{a.b}}, {{{a}}}, sections), in dotted form. Throws on a bad template. */
 export function templateNames(template: string): string[] {
@@ -16,13 +18,22 @@ export function templateNames(template: string): string[] {
   return names;
 }
 
-/** The templates written in a files entry itself (a whole-file template is read from its file). */
+/** The templates of a files entry's content written in the entry itself (a whole-file template is read from its file). */
+export function contentTemplates(f: {
+  block?: string | undefined;
+  replace?: { with: string }[] | undefined;
+}): string[] {
+  return [f.block ?? "", ...(f.replace ?? []).map((r) => r.with)];
+}
+
+/** Every template written in a files entry itself: its content's, then its commands' (argv elements, or the string). */
 export function inlineTemplates(f: {
   block?: string | undefined;
   replace?: { with: string }[] | undefined;
-  check?: string | undefined;
+  check?: CommandSpec | undefined;
+  on_change?: CommandSpec | undefined;
 }): string[] {
-  return [f.block ?? "", ...(f.replace ?? []).map((r) => r.with), f.check ?? ""];
+  return [...contentTemplates(f), ...commandTemplates(f.check), ...commandTemplates(f.on_change)];
 }
 
 const peerFields = ["id", "ip", "name", "az"] as const;

@@ -75,6 +75,24 @@ test("a check that sleeps past the deadline is killed: exit 1, the file untouche
   expect(files?.error).toMatch(/stopped at the deadline/);
 });
 
+test("an argv check (no shell) past the deadline is killed the same way, the file untouched", async () => {
+  const b = await boot({
+    files: [
+      { path: "/etc/app.conf", replace: [{ match: "^port = .*", with: "port = 8080" }], check: ["sleep", "100"] },
+    ],
+  });
+  await put(b.root, "/etc/app.conf", CONF);
+
+  const r = await run(b, 6);
+
+  expect(r.timedOut).toBe(false);
+  expect(r.code).toBe(1);
+  expect(await read(b.root, "/etc/app.conf")).toBe(CONF);
+  const files = (await state(b.root)).run.actions.files;
+  expect(files?.status).toBe("failed");
+  expect(files?.error).toMatch(/stopped at the deadline/);
+});
+
 test("a pattern that backtracks without end is stopped at the deadline, naming its key path", async () => {
   const line = `${"a".repeat(40)}!\n`;
   const b = await boot({

@@ -48,11 +48,16 @@ function recordingLog(lines: string[]): Logger {
   return logger;
 }
 
-function context(config: unknown, over: { sets?: Record<string, PeerSetResult>; previous?: FilesSaved } = {}) {
+function context(
+  config: unknown,
+  over: { sets?: Record<string, PeerSetResult>; previous?: FilesSaved; tags?: Record<string, string> } = {},
+) {
   const lines: string[] = [];
-  const peers: PeersOutput = { sets: over.sets ?? {}, tags: { Env: "test" } };
+  // The peers action's copy of the tags is empty when its filters do not use them: files reads ctx.tags().
+  const peers: PeersOutput = { sets: over.sets ?? {}, tags: {} };
   const ctx: ActionContext = testContext(config, {
     root,
+    imdsTags: over.tags ?? { Env: "test" },
     upstream: { peers },
     previous: over.previous,
     log: recordingLog(lines),
@@ -105,9 +110,8 @@ it("inserts a value with a '$' literally in a replace, never as a group referenc
   await put("/app/x.conf", "user = old\n");
   const { ctx } = context(
     { files: [{ path: "/app/x.conf", replace: [{ match: "^(user) = .*", with: "$1 = {{tags.Env}}-$$" }] }] },
-    {},
+    { tags: { Env: "a$1b" } },
   );
-  (ctx.upstream.peers as PeersOutput).tags.Env = "a$1b";
 
   await runFiles(ctx);
 
@@ -205,8 +209,10 @@ it("does not create a file whose directory does not exist", async () => {
 });
 
 it("does not touch a file that would carry an unsafe tag of this instance", async () => {
-  const { ctx } = context({ files: [{ path: "/etc/env", block: "ENV={{tags.Env}}\n" }] });
-  (ctx.upstream.peers as PeersOutput).tags.Env = "prod\nEVIL=1";
+  const { ctx } = context(
+    { files: [{ path: "/etc/env", block: "ENV={{tags.Env}}\n" }] },
+    { tags: { Env: "prod\nEVIL=1" } },
+  );
 
   const { outcome } = await runFiles(ctx);
 
@@ -215,29 +221,146 @@ it("does not touch a file that would carry an unsafe tag of this instance", asyn
   ]);
 });
 
-it("shell-quotes the staged path and every value in check", async () => {
+it("an argv check gets each rendered value as one argument, verbatim, and never runs it", async () => {
   await put("/etc/x", "old\n");
-  const { ctx } = context({
-    files: [{ path: "/etc/x", block: "new\n", check: "printf '%s|' {{staged}} {{tags.Env}} > check.out" }],
-  });
-  (ctx.upstream.peers as PeersOutput).tags.Env = "a b; touch pwned";
+  const { ctx } = context(
+    {
+      files: [
+        {
+          path: "/etc/x",
+          block: "new\n",
+          check: ["/bin/sh", "-c", 'printf "%s|" "$@" > check.out', "sh", "{{staged}}", "{{tags.Env}}", "{{path}}"],
+        },
+      ],
+    },
+    { tags: { Env: "a b; touch pwned $(touch pwned2) `touch pwned3`" } },
+  );
 
   const { outcome } = await runFiles(ctx);
 
   expect(outcome.failures).toBeUndefined();
-  const [staged, env] = (await read("/check.out")).split("|");
+  const [staged, env, path] = (await read("/check.out")).split("|");
   expect(staged).toMatch(new RegExp(`^${root}/etc/\\.x\\.bootlace-[0-9a-f]{12}$`));
-  expect(env).toBe("a b; touch pwned");
+  expect(env).toBe("a b; touch pwned $(touch pwned2) `touch pwned3`");
+  expect(path).toBe(join(root, "etc/x"));
+  expect(await read("/etc/x")).toContain("new");
+  for (const sentinel of ["pwned", "pwned2", "pwned3"]) {
+    await expect(readFile(join(root, sentinel))).rejects.toThrow(/ENOENT/);
+  }
+});
+
+it("a string check gets {{staged}} and {{path}} shell-quoted and the values as BOOTLACE_* variables", async () => {
+  await put("/etc/x", "old\n");
+  const { ctx } = context(
+    {
+      files: [
+        {
+          path: "/etc/x",
+          block: "new\n",
+          check: `printf '%s|' {{staged}} {{path}} "$BOOTLACE_TAG_ENV" "$BOOTLACE_STAGED" "$BOOTLACE_INSTANCE_ID" > check.out`,
+        },
+      ],
+    },
+    { tags: { Env: "a b; touch pwned" } },
+  );
+
+  const { outcome } = await runFiles(ctx);
+
+  expect(outcome.failures).toBeUndefined();
+  const [staged, path, tag, stagedEnv, id] = (await read("/check.out")).split("|");
+  expect(path).toBe(join(root, "etc/x"));
+  expect(tag).toBe("a b; touch pwned");
+  expect(stagedEnv).toBe(staged);
+  expect(id).toBe(ctx.instance.id);
   await expect(readFile(join(root, "pwned"))).rejects.toThrow(/ENOENT/);
 });
 
-it("asks IAM for ec2:DescribeInstances only when a file may use this instance's tags", () => {
+it("a check whose argument would hold NUL is not run, and the file is left as it was", async () => {
+  await put("/etc/x", "old\n");
+  const { ctx, lines } = context(
+    {
+      files: [{ path: "/etc/x", block: "new\n", check: ["/bin/true", "{{tags.Env}}"] }],
+    },
+    { tags: { Env: "a\0b" } },
+  );
+
+  const { outcome } = await runFiles(ctx);
+
+  expect(outcome.failures).toEqual([
+    "files.0 /etc/x: not touched: files.0.check.1: renders with a NUL character (from {{tags.Env}}), which no argument can hold",
+  ]);
+  expect(await read("/etc/x")).toBe("old\n");
+  expect(lines).toEqual([
+    "warn: files.0 /etc/x: not touched: files.0.check.1: renders with a NUL character (from {{tags.Env}}), which no argument can hold",
+  ]);
+});
+
+it("a value holding NUL is left out of a command's environment, with a warning; the command still runs", async () => {
+  const { ctx, lines } = context(
+    {
+      files: [{ path: "/etc/x", block: "new\n", on_change: 'printf "%s" "${BOOTLACE_TAG_ENV-unset}" > env.out' }],
+    },
+    { tags: { Env: "a\0b" } },
+  );
+
+  const { outcome } = await runFiles(ctx);
+
+  expect(outcome.failures).toBeUndefined();
+  expect(await read("/env.out")).toBe("unset");
+  expect(lines).toContain(
+    'warn: commands of /etc/x: BOOTLACE_TAG_ENV not set: this instance\'s tag "Env" holds a NUL character',
+  );
+});
+
+it("on_change runs once per distinct command, with {{path}} and the peers' addresses in its environment", async () => {
+  const { ctx } = context(
+    {
+      peers: dbPeers,
+      files: [
+        { path: "/etc/a", block: "a\n", on_change: 'printf "%s\\n" "$BOOTLACE_PEERS_DB" >> reloads.log' },
+        { path: "/etc/b", block: "b\n", on_change: 'printf "%s\\n" "$BOOTLACE_PEERS_DB" >> reloads.log' },
+        { path: "/etc/c", block: "c\n", on_change: ["/bin/sh", "-c", 'echo "$1" >> paths.log', "sh", "{{path}}"] },
+        { path: "/etc/d", block: "d\n", on_change: "echo {{path}} >> paths.log" },
+      ],
+    },
+    { sets: { db: set([peer(1), peer(2), { ...peer(3), ip: "10.0.0.3 evil" }]) } },
+  );
+
+  const { outcome } = await runFiles(ctx);
+
+  expect(outcome.failures).toBeUndefined();
+  expect(await read("/reloads.log")).toBe("10.0.0.1 10.0.0.2\n");
+  expect(await read("/paths.log")).toBe(`${join(root, "etc/c")}\n${join(root, "etc/d")}\n`);
+  expect(outcome.changes.filter((c) => c.kind === "on_change").map((c) => c.target)).toEqual([
+    'printf "%s\\n" "$BOOTLACE_PEERS_DB" >> reloads.log',
+    `/bin/sh -c echo "$1" >> paths.log sh ${join(root, "etc/c")}`,
+    `echo '${join(root, "etc/d")}' >> paths.log`,
+  ]);
+});
+
+it("a missing program fails the file with 'not found' and leaves it as it was", async () => {
+  await put("/etc/x", "old\n");
+  const { ctx } = context({ files: [{ path: "/etc/x", block: "new\n", check: ["no-such-checker", "{{staged}}"] }] });
+
+  const { outcome } = await runFiles(ctx);
+
+  expect(outcome.failures).toEqual([
+    expect.stringMatching(
+      /^files\.0 \/etc\/x: check refused the new content \(not run: "no-such-checker" not found in PATH/,
+    ),
+  ]);
+  expect(await read("/etc/x")).toBe("old\n");
+});
+
+it("asks IAM for ec2:DescribeInstances only when a file (or its commands) may use this instance's tags", () => {
   const permissions = (files: unknown[]) => filesAction.permissions?.(context({ files }).ctx.config);
   expect(permissions([{ path: "/etc/a", block: "{{instance.id}}\n" }])).toEqual([]);
   expect(permissions([{ path: "/etc/a", block: "{{tags.Env}}\n" }])).toEqual([
     expect.objectContaining({ Action: ["ec2:DescribeInstances"] }),
   ]);
   expect(permissions([{ path: "/etc/a", template: "/t.mustache" }])).toHaveLength(1);
+  // Commands see the tags as BOOTLACE_TAG_*.
+  expect(permissions([{ path: "/etc/a", block: "x\n", on_change: "true" }])).toHaveLength(1);
 });
 
 it("in a plan whose peer discovery failed, a file using the peers is not shown as emptied", async () => {
@@ -296,4 +419,16 @@ it("removes what a killed writer left beside a file it has nothing to write to",
   expect(plan.changes).toEqual([]);
   expect(outcome.failures).toBeUndefined();
   expect(await readdir(join(root, "etc"))).toEqual(["x"]);
+});
+
+it("waits for elastic_ip when a file's command names the Elastic IP's variables (or its argv uses the address)", () => {
+  const deps = (files: unknown[]) =>
+    filesAction.dependsOn(context({ elastic_ip: { allocation_id: "eipalloc-0abc1234" }, files }).ctx.config);
+  expect(deps([{ path: "/etc/a", block: "x\n", on_change: "systemctl reload a" }])).toEqual([]);
+  expect(deps([{ path: "/etc/a", block: "x\n", on_change: 'echo "$BOOTLACE_ELASTIC_IP" > /run/eip' }])).toEqual([
+    "elastic_ip",
+  ]);
+  expect(deps([{ path: "/etc/a", block: "x\n", check: ["/bin/t", "{{instance.elastic_ip}}"] }])).toEqual([
+    "elastic_ip",
+  ]);
 });

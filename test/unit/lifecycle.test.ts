@@ -55,6 +55,20 @@ describe("the warm pool phase", () => {
     expect(prepared.files?.map((f) => f.path)).toEqual(["/etc/app/node.conf"]);
     expect(deferredFiles(config)).toEqual(["/etc/hosts", "/etc/app/public", "/etc/app/whole"]);
   });
+
+  it("a file whose command names the peers' or the changing addresses' variables, or uses them in an argv, waits", () => {
+    const withCommands = parse({
+      peers: { db: { tags: { Role: "db" } } },
+      files: [
+        { path: "/etc/a", block: "a\n", on_change: "systemctl reload a" },
+        { path: "/etc/b", block: "b\n", on_change: 'echo "$BOOTLACE_PEERS_DB" > /run/db' },
+        { path: "/etc/c", block: "c\n", check: ["/bin/t", "{{#peers.db}}{{ip}}{{/peers.db}}"] },
+        { path: "/etc/d", block: "d\n", on_change: ["/bin/t", "$BOOTLACE_ELASTIC_IP"] },
+        { path: "/etc/e", block: "e\n", check: ["/bin/t", "{{instance.public_ipv4}}", "{{staged}}"] },
+      ],
+    });
+    expect(prepareConfig(withCommands).files?.map((f) => f.path)).toEqual(["/etc/a"]);
+  });
 });
 
 const reader = (items: Record<string, string>) => ({

@@ -1,5 +1,5 @@
 // What a template uses, read without rendering it: variable names, and the peer sets, fields and tags they reach.
-import { fieldUse, inlineTemplates, templateNames } from "../../agent/template/analysis";
+import { contentTemplates, fieldUse, inlineTemplates, templateNames } from "../../agent/template/analysis";
 
 describe("templateNames and fieldUse", () => {
   it("finds the names of values, sections and inverted sections, nested", () => {
@@ -23,8 +23,20 @@ describe("templateNames and fieldUse", () => {
   });
 });
 
-test("inlineTemplates: the templates written in a files entry, in block, replace, check order", () => {
+test("inlineTemplates: the templates written in a files entry, in block, replace, check, on_change order", () => {
   const entry = { block: "{{a}}", replace: [{ with: "{{b}}" }, { with: "{{c}}" }], check: "{{d}}" };
   expect(inlineTemplates(entry)).toEqual(["{{a}}", "{{b}}", "{{c}}", "{{d}}"]);
-  expect(inlineTemplates({})).toEqual(["", ""]);
+  // An argv command's elements are templates each.
+  expect(inlineTemplates({ block: "{{a}}", check: ["php", "{{e}}"], on_change: ["x", "{{f}}"] })).toEqual([
+    "{{a}}",
+    "php",
+    "{{e}}",
+    "x",
+    "{{f}}",
+  ]);
+  expect(inlineTemplates({})).toEqual([""]);
+});
+
+test("contentTemplates: only what lands in the file, not the commands", () => {
+  expect(contentTemplates({ block: "{{a}}", replace: [{ with: "{{b}}" }] })).toEqual(["{{a}}", "{{b}}"]);
 });
