@@ -2,7 +2,8 @@
 import Mustache from "mustache";
 import { z } from "zod";
 import { isDnsName, isIPv4, isIPv6 } from "../core/names";
-import { fieldUse, inlineTemplates } from "../template/analysis";
+import { templateProblems } from "../template/analysis";
+import type { Scope } from "../template/shape";
 
 const tagKey = z.string().min(1).max(128);
 const tagValue = z.string().max(256);
@@ -455,22 +456,31 @@ export const configSchema = documentShape.superRefine((doc, ctx) => {
       paths.set(f.path, i);
     }
   });
-  doc.files?.forEach((f, i) => {
-    let named: Set<string>;
+  // Every template's variables, where they are known: unknown ones, and escapers out of place, are refused here.
+  const check = (template: string, path: (string | number)[], scope: Scope) => {
+    let problems: string[];
     try {
-      named = fieldUse(inlineTemplates(f)).peerSets;
+      problems = templateProblems(template, scope);
     } catch {
       return; // a template that does not parse is reported on its own key
     }
-    for (const set of named) {
-      if (doc.peers?.[set] !== undefined) continue;
-      const known = Object.keys(doc.peers ?? {});
-      ctx.addIssue({
-        code: "custom",
-        path: ["files", i],
-        message: `uses peers.${set}, which is not configured (peers: ${known.length ? known.join(", ") : "none"})`,
-      });
-    }
+    for (const message of problems) ctx.addIssue({ code: "custom", path, message });
+  };
+  const names: Scope = { escapers: false };
+  const inFiles: Scope = { peerSets: Object.keys(doc.peers ?? {}), escapers: true };
+  doc.dns?.records.forEach((r, i) => {
+    check(r.name, ["dns", "records", i, "name"], names);
+    if (r.set_identifier !== undefined) check(r.set_identifier, ["dns", "records", i, "set_identifier"], names);
+  });
+  for (const [k, v] of Object.entries(doc.elastic_ip?.pool?.tags ?? {})) {
+    check(v, ["elastic_ip", "pool", "tags", k], names);
+  }
+  for (const [set, p] of Object.entries(doc.peers ?? {})) {
+    for (const [k, v] of Object.entries(p.tags)) check(v, ["peers", set, "tags", k], names);
+  }
+  doc.files?.forEach((f, i) => {
+    if (f.block !== undefined) check(f.block, ["files", i, "block"], inFiles);
+    f.replace?.forEach((r, j) => check(r.with, ["files", i, "replace", j, "with"], inFiles));
   });
   if (doc.profile !== undefined && doc.profiles?.[doc.profile] === undefined) {
     const known = Object.keys(doc.profiles ?? {});
