@@ -106,9 +106,7 @@ async function readSources(ctx: ActionContext, f: FileConfig, at: string): Promi
     const scope = { peerSets: Object.keys(ctx.config.peers ?? {}), escapers: true };
     const problems = templateProblems(text, scope);
     if (problems.length > 0) {
-      throw new ConfigErrors(
-        problems.map((p) => new ConfigError(`${f.template}: ${p}`, undefined, `${at}.template`)),
-      );
+      throw new ConfigErrors(problems.map((p) => new ConfigError(`${f.template}: ${p}`, undefined, `${at}.template`)));
     }
   }
   const use = fieldUse([text ?? "", ...inlineTemplates(f)]);
@@ -183,14 +181,28 @@ interface RenderedFile {
 /** A value that may not land, and whose it is: this instance's fails the file, a peer's leaves that peer out. */
 interface ValueProblem {
   origin: Origin;
+  /** After "this instance's"/"its" (a value), "this instance"/"it" (a value it lacks), or alone (the template's text). */
   message: string;
+  subject: "value" | "lacks" | "none";
+}
+
+/** A problem as said about this instance, or about a peer ("its …", after the peer is named). */
+function say(p: ValueProblem, peer: boolean): string {
+  if (p.subject === "none") return p.message;
+  if (p.subject === "lacks") return `${peer ? "it" : "this instance"} ${p.message}`;
+  return `${peer ? "its" : "this instance's"} ${p.message}`;
 }
 
 /**
  * Renders the file's templates with every value checked where it lands: its kind, the token alphabet for free text
  * outside an escaper, a tag the template uses and the instance or peer lacks, and the names of /etc/hosts lines.
  */
-function renderFile(f: FileConfig, at: string, sources: Sources, view: TemplateView): {
+function renderFile(
+  f: FileConfig,
+  at: string,
+  sources: Sources,
+  view: TemplateView,
+): {
   rendered: RenderedFile;
   problems: ValueProblem[];
 } {
@@ -201,7 +213,13 @@ function renderFile(f: FileConfig, at: string, sources: Sources, view: TemplateV
     const result = renderValues(template, view, {
       check: (use) => {
         const problem = useProblem(use);
-        if (problem) problems.push({ origin: use.origin, message: `${describeUse(use)} ${problem} (${keyPath})` });
+        if (problem) {
+          problems.push({
+            origin: use.origin,
+            message: `${describeUse(use)} ${problem} (${keyPath})`,
+            subject: "value",
+          });
+        }
       },
       ...(literal && { literal }),
     });
@@ -212,14 +230,18 @@ function renderFile(f: FileConfig, at: string, sources: Sources, view: TemplateV
           : m.what.startsWith("tag ")
             ? `has no ${m.what}, which ${keyPath} uses ({{${m.name}}}); its tags: ${Object.keys(view.tags).join(", ") || "none"}`
             : `has no ${m.what}, which ${keyPath} uses ({{${m.name}}})`;
-      problems.push({ origin: m.origin, message });
+      problems.push({ origin: m.origin, message, subject: "lacks" });
     }
     if (hosts) {
       for (const h of hostsProblems(result, own, mode)) {
         const what = `makes the ${f.path} ${mode === "lines" && h.problem === "is not an address" ? "address" : "name"}`;
         const message = `${what} ${JSON.stringify(h.field)}, which ${h.problem} (${keyPath})`;
-        if (h.culprits.length === 0) problems.push({ origin: { of: "instance" }, message: `template ${message}` });
-        for (const u of h.culprits) problems.push({ origin: u.origin, message: `${describeUse(u)} ${message}` });
+        if (h.culprits.length === 0) {
+          problems.push({ origin: { of: "instance" }, message: `the template's text ${message}`, subject: "none" });
+        }
+        for (const u of h.culprits) {
+          problems.push({ origin: u.origin, message: `${describeUse(u)} ${message}`, subject: "value" });
+        }
       }
     }
     return result.text;
@@ -227,7 +249,9 @@ function renderFile(f: FileConfig, at: string, sources: Sources, view: TemplateV
   let rendered: RenderedFile;
   if (f.block !== undefined) rendered = { body: one(f.block, `${at}.block`, "lines") };
   else if (f.replace !== undefined) {
-    rendered = { withs: f.replace.map((r, i) => one(r.with, `${at}.replace.${i}.with`, "fragment", literalReplacement)) };
+    rendered = {
+      withs: f.replace.map((r, i) => one(r.with, `${at}.replace.${i}.with`, "fragment", literalReplacement)),
+    };
   } else rendered = { text: one(sources.text ?? "", `${at}.template`, "lines") };
   return { rendered, problems };
 }
@@ -255,13 +279,13 @@ function renderSafely(
   for (;;) {
     const view = templateView(ctx.instance, env.tags, sets, ctx.upstream.elastic_ip as ElasticIpOutput);
     const { rendered, problems } = renderFile(f, at, sources, view);
-    const own = [...new Set(problems.filter((p) => p.origin.of === "instance").map((p) => p.message))];
-    if (own.length > 0) return { problem: `not touched: this instance's ${own.join("; ")}` };
+    const own = [...new Set(problems.filter((p) => p.origin.of === "instance").map((p) => say(p, false)))];
+    if (own.length > 0) return { problem: `not touched: ${own.join("; ")}` };
     const byPeer = new Map<PeerView, ExcludedPeer>();
     for (const p of problems) {
       if (p.origin.of !== "peer") continue;
       const entry = byPeer.get(p.origin.peer) ?? { set: p.origin.set, peer: p.origin.peer, problems: [] };
-      if (!entry.problems.includes(p.message)) entry.problems.push(p.message);
+      if (!entry.problems.includes(say(p, true))) entry.problems.push(say(p, true));
       byPeer.set(p.origin.peer, entry);
     }
     if (byPeer.size === 0) return { rendered, view, excluded };
@@ -380,7 +404,7 @@ async function planFile(
   for (const x of safe.excluded) {
     warnOnce(
       ctx,
-      `${f.path}: left out peer ${x.peer.id} (${quoted(x.peer.ip)}) of peers.${x.set}: its ${x.problems.join("; ")}`,
+      `${f.path}: left out peer ${x.peer.id} (${quoted(x.peer.ip)}) of peers.${x.set}: ${x.problems.join("; ")}`,
     );
   }
   const { view } = safe;

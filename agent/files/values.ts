@@ -6,6 +6,7 @@ import { isDnsName, isIPv4, isIPv6 } from "../core/names";
 
 const hex = (c: string): string => `U+${c.codePointAt(0)!.toString(16).padStart(4, "0").toUpperCase()}`;
 
+// eslint-disable-next-line no-control-regex -- the vertical tab and form feed are line breaks to some readers
 const lineBreak = /^[\n\r\u000b\u000c\u0085\u2028\u2029]$/u;
 
 /** Why one character may never land in a file, in any context: line breaks, controls, invalid UTF-16, invisibles. */

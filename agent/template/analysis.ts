@@ -128,7 +128,10 @@ export function templateProblems(template: string, scope: Scope): string[] {
         problems.push(`{{.}}: name the variable instead`);
         continue;
       }
-      if (name.split(".")[0] === "escape" && !stack.some((s) => s.type === "object" && Object.prototype.hasOwnProperty.call(s.fields, "escape"))) {
+      if (
+        name.split(".")[0] === "escape" &&
+        !stack.some((s) => s.type === "object" && Object.prototype.hasOwnProperty.call(s.fields, "escape"))
+      ) {
         const escaperName = name.slice("escape.".length);
         const bad = !scope.escapers
           ? `{{#${name}}}: escapers apply in files only`

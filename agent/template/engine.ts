@@ -102,7 +102,11 @@ function lookup(name: string, stack: Frame[]): Lookup {
         break;
       case "map":
         if (!has(value, segment)) return { found: false, missing: { name, origin, what: `tag ${segment}` } };
-        frame = { value: (value as Record<string, unknown>)[segment], shape: { type: "value", kind: shape.kind }, origin };
+        frame = {
+          value: (value as Record<string, unknown>)[segment],
+          shape: { type: "value", kind: shape.kind },
+          origin,
+        };
         break;
       case "list": {
         const list = Array.isArray(value) ? (value as unknown[]) : [];
@@ -129,7 +133,8 @@ class Output {
   spans: Span[] = [];
 
   add(text: string, uses?: Use[]): void {
-    if (uses && uses.length > 0) this.spans.push({ start: this.text.length, end: this.text.length + text.length, uses });
+    if (uses && uses.length > 0)
+      this.spans.push({ start: this.text.length, end: this.text.length + text.length, uses });
     this.text += text;
   }
 
@@ -165,7 +170,7 @@ export function renderValues(template: string, view: TemplateView, options: Rend
           if (found.shape.type !== "value") throw new Error(`{{${name}}} is not a value`);
           const use: Use = {
             name,
-            value: found.value === undefined || found.value === null ? "" : String(found.value),
+            value: typeof found.value === "string" ? found.value : "",
             kind: found.shape.kind,
             origin: found.origin,
             ...(found.parent.type === "map" ? { tag: found.last } : { field: found.last }),
@@ -176,7 +181,10 @@ export function renderValues(template: string, view: TemplateView, options: Rend
           break;
         }
         case "#": {
-          if (name.startsWith("escape.") && !stack.some((f) => f.shape.type === "object" && has(f.shape.fields, "escape"))) {
+          if (
+            name.startsWith("escape.") &&
+            !stack.some((f) => f.shape.type === "object" && has(f.shape.fields, "escape"))
+          ) {
             const which = name.slice("escape.".length) as EscaperName;
             if (!has(escapers, which) || escaper) throw new Error(`{{#${name}}}: not an escaper here`);
             const sub = new Output();

@@ -37,7 +37,13 @@ const tagsShape = (what: string): Shape => ({ type: "map", what, kind: "text" })
 export const peerShape: Shape = {
   type: "object",
   what: "a peer",
-  fields: { id: value("id"), ip: value("address"), name: value("dns"), az: value("id"), tags: tagsShape("a peer's tags") },
+  fields: {
+    id: value("id"),
+    ip: value("address"),
+    name: value("dns"),
+    az: value("id"),
+    tags: tagsShape("a peer's tags"),
+  },
 };
 
 /** The escapers, sections of the reserved top-level `escape`: {{#escape.php}}…{{/escape.php}}. */
@@ -60,7 +66,9 @@ export function rootShape(scope: Scope): Shape & { type: "object" } {
     fields.peers = {
       type: "object",
       what: "peers",
-      fields: Object.fromEntries(scope.peerSets.map((s) => [s, { type: "list", what: `peers.${s}`, of: peerShape, peerSet: s }])),
+      fields: Object.fromEntries(
+        scope.peerSets.map((s) => [s, { type: "list", what: `peers.${s}`, of: peerShape, peerSet: s }]),
+      ),
     };
   }
   for (const [k, kind] of Object.entries(scope.extra ?? {})) fields[k] = value(kind);

@@ -61,7 +61,10 @@ describe("templateProblems: every variable known before anything renders", () =>
     ["{{#tags}}{{Env}}{{/tags}}", "{{#tags}}: a section over every tag is not supported"],
     ["{{#peers.db}}{{.}}{{/peers.db}}", "{{.}}: name the variable instead"],
     ["{{> partial}}", "{{> partial}}: partials are not supported"],
-    ["{{#escape.sql}}{{tags.X}}{{/escape.sql}}", "{{#escape.sql}}: unknown escaper escape.sql (escapers: escape.php, escape.shell)"],
+    [
+      "{{#escape.sql}}{{tags.X}}{{/escape.sql}}",
+      "{{#escape.sql}}: unknown escaper escape.sql (escapers: escape.php, escape.shell)",
+    ],
     ["{{escape.php}}", "{{escape.php}}: escape.php is an escaper, used as a section"],
     ["{{^escape.php}}x{{/escape.php}}", "{{^escape.php}}: an escaper is not a condition"],
     ["{{#escape.php}}{{#escape.shell}}x{{/escape.shell}}{{/escape.php}}", "{{#escape.shell}}: escapers do not nest"],

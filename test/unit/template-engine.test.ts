@@ -61,10 +61,7 @@ describe("escapers", () => {
       peer(2, { Db: "c\\" }),
     ]);
     expect(r.text).toBe("'a\\'b','c\\\\',");
-    expect(r.uses.map((u) => (u.origin.of === "peer" ? u.origin.peer.id : "own"))).toEqual([
-      peer(1).id,
-      peer(2).id,
-    ]);
+    expect(r.uses.map((u) => (u.origin.of === "peer" ? u.origin.peer.id : "own"))).toEqual([peer(1).id, peer(2).id]);
   });
 
   it("escapes triple-mustache values the same way: escaping is off, escapers are not", () => {
@@ -74,9 +71,11 @@ describe("escapers", () => {
 
 describe("values: kind, origin, strict names", () => {
   it("hands every value to the check with its kind and where it came from", () => {
-    const r = render("{{instance.private_ipv4}} {{instance.hostname}} {{#peers.db}}{{ip}} {{name}} {{az}}{{/peers.db}}", {}, [
-      peer(1),
-    ]);
+    const r = render(
+      "{{instance.private_ipv4}} {{instance.hostname}} {{#peers.db}}{{ip}} {{name}} {{az}}{{/peers.db}}",
+      {},
+      [peer(1)],
+    );
     expect(r.uses.map((u) => [u.name, u.kind, u.origin.of])).toEqual([
       ["instance.private_ipv4", "address", "instance"],
       ["instance.hostname", "dns", "instance"],
@@ -92,11 +91,16 @@ describe("values: kind, origin, strict names", () => {
       peer(2),
     ]);
     expect(r.text).toBe("10.0.1.1 blue;10.0.1.2 ;");
-    expect(r.missing).toEqual([{ name: "tags.Zone", origin: { of: "peer", set: "db", peer: peer(2) }, what: "tag Zone" }]);
+    expect(r.missing).toEqual([
+      { name: "tags.Zone", origin: { of: "peer", set: "db", peer: peer(2) }, what: "tag Zone" },
+    ]);
   });
 
   it("this instance's missing tag is reported; a section on a tag is a condition, not a use", () => {
-    const r = render("A={{tags.Team}} {{#tags.Zone}}zone={{tags.Zone}}{{/tags.Zone}}{{^tags.Zone}}no zone{{/tags.Zone}}", {});
+    const r = render(
+      "A={{tags.Team}} {{#tags.Zone}}zone={{tags.Zone}}{{/tags.Zone}}{{^tags.Zone}}no zone{{/tags.Zone}}",
+      {},
+    );
     expect(r.text).toBe("A= no zone");
     expect(r.missing).toEqual([{ name: "tags.Team", origin: { of: "instance" }, what: "tag Team" }]);
   });
@@ -105,7 +109,9 @@ describe("values: kind, origin, strict names", () => {
     const r = render("{{peers.db.0.ip}} {{peers.db.1.ip}}", {}, [peer(1)]);
     expect(r.text).toBe("10.0.1.1 ");
     expect(r.uses[0]!.origin).toEqual({ of: "peer", set: "db", peer: peer(1) });
-    expect(r.missing).toEqual([{ name: "peers.db.1.ip", origin: { of: "instance" }, what: "peers.db.1 (peers.db has 1)" }]);
+    expect(r.missing).toEqual([
+      { name: "peers.db.1.ip", origin: { of: "instance" }, what: "peers.db.1 (peers.db has 1)" },
+    ]);
   });
 
   it("renders as Mustache does: standalone section lines leave no blank line", () => {
