@@ -6,7 +6,7 @@ import { dirname } from "node:path";
 import Mustache from "mustache";
 import type { Config, FileConfig } from "../config/schema";
 import { allOrConfigErrors, ConfigError, ConfigErrors, describeCause } from "../core/errors";
-import { quoted } from "../core/log";
+import { jsonQuoted, quoted } from "../core/log";
 import { etcHostsAdvice } from "../files/cloud-init";
 import { describeResult, runCommand } from "../files/commands";
 import type { BlockId, EditResult } from "../files/edit";
@@ -224,18 +224,16 @@ function renderFile(
       ...(literal && { literal }),
     });
     for (const m of result.missing) {
-      const message =
-        m.origin.of === "peer"
-          ? `has no ${m.what}, which ${keyPath} uses ({{${m.name}}})`
-          : m.what.startsWith("tag ")
-            ? `has no ${m.what}, which ${keyPath} uses ({{${m.name}}}); its tags: ${Object.keys(view.tags).join(", ") || "none"}`
-            : `has no ${m.what}, which ${keyPath} uses ({{${m.name}}})`;
+      // This instance's tags are listed, so a misspelt key is seen at once.
+      const theirs = m.origin.of === "instance" && m.what.startsWith("tag ");
+      const tags = theirs ? `; its tags: ${Object.keys(view.tags).join(", ") || "none"}` : "";
+      const message = `has no ${m.what}, which ${keyPath} uses ({{${m.name}}})${tags}`;
       problems.push({ origin: m.origin, message, subject: "lacks" });
     }
     if (hosts) {
       for (const h of hostsProblems(result, own, mode)) {
         const what = `makes the ${f.path} ${mode === "lines" && h.problem === "is not an address" ? "address" : "name"}`;
-        const message = `${what} ${JSON.stringify(h.field)}, which ${h.problem} (${keyPath})`;
+        const message = `${what} ${jsonQuoted(h.field)}, which ${h.problem} (${keyPath})`;
         if (h.culprits.length === 0) {
           problems.push({ origin: { of: "instance" }, message: `the template's text ${message}`, subject: "none" });
         }

@@ -15,7 +15,12 @@ export interface Logger {
 
 /** A value as logs show it: bare when it is a plain token, else JSON-quoted (so no value can start a line). */
 export function quoted(value: string): string {
-  return /^[A-Za-z0-9._:/@=+,-]+$/.test(value) ? value : JSON.stringify(value);
+  return /^[A-Za-z0-9._:/@=+,-]+$/.test(value) ? value : jsonQuoted(value);
+}
+
+/** JSON.stringify for messages: U+0085, U+2028, U+2029 and other invisibles escaped too (still a JSON string). */
+export function jsonQuoted(value: string): string {
+  return oneLine(JSON.stringify(value));
 }
 
 const escapes: Record<string, string> = { "\n": "\\n", "\r": "\\r", "\t": "\\t" };

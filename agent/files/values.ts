@@ -2,6 +2,7 @@
 // alphabet unless an escaper takes it, names in /etc/hosts held to DNS names that are not reserved; and the escapes
 // for the places where a rendered value is not plain text (regex replacements, shell commands). Pure.
 import type { Rendered, Use } from "../template/engine";
+import { jsonQuoted } from "../core/log";
 import { isDnsName, isIPv4, isIPv6 } from "../core/names";
 
 const hex = (c: string): string => `U+${c.codePointAt(0)!.toString(16).padStart(4, "0").toUpperCase()}`;
@@ -66,7 +67,7 @@ export function useProblem(use: Use): string | undefined {
 
 /** The value as messages name it: `tag Env "x"`, `tag Name "x"` (a peer's name), `instance.hostname "x"`. */
 export function describeUse(use: Use): string {
-  const quoted = JSON.stringify(use.value);
+  const quoted = jsonQuoted(use.value);
   if (use.tag !== undefined) return `tag ${use.tag} ${quoted}`;
   if (use.origin.of === "peer") {
     if (use.field === "name" && use.origin.peer.tags.Name !== undefined) return `tag Name ${quoted}`;

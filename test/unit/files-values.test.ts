@@ -118,6 +118,8 @@ describe("useProblem: each kind checked for what it claims to be", () => {
     const peer: PeerView = { id: "i-1", ip: "10.0.0.1", name: "db 1", az: "a", tags: { Name: "db 1" } };
     const origin = { of: "peer" as const, set: "db", peer };
     expect(describeUse(use({ tag: "Env", value: "a\nb" }))).toBe('tag Env "a\\nb"');
+    // JSON.stringify leaves these raw; a message (and the report) must not.
+    expect(describeUse(use({ tag: "Env", value: "a\u2028b\u0085c" }))).toBe('tag Env "a\\u2028b\\u0085c"');
     expect(describeUse(use({ origin, field: "name", value: "db 1", kind: "dns" }))).toBe('tag Name "db 1"');
     expect(describeUse(use({ origin, field: "ip", value: "x", kind: "address" }))).toBe('address "x"');
     expect(describeUse(use({ name: "instance.hostname", field: "hostname", value: "h" }))).toBe(
