@@ -512,6 +512,32 @@ describe("values from tags never become code, a line or a field", () => {
     expect(await read(b.root, "/etc/motd")).toBe(block([b.instance.instanceId]));
   });
 
+  it("a tag this instance lacks fails the file that uses it (never rendered empty); a section on it is a condition", async () => {
+    const { vpcId } = await neighbourhood([]);
+    const b = await boot(vpcId, {
+      files: [
+        { path: "/etc/team.conf", block: "team={{tags.Team}}\n" },
+        {
+          path: "/etc/zone.conf",
+          block: "{{#tags.Team}}team={{tags.Team}}{{/tags.Team}}{{^tags.Team}}no team{{/tags.Team}}\n",
+        },
+      ],
+    });
+    await put(b.root, "/etc/team.conf", "kept\n");
+
+    const plan = await run(b, "plan");
+    const result = await run(b);
+
+    for (const r of [plan, result]) {
+      expect(r.stderr).toContain(
+        "files.0 /etc/team.conf: not touched: this instance has no tag Team, which files.0.block uses ({{tags.Team}}); its tags: ",
+      );
+    }
+    expect(result.code).toBe(1);
+    expect(await read(b.root, "/etc/team.conf")).toBe("kept\n");
+    expect(await read(b.root, "/etc/zone.conf")).toBe(block(["no team"]));
+  });
+
   it("{{#escape.php}} writes the same tag as a PHP string whose value is the tag, and no code", async () => {
     const { vpcId } = await neighbourhood([]);
     const b = await boot(
