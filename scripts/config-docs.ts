@@ -53,6 +53,7 @@ export function renderConfigReference(): string {
     ...rows.map((r) => `| \`${r.path}\` | ${cell(r.type)} | ${cell(r.default)} | ${cell(r.description)} |`),
     "",
     TEMPLATES,
+    VALUES,
     ADDRESS_AND_TARGETS,
     DNS,
     PEERS_AND_FILES,
@@ -302,6 +303,81 @@ sorted by ip) and, in \`check\` and \`on_change\` (see [Commands](#commands)), \
 \`…compute-1.amazonaws.com\` in us-east-1), which resolves to the private address from inside the VPC when the VPC has DNS
 hostnames enabled. In \`files\`, \`elastic_ip\`, \`public_ipv4\` and \`public_dns\` are those of the Elastic IP claimed in this
 run (a file that uses them waits for \`elastic_ip\`); elsewhere they are what IMDS reported at the start of the run.
+
+**Every variable must exist.** \`validate\` (and \`plan\`, \`run\`, for a \`template:\` file, which is read then) refuses a
+template that names a variable the view does not have, with exit 2, the key path and the variable:
+\`{{instance.nope}}\`, \`{{peers.db.0.ipp}}\`, \`{{peers.nosuchset}}\` (a peer set that is not configured), \`{{nope}}\`,
+inside sections too. Also refused: \`{{.}}\` (name the variable), a section over every tag (\`{{#tags}}\`; name one,
+\`{{#tags.Env}}\`), partials, and an escaper that does not exist or is out of place (below). Names resolve as the
+Mustache specification says: the first part on the section stack, the rest from there, so inside \`{{#peers.db}}\`,
+\`{{tags.Zone}}\` is the peer's tag \`Zone\`, never this instance's. Which tags an instance has is known only when it
+runs: in \`files\`, a \`{{tags.X}}\` this instance lacks fails that file (the action fails, exit 1, naming the tag and the
+key path; nothing is written to it), and a peer that lacks it is left out of that file with a warning. A section on a
+tag is a condition, not a use: \`{{#tags.Zone}}zone {{tags.Zone}}{{/tags.Zone}}\` is written only for whoever has the tag.
+A known value that is empty (\`public_ipv4\` without a public address) renders empty. In record names and peer or pool
+filters, a variable that renders empty is refused (exit 2, as before).
+`;
+
+const VALUES = `## What a value may be, where it lands
+
+bootlace runs as root and writes what EC2 says into files. A value that did not come from the configuration (a tag, a
+peer's name, anything read from IMDS or the EC2 API) never becomes code, a command, an extra line or field, or a
+wildcard. Each variable has a kind, checked wherever it lands in a file:
+
+| kind | variables | must be |
+| --- | --- | --- |
+| address | \`instance.private_ipv4\`, \`public_ipv4\`, \`elastic_ip\`; a peer's \`ip\` | an IPv4 or IPv6 address (or empty) |
+| DNS name | \`instance.hostname\`, \`public_dns\`; a peer's \`name\` | letters, digits, \`-\`, \`_\` in dot-separated labels |
+| id | \`instance.id\`, \`region\`, \`az\`, \`mac\`, \`vpc_id\`, \`subnet_id\`; a peer's \`id\`, \`az\` | letters, digits, \`.\`, \`_\`, \`:\`, \`-\` |
+| free text | \`tags.X\`, this instance's or a peer's | the token alphabet, or any text inside an escaper |
+
+**The token alphabet.** Free text outside an escaper may carry any character except: whitespace of any kind (\`\\s\`
+and Unicode's separators \`\\p{Z}\`: space, tab, U+00A0, U+2028, U+2029, U+3000…), the quotes \`'\` \`"\` and
+\`\` \` \`\`, backslash, \`$\`, \`#\`, \`;\`, \`<\`, \`>\`, \`|\`, \`&\`, \`(\`, \`)\`, \`{\`, \`}\`, and Unicode's "other"
+characters \`\\p{C}\`: control characters (U+0000–U+001F, U+007F–U+009F, so CR, LF and U+0085 too), format characters
+(zero-width, bidi controls, U+FEFF), private-use and unassigned code points, and lone surrogates (text that is not valid
+UTF-16). Letters of any language, digits and \`. _ - : / @ = + , * ? [ ] ! ~ % ^\` pass. Such a value cannot end a line,
+start a comment, leave a quoted string or a shell word, or add a field to a whitespace-separated line. It can still
+mean what the file makes of it: in pg_hba.conf, a \`,\` in a database or user field makes a list and \`@\` or \`+\` keep
+their meaning there, so put a tag in such a field only if whoever sets it may choose those.
+
+**Escapers.** For a free-text value that needs more (a password, a description), wrap the text where it lands in an
+escaper, a section on the reserved top-level \`escape\`:
+
+- \`{{#escape.php}}…{{/escape.php}}\`: each value inside is escaped for the inside of a PHP single-quoted string (\`\\\`
+  becomes \`\\\\\`, \`'\` becomes \`\\'\`); the section's own text is written as it is:
+  \`{{#escape.php}}define('DB_NAME', '{{tags.DbName}}');{{/escape.php}}\` with the tag \`x'); system('touch pwned'); //\`
+  writes \`define('DB_NAME', 'x\\'); system(\\'touch pwned\\'); //');\`, a constant equal to the tag.
+- \`{{#escape.shell}}…{{/escape.shell}}\`: the whole rendered section, its text and values, becomes one shell word
+  (single-quoted, each \`'\` written \`'\\''\`): \`ExecStart=/usr/bin/app --name {{#escape.shell}}{{tags.Name}}{{/escape.shell}}\`.
+
+Inside an escaper free text skips the token alphabet, but never carries a line break (LF, CR, VT, FF, U+0085, U+2028,
+U+2029), a control or format character, a private-use or unassigned code point or a lone surrogate: files are read line
+by line. Addresses, names and ids are checked for their kind inside escapers too. Escapers do not nest, are not
+conditions (\`{{^escape.php}}\`), apply in \`files\` only (not in record names or filters), and an unknown one
+(\`{{#escape.sql}}\`) is refused by \`validate\` with the key path.
+
+**Names in /etc/hosts.** In \`/etc/hosts\` (and cloud-init's \`/etc/cloud/templates/hosts.*.tmpl\`) bootlace reads what it
+rendered as hosts lines: on a line holding a value, the first field (up to a \`#\`) must be an IP address and every
+other field holding a value must be a DNS name (no \`*\` label, not an address) that is not reserved. Reserved:
+\`localhost\`, \`localhost.localdomain\`, \`localhost6\` and anything starting so, anything ending \`.localhost\`,
+\`broadcasthost\`, \`ip6-localhost\`, \`ip6-loopback\`, \`ip6-localnet\`, \`ip6-mcastprefix\`, \`ip6-allnodes\`,
+\`ip6-allrouters\`, \`ip6-allhosts\`, and, on a line with a
+peer's value, this instance's own hostname (\`instance.hostname\`) and its first label; this instance may still name
+itself (\`{{instance.private_ipv4}} {{instance.hostname}}\`). The template's own text is not held to these rules. In a
+\`replace\`'s \`with\` on /etc/hosts, each field holding a value is an address or such a name.
+
+**Who fails.** A peer whose value fails is left out of that file, with a warning naming the file, the instance, the tag
+and why (\`/etc/hosts: left out peer i-0abc… (10.0.1.7) of peers.db: its tag Name "localhost" makes the /etc/hosts name
+"localhost", which is a reserved name (files.0.block)\`), and the file is written for the others (an index such as
+\`peers.db.0\` then names the next peer, checked in turn). This instance's own value failing leaves the file untouched and
+fails the files action (exit 1), naming the tag, the value and the file (\`files.1 /var/www/app/Config.php: not touched:
+this instance's tag DbName "x'); …" has a "'" (files.1.replace.0.with)\`); the other files are still written.
+
+**Logs.** One log call is one line: in the text format every value in a message or a field that came from outside is
+kept on its line (line breaks, control and format characters become \`\\n\`, \`\\u2028\`… escapes), and a field value is
+JSON-quoted unless it is a plain token (\`A-Z a-z 0-9 . _ : / @ = + , -\`). The JSON format escapes them too, U+0085,
+U+2028 and U+2029 included.
 `;
 
 const ADDRESS_AND_TARGETS = `## Elastic IP and target groups
@@ -477,11 +553,11 @@ a short set leaves its files alone until a later pass finds enough.
   nothing. The file must exist.
 - \`template\`: the whole file is the rendered template (a file under \`--root\`).
 
-**What lands in a file is checked.** A peer whose values used by the file are not what they claim to be (an address
-that is not IPv4, a \`name\` that is not a DNS name, a tag with a line break, a \`#\` or another control character) is
-left out of that file with a warning naming the instance and the tag, and the file is still written for the others.
-An unsafe tag of this instance leaves the file untouched and fails the run. What a command receives is said under
-[Commands](#commands): never a value in a shell's text.
+**What lands in a file is checked.** Each value for its kind, free text against the token alphabet unless an
+escaper takes it, names in /etc/hosts against the reserved ones: see [What a value may be](#what-a-value-may-be-where-it-lands).
+A peer whose values fail is left out of that file with a warning naming the instance and the tag, and the file is still
+written for the others; this instance's own failing value leaves the file untouched and fails the run. What a command
+receives is said under [Commands](#commands): never a value in a shell's text.
 
 **Writing.** A file is written only when its content changes: a second run touches nothing (same inode, same mtime).
 The new content is staged in a temporary file beside the file, with the file's owner, group and mode (kept from the

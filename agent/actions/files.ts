@@ -8,6 +8,7 @@ import Mustache from "mustache";
 import { formatBytes, limits } from "../config/bounds";
 import type { Config, FileConfig } from "../config/schema";
 import { allOrConfigErrors, ConfigError, ConfigErrors, describeCause } from "../core/errors";
+import { jsonQuoted, quoted } from "../core/log";
 import { etcHostsAdvice } from "../files/cloud-init";
 import { commandEnv } from "../files/command-env";
 import { describeResult, runCommand } from "../files/commands";
@@ -15,16 +16,18 @@ import type { BlockId, EditResult } from "../files/edit";
 import { applyBlock, lineChanges, removeBlock } from "../files/edit";
 import { applyReplaceStoppable, ReplaceStoppedError } from "../files/replace-worker";
 import { resolveId } from "../files/owners";
-import { literalReplacement, ownTagProblems, safePeers } from "../files/values";
+import { describeUse, hostsProblems, isHostsFile, literalReplacement, useProblem } from "../files/values";
 import { describeInstancesStatement } from "../instance/tags";
 import type { Resolved } from "../root/fs";
 import { CheckFailedError, WriteRefusedError } from "../root/write";
 import type { FieldUse } from "../template/analysis";
-import { contentTemplates, fieldUse, inlineTemplates } from "../template/analysis";
 import type { CommandSpec } from "../template/command";
 import { commandMentions, renderCommand } from "../template/command";
+import { fieldUse, inlineTemplates, templateProblems } from "../template/analysis";
+import type { Origin } from "../template/engine";
+import { renderValues } from "../template/engine";
 import type { PeerView, TemplateView } from "../template/render";
-import { mentionsElasticIp, render, templateView } from "../template/render";
+import { mentionsElasticIp, templateView } from "../template/render";
 import type { PeersOutput, PeerSetResult } from "./peers";
 import { describeSet } from "./peers";
 import type { Action, ActionContext, Change, ElasticIpOutput, Outcome, Plan } from "./types";
@@ -88,8 +91,6 @@ interface Sources {
   text?: string;
   /** What the file's templates and its commands use: which peer sets it waits for, whether it needs the tags. */
   use: FieldUse;
-  /** What lands in the file's content: the values checked for it (a command's argument is one argument whatever). */
-  contentUse: FieldUse;
 }
 
 /** Reads a file's template (template mode) and works out which values its templates use. */
@@ -116,19 +117,16 @@ async function readSources(ctx: ActionContext, f: FileConfig, at: string): Promi
       throw refuse(`not a valid template: ${describeCause(error)}`);
     }
   }
-  const use = fieldUse([text ?? "", ...inlineTemplates(f)]);
-  const contentUse = fieldUse([text ?? "", ...contentTemplates(f)]);
-  const known = Object.keys(ctx.config.peers ?? {});
-  for (const set of use.peerSets) {
-    if (!known.includes(set)) {
-      throw new ConfigError(
-        `${f.template ?? "the template"} uses peers.${set}, which is not configured (peers: ${known.join(", ") || "none"})`,
-        undefined,
-        `${at}.template`,
-      );
+  // The configuration's own templates were checked at validate; a template file is read only now.
+  if (text !== undefined) {
+    const scope = { peerSets: Object.keys(ctx.config.peers ?? {}), escapers: true };
+    const problems = templateProblems(text, scope);
+    if (problems.length > 0) {
+      throw new ConfigErrors(problems.map((p) => new ConfigError(`${f.template}: ${p}`, undefined, `${at}.template`)));
     }
   }
-  return { ...(text !== undefined && { text }), use, contentUse };
+  const use = fieldUse([text ?? "", ...inlineTemplates(f)]);
+  return { ...(text !== undefined && { text }), use };
 }
 
 async function resolveOwnership(ctx: ActionContext, f: FileConfig, at: string) {
@@ -191,29 +189,146 @@ function withoutStale(text: string, stale: ManagedBlock[]): EditResult {
   return result;
 }
 
-/** The file's new content from its mode (block, replace, template), given the view; replace edits end at the deadline. */
-async function edit(
+/** A file's templates rendered: the block's body, each replace's `with`, or the whole file. */
+interface RenderedFile {
+  body?: string;
+  withs?: string[];
+  text?: string;
+}
+
+/** A value that may not land, and whose it is: this instance's fails the file, a peer's leaves that peer out. */
+interface ValueProblem {
+  origin: Origin;
+  /** After "this instance's"/"its" (a value), "this instance"/"it" (a value it lacks), or alone (the template's text). */
+  message: string;
+  subject: "value" | "lacks" | "none";
+}
+
+/** A problem as said about this instance, or about a peer ("its …", after the peer is named). */
+function say(p: ValueProblem, peer: boolean): string {
+  if (p.subject === "none") return p.message;
+  if (p.subject === "lacks") return `${peer ? "it" : "this instance"} ${p.message}`;
+  return `${peer ? "its" : "this instance's"} ${p.message}`;
+}
+
+/**
+ * Renders the file's templates with every value checked where it lands: its kind, the token alphabet for free text
+ * outside an escaper, a tag the template uses and the instance or peer lacks, and the names of /etc/hosts lines.
+ */
+function renderFile(
   f: FileConfig,
   at: string,
   sources: Sources,
-  current: string | undefined,
   view: TemplateView,
+): {
+  rendered: RenderedFile;
+  problems: ValueProblem[];
+} {
+  const problems: ValueProblem[] = [];
+  const hosts = isHostsFile(f.path);
+  const own = view.instance.hostname || undefined;
+  const one = (template: string, keyPath: string, mode: "lines" | "fragment", literal?: (t: string) => string) => {
+    const result = renderValues(template, view, {
+      check: (use) => {
+        const problem = useProblem(use);
+        if (problem) {
+          problems.push({
+            origin: use.origin,
+            message: `${describeUse(use)} ${problem} (${keyPath})`,
+            subject: "value",
+          });
+        }
+      },
+      ...(literal && { literal }),
+    });
+    for (const m of result.missing) {
+      // This instance's tags are listed, so a misspelt key is seen at once.
+      const theirs = m.origin.of === "instance" && m.what.startsWith("tag ");
+      const tags = theirs ? `; its tags: ${Object.keys(view.tags).join(", ") || "none"}` : "";
+      const message = `has no ${m.what}, which ${keyPath} uses ({{${m.name}}})${tags}`;
+      problems.push({ origin: m.origin, message, subject: "lacks" });
+    }
+    if (hosts) {
+      for (const h of hostsProblems(result, own, mode)) {
+        const what = `makes the ${f.path} ${mode === "lines" && h.problem === "is not an address" ? "address" : "name"}`;
+        const message = `${what} ${jsonQuoted(h.field)}, which ${h.problem} (${keyPath})`;
+        if (h.culprits.length === 0) {
+          problems.push({ origin: { of: "instance" }, message: `the template's text ${message}`, subject: "none" });
+        }
+        for (const u of h.culprits) {
+          problems.push({ origin: u.origin, message: `${describeUse(u)} ${message}`, subject: "value" });
+        }
+      }
+    }
+    return result.text;
+  };
+  let rendered: RenderedFile;
+  if (f.block !== undefined) rendered = { body: one(f.block, `${at}.block`, "lines") };
+  else if (f.replace !== undefined) {
+    rendered = {
+      withs: f.replace.map((r, i) => one(r.with, `${at}.replace.${i}.with`, "fragment", literalReplacement)),
+    };
+  } else rendered = { text: one(sources.text ?? "", `${at}.template`, "lines") };
+  return { rendered, problems };
+}
+
+/** The peers left out of a file, and why. */
+interface ExcludedPeer {
+  set: string;
+  peer: PeerView;
+  problems: string[];
+}
+
+/**
+ * Renders until no peer's value fails: a failing peer is left out and the rest rendered again (an index such as
+ * peers.db.0 then names the next one, checked in turn). This instance's failing value fails the file.
+ */
+function renderSafely(
+  ctx: ActionContext,
+  f: FileConfig,
+  at: string,
+  sources: Sources,
+  env: FileEnv,
+): { rendered: RenderedFile; view: TemplateView; excluded: ExcludedPeer[] } | { problem: string } {
+  let sets: Record<string, PeerView[]> = Object.fromEntries(Object.entries(env.sets).map(([n, r]) => [n, r.peers]));
+  const excluded: ExcludedPeer[] = [];
+  for (;;) {
+    const view = templateView(ctx.instance, env.tags, sets, ctx.upstream.elastic_ip as ElasticIpOutput);
+    const { rendered, problems } = renderFile(f, at, sources, view);
+    const own = [...new Set(problems.filter((p) => p.origin.of === "instance").map((p) => say(p, false)))];
+    if (own.length > 0) return { problem: `not touched: ${own.join("; ")}` };
+    const byPeer = new Map<PeerView, ExcludedPeer>();
+    for (const p of problems) {
+      if (p.origin.of !== "peer") continue;
+      const entry = byPeer.get(p.origin.peer) ?? { set: p.origin.set, peer: p.origin.peer, problems: [] };
+      if (!entry.problems.includes(say(p, true))) entry.problems.push(say(p, true));
+      byPeer.set(p.origin.peer, entry);
+    }
+    if (byPeer.size === 0) return { rendered, view, excluded };
+    excluded.push(...byPeer.values());
+    sets = Object.fromEntries(Object.entries(sets).map(([n, peers]) => [n, peers.filter((p) => !byPeer.has(p))]));
+  }
+}
+
+/** The file's new content from its mode (block, replace, template); replace edits end at the deadline. */
+async function edit(
+  f: FileConfig,
+  at: string,
+  rendered: RenderedFile,
+  current: string | undefined,
   signal: AbortSignal,
 ): Promise<EditResult & { unmatched?: number[] }> {
   if (f.block !== undefined) {
     return applyBlock(current ?? "", {
       name: f.name,
       comment: f.comment,
-      body: render(f.block, view),
+      body: rendered.body ?? "",
       position: f.position ?? "bottom",
     });
   }
   if (f.replace !== undefined) {
     if (current === undefined) return { ok: false, problem: "it does not exist, and replace edits an existing file" };
-    const edits = f.replace.map((r) => ({
-      match: new RegExp(r.match),
-      with: render(r.with, view, literalReplacement),
-    }));
+    const edits = f.replace.map((r, i) => ({ match: new RegExp(r.match), with: rendered.withs?.[i] ?? "" }));
     let result;
     try {
       // In a worker stopped at the deadline: a configured pattern that backtracks badly cannot hold the run.
@@ -231,7 +346,7 @@ async function edit(
     }
     return { ok: true, content: result.content, unmatched: result.matched.flatMap((n, i) => (n === 0 ? [i] : [])) };
   }
-  return { ok: true, content: render(sources.text ?? "", view) };
+  return { ok: true, content: rendered.text ?? "" };
 }
 
 function describeEdit(f: FileConfig | undefined, before: string | undefined, after: string, left: number): string {
@@ -297,25 +412,23 @@ async function planFile(
     const which = ended.map(([n, r]) => `peers.${n} has ${r.peers.length} of min ${r.min}`).join(", ");
     return notTouched(`not touched: ${which} after the wait`);
   }
-  const own = ownTagProblems(env.tags, sources.contentUse);
-  if (own.length > 0) return notTouched(`not touched: this instance's ${own.join("; ")}`);
-
   const current = await readCurrent(ctx, file);
   if (current.problem) return notTouched(`not touched: ${current.problem}`);
 
+  const safe = renderSafely(ctx, f, at, sources, env);
+  if ("problem" in safe) return notTouched(safe.problem);
   const peers: Record<string, PeerView[]> = Object.fromEntries(Object.entries(env.sets).map(([n, r]) => [n, r.peers]));
-  const safe = safePeers(peers, sources.contentUse);
   for (const x of safe.excluded) {
     warnOnce(
       ctx,
-      `${f.path}: left out peer ${x.peer.id} (${x.peer.ip}) of peers.${x.set}: its ${x.problems.join("; ")}`,
+      `${f.path}: left out peer ${x.peer.id} (${quoted(x.peer.ip)}) of peers.${x.set}: ${x.problems.join("; ")}`,
     );
   }
-  const view = templateView(ctx.instance, env.tags, safe.sets, ctx.upstream.elastic_ip as ElasticIpOutput);
+  const { view } = safe;
   const cleaned = withoutStale(current.text ?? "", env.stale);
   if (!cleaned.ok) return notTouched(`not touched: ${cleaned.problem}`);
   const currentText = current.text === undefined ? undefined : cleaned.content;
-  const edited = await edit(f, at, sources, currentText, view, ctx.deadline.signal);
+  const edited = await edit(f, at, safe.rendered, currentText, ctx.deadline.signal);
   if (!edited.ok) return notTouched(`not touched: ${edited.problem}`);
 
   plan.unmatched = (edited.unmatched ?? []).map(

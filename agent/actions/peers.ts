@@ -3,6 +3,7 @@
 import type { Filter, Instance } from "@aws-sdk/client-ec2";
 import type { PeerSetConfig } from "../config/schema";
 import { allOrConfigErrors } from "../core/errors";
+import { quoted } from "../core/log";
 import { describeInstancesStatement } from "../instance/tags";
 import { poll } from "../core/retry";
 import type { PeerView } from "../template/render";
@@ -67,7 +68,8 @@ export interface PeersOutput {
 }
 
 export function describeSet(name: string, r: PeerSetResult): string {
-  const list = r.peers.map((p) => `${p.ip} ${p.name}`.trim()).join(", ");
+  // Names come from tags: quoted, so a hostile one reads as one value in the log.
+  const list = r.peers.map((p) => [quoted(p.ip), ...(p.name ? [quoted(p.name)] : [])].join(" ")).join(", ");
   const head = `peers.${name}: ${r.peers.length} peer${r.peers.length === 1 ? "" : "s"}${list ? ` (${list})` : ""}`;
   switch (r.status) {
     case "ok":

@@ -2,9 +2,10 @@
 import Mustache from "mustache";
 import * as z from "zod";
 import { isDnsName, isIPv4, isIPv6 } from "../core/names";
-import { fieldUse, inlineTemplates } from "../template/analysis";
 import type { CommandKey } from "../template/command";
-import { commandProblems } from "../template/command";
+import { commandProblems, commandTemplates } from "../template/command";
+import { fieldUse, templateProblems } from "../template/analysis";
+import type { Scope } from "../template/shape";
 
 const tagKey = z.string().min(1).max(128);
 const tagValue = z.string().max(256);
@@ -465,10 +466,37 @@ export const configSchema = documentShape.superRefine((doc, ctx) => {
       paths.set(f.path, i);
     }
   });
+  // Every template's variables, where they are known: unknown ones, and escapers out of place, are refused here.
+  const check = (template: string, path: (string | number)[], scope: Scope) => {
+    let problems: string[];
+    try {
+      problems = templateProblems(template, scope);
+    } catch {
+      return; // a template that does not parse is reported on its own key
+    }
+    for (const message of problems) ctx.addIssue({ code: "custom", path, message });
+  };
+  const names: Scope = { escapers: false };
+  const inFiles: Scope = { peerSets: Object.keys(doc.peers ?? {}), escapers: true };
+  doc.dns?.records.forEach((r, i) => {
+    check(r.name, ["dns", "records", i, "name"], names);
+    if (r.set_identifier !== undefined) check(r.set_identifier, ["dns", "records", i, "set_identifier"], names);
+  });
+  for (const [k, v] of Object.entries(doc.elastic_ip?.pool?.tags ?? {})) {
+    check(v, ["elastic_ip", "pool", "tags", k], names);
+  }
+  for (const [set, p] of Object.entries(doc.peers ?? {})) {
+    for (const [k, v] of Object.entries(p.tags)) check(v, ["peers", set, "tags", k], names);
+  }
+  doc.files?.forEach((f, i) => {
+    if (f.block !== undefined) check(f.block, ["files", i, "block"], inFiles);
+    f.replace?.forEach((r, j) => check(r.with, ["files", i, "replace", j, "with"], inFiles));
+  });
+  // Commands' templates (argv elements) are rendered with the same view: a peer set they name must be configured.
   doc.files?.forEach((f, i) => {
     let named: Set<string>;
     try {
-      named = fieldUse(inlineTemplates(f)).peerSets;
+      named = fieldUse([...commandTemplates(f.check), ...commandTemplates(f.on_change)]).peerSets;
     } catch {
       return; // a template that does not parse is reported on its own key
     }

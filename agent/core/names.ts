@@ -24,9 +24,3 @@ export function isInZone(name: string, zone: string): boolean {
   const z = canonicalDnsName(zone);
   return n === z || n.endsWith(`.${z}`);
 }
-
-/** A value safe on one line of a config file: no control characters (newline, tab, NUL...) and no '#'. */
-export function isSafeFileValue(value: string): boolean {
-  // eslint-disable-next-line no-control-regex
-  return !/[\u0000-\u001f\u007f#]/.test(value);
-}

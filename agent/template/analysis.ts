@@ -4,6 +4,8 @@
 import Mustache from "mustache";
 import type { CommandSpec } from "./command";
 import { commandTemplates } from "./command";
+import type { Scope, Shape } from "./shape";
+import { escaperNames, offers, rootShape } from "./shape";
 
 /** Every variable a template refers to ({{a.b}}, {{{a}}}, sections), in dotted form. Throws on a bad template. */
 export function templateNames(template: string): string[] {
@@ -69,4 +71,117 @@ export function fieldUse(templates: string[]): FieldUse {
     });
   }
   return use;
+}
+
+// ---- the variables a template names, checked against the view's shape ------------------------------------------
+
+type Token = [string, string, number, number, Token[]?, number?];
+
+type Resolved = { shape: Shape } | { problem: string };
+
+/** A name resolved as the Mustache spec does it: the first part on the section stack, the rest from there. */
+function resolveShape(name: string, stack: Shape[], scope: Scope): Resolved {
+  const unknown = (why: string): Resolved => ({ problem: `unknown variable {{${name}}}: ${why}` });
+  const segments = name.split(".");
+  const first = segments[0]!;
+  const start = [...stack]
+    .reverse()
+    .find((s) => s.type === "object" && Object.prototype.hasOwnProperty.call(s.fields, first));
+  if (start === undefined || start.type !== "object") {
+    const root = stack[0]!;
+    if (first === "peers" && scope.peerSets === undefined) return unknown("peers are not available here");
+    return unknown(`no variable ${first} (variables: ${offers(root)}${stack.length > 1 ? ", and the section's" : ""})`);
+  }
+  let shape: Shape = start.fields[first]!;
+  let path = first;
+  for (const segment of segments.slice(1)) {
+    switch (shape.type) {
+      case "object":
+        if (!Object.prototype.hasOwnProperty.call(shape.fields, segment)) {
+          if (shape.what === "peers") {
+            return unknown(`peers.${segment} is not configured (peers: ${offers(shape)})`);
+          }
+          return unknown(`${shape.what} has no ${segment} (it has ${offers(shape)})`);
+        }
+        shape = shape.fields[segment]!;
+        break;
+      case "map":
+        shape = { type: "value", kind: shape.kind };
+        break;
+      case "list":
+        if (!/^(0|[1-9][0-9]{0,5})$/.test(segment)) {
+          return unknown(`${path} is a list: ${path}.0, ${path}.1… or a section {{#${path}}}…{{/${path}}}`);
+        }
+        shape = shape.of;
+        break;
+      case "value":
+        return unknown(`${path} is a value, with no .${segment}`);
+    }
+    path = `${path}.${segment}`;
+  }
+  return { shape };
+}
+
+/**
+ * What is wrong with a template's variables in a scope: unknown variables, escapers misused, sections the renderer
+ * does not support. Empty when it may be rendered. Throws when the template does not parse.
+ */
+export function templateProblems(template: string, scope: Scope): string[] {
+  const problems: string[] = [];
+  const walk = (tokens: Token[], stack: Shape[], escaper: string | undefined): void => {
+    for (const t of tokens) {
+      const [type, name] = t;
+      const children = t[4] ?? [];
+      if (type === ">") problems.push(`{{> ${name}}}: partials are not supported`);
+      if (type !== "name" && type !== "&" && type !== "#" && type !== "^") continue;
+      const isSection = type === "#" || type === "^";
+      if (name === ".") {
+        problems.push(`{{.}}: name the variable instead`);
+        continue;
+      }
+      if (
+        name.split(".")[0] === "escape" &&
+        !stack.some((s) => s.type === "object" && Object.prototype.hasOwnProperty.call(s.fields, "escape"))
+      ) {
+        const escaperName = name.slice("escape.".length);
+        const bad = !scope.escapers
+          ? `{{#${name}}}: escapers apply in files only`
+          : !isSection
+            ? `{{${name}}}: ${name} is an escaper, used as a section: {{#${name}}}…{{/${name}}}`
+            : type === "^"
+              ? `{{^${name}}}: an escaper is not a condition; use {{#${name}}}…{{/${name}}}`
+              : !(escaperNames as readonly string[]).includes(escaperName)
+                ? `{{#${name}}}: unknown escaper ${name} (escapers: ${escaperNames.map((e) => `escape.${e}`).join(", ")})`
+                : escaper !== undefined
+                  ? `{{#${name}}}: escapers do not nest (inside escape.${escaper})`
+                  : undefined;
+        if (bad) problems.push(bad);
+        else walk(children, stack, escaperName);
+        continue;
+      }
+      const resolved = resolveShape(name, stack, scope);
+      if ("problem" in resolved) {
+        problems.push(resolved.problem);
+        continue;
+      }
+      const { shape } = resolved;
+      if (!isSection) {
+        if (shape.type !== "value") {
+          problems.push(
+            `{{${name}}} is ${shape.type === "list" ? "a list" : "not a value"}: ` +
+              `use a section, {{#${name}}}…{{/${name}}}, and its fields`,
+          );
+        }
+        continue;
+      }
+      if (shape.type === "map") {
+        problems.push(`{{#${name}}}: a section over every tag is not supported; name the tag, {{#${name}.Env}}`);
+        continue;
+      }
+      const inner = type === "^" ? stack : [...stack, shape.type === "list" ? shape.of : shape];
+      walk(children, inner, escaper);
+    }
+  };
+  walk(Mustache.parse(template) as Token[], [rootShape(scope)], undefined);
+  return [...new Set(problems)];
 }

@@ -1,6 +1,7 @@
 // EC2 Elastic IPs as AWS behaves and moto 5.2.1 does not: AssociateAddress without AllowReassociation=true refuses an
 // address associated elsewhere (moto only notices an association made by instance id, not one made by interface),
-// and a free address has no empty association fields. Tests can also stage the races AWS has at boot: another instance
+// and a free address has no empty association fields; filter values keep AWS's escapes (moto matches DescribeAddresses
+// filters with fnmatch, where `\*` is not a literal `*`, and DescribeInstances ones without `\\`). Tests can also stage the races AWS has at boot: another instance
 // taking an address just before an agent's AssociateAddress, or several agents' calls arriving together.
 import { XMLParser } from "fast-xml-parser";
 import { awsError, type Interceptor, type WireRequest, type WireResponse } from "./aws-wire";
@@ -55,7 +56,8 @@ export class Ec2Fidelity implements Ec2Controls {
   interceptors(): Record<string, Interceptor> {
     return {
       AssociateAddress: (req, forward) => this.associate(req, forward),
-      DescribeAddresses: async (req, forward) => withoutEmptyAssociation(await forward(req)),
+      DescribeAddresses: async (req, forward) => withoutEmptyAssociation(await forward(withAwsEscapes(req))),
+      DescribeInstances: (req, forward) => forward(withAwsEscapes(req)),
     };
   }
 
@@ -148,6 +150,23 @@ function query(req: WireRequest, params: Record<string, string>): WireRequest {
   const body = Buffer.from(new URLSearchParams({ Version: VERSION, ...params }).toString(), "utf8");
   const headers = { ...req.headers, "content-length": String(body.length) };
   return { ...req, method: "POST", path: "/", headers, body, operation: params.Action ?? req.operation };
+}
+
+/**
+ * AWS filter values: `*` and `?` are wildcards, `\*`, `\?` and `\\` stand for themselves. moto's DescribeAddresses
+ * hands them to fnmatch, which has no escapes: each escaped character (and a `[`) becomes a one-character class.
+ */
+function withAwsEscapes(req: WireRequest): WireRequest {
+  const params = new URLSearchParams(req.body.toString("utf8"));
+  const names = [...params.keys()].filter((k) => /^Filter\.\d+\.Value\.\d+$/.test(k));
+  if (names.length === 0) return req;
+  for (const name of names) {
+    params.set(
+      name,
+      params.get(name)!.replace(/\\([*?\\])|\[/g, (m, c: string | undefined) => `[${c ?? m}]`),
+    );
+  }
+  return query(req, Object.fromEntries(params));
 }
 
 /** AWS leaves out the association fields of a free address; moto sends them empty. */

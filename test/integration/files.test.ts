@@ -33,8 +33,13 @@ async function neighbourhood(peers: Record<string, string>[]): Promise<{ vpcId: 
 }
 
 /** This instance (Role=web, Env=test) in the VPC, with the configuration as #bootlace user-data (JSON is YAML). */
-async function boot(vpcId: string, config: unknown, o: { tagsEnabled?: boolean } = {}): Promise<Booted> {
-  const instance = await world.launchInstance({ vpcId, tags: { Name: "web-1", Role: "web", Env: "test" } });
+async function boot(
+  vpcId: string,
+  config: unknown,
+  o: { tagsEnabled?: boolean; tags?: Record<string, string> } = {},
+): Promise<Booted> {
+  const tags = { Name: "web-1", Role: "web", Env: "test", ...o.tags };
+  const instance = await world.launchInstance({ vpcId, tags });
   const imds = await world.startImds(
     { ...instance, userData: `#bootlace\n${JSON.stringify(config)}\n` },
     { tagsEnabled: o.tagsEnabled ?? true },
@@ -309,10 +314,10 @@ describe("bootlace run with peers and files", () => {
 
   it("leaves a peer with an unsafe tag out of the file, naming the instance and the tag, and writes the others", async () => {
     const { vpcId, peers } = await neighbourhood([
-      { Name: "cache-1", Role: "cache", Env: "test" },
-      { Name: "cache-2\n10.6.6.6 bank.example.com", Role: "cache", Env: "test" },
-      { Name: "cache-3", Role: "cache", Env: "test", Zone: "blue # red" },
-      { Name: "cache-4", Role: "cache", Env: "test" },
+      { Name: "cache-1", Role: "cache", Env: "test", Zone: "a" },
+      { Name: "cache-2\n10.6.6.6 bank.example.com", Role: "cache", Env: "test", Zone: "b" },
+      { Name: "cache-3", Role: "cache", Env: "test", Zone: "blue#red" },
+      { Name: "cache-4", Role: "cache", Env: "test", Zone: "c" },
     ]);
     const b = await boot(vpcId, {
       peers: { cache: { tags: { Role: "cache", Env: "{{tags.Env}}" } } },
@@ -329,14 +334,16 @@ describe("bootlace run with peers and files", () => {
     expect(result.code).toBe(0);
     const hosts = await read(b.root, "/etc/hosts");
     expect(hosts).toBe(
-      HOSTS + block([`${peers[0]!.privateIpv4} cache-1 # zone `, `${peers[3]!.privateIpv4} cache-4 # zone `]),
+      HOSTS + block([`${peers[0]!.privateIpv4} cache-1 # zone a`, `${peers[3]!.privateIpv4} cache-4 # zone c`]),
     );
     expect(hosts).not.toContain("bank.example.com");
     expect(result.stderr).toContain(`left out peer ${peers[1]!.instanceId} (${peers[1]!.privateIpv4}) of peers.cache`);
     expect(result.stderr).toMatch(/tag Name "cache-2\\n10\.6\.6\.6 bank\.example\.com" is not a DNS name/);
-    expect(result.stderr).toMatch(
-      new RegExp(`left out peer ${peers[2]!.instanceId} .*tag Zone "blue # red" has a '#'`),
-    );
+    // Every line of the log is one of bootlace's: no value started a line of its own.
+    for (const line of result.stderr.split(/\r\n|[\n\r\u0085\u2028\u2029]/u).filter(Boolean)) {
+      expect(line).toMatch(/^bootlace: /);
+    }
+    expect(result.stderr).toMatch(new RegExp(`left out peer ${peers[2]!.instanceId} .*tag Zone "blue#red" has a '#'`));
     expect(await read(b.root, "/etc/cache.list")).toBe(block(peers.map((p) => p.privateIpv4)));
   });
 
@@ -428,6 +435,165 @@ describe("bootlace run with peers and files", () => {
   });
 });
 
+describe("values from tags never become code, a line or a field", () => {
+  const hostile = "x'); system('touch pwned'); //";
+
+  it("leaves out of /etc/hosts a peer named localhost, one named like this instance and hostile ones; the rest is written", async () => {
+    const { vpcId, peers } = await neighbourhood([
+      { Name: "db-1", Role: "db" },
+      { Name: "localhost", Role: "db" },
+      { Name: "db-3", Role: "db", Alias: "$(touch pwned)" },
+      { Name: "db\u2028evil", Role: "db" },
+      { Name: "db-5", Role: "db", Alias: "a\u0085b" },
+      { Name: "db-6", Role: "db" },
+    ]);
+    const b = await boot(vpcId, {
+      peers: { db: { tags: { Role: "db" } } },
+      files: [
+        {
+          path: "/etc/hosts",
+          block:
+            "{{#peers.db}}{{ip}} {{name}}.db.internal {{name}}{{#tags.Alias}} {{tags.Alias}}{{/tags.Alias}}\n{{/peers.db}}",
+        },
+      ],
+    });
+    await put(b.root, "/etc/hosts", HOSTS);
+    const own = b.instance.privateIpv4.split(".").join("-");
+    // A peer carrying this instance's own hostname (IMDS's local-hostname, ip-a-b-c-d.<region>.compute.internal).
+    const twin = await world.launchInstance({ vpcId, tags: { Name: `ip-${own}`, Role: "db" } });
+
+    const result = await run(b);
+
+    expect(result.code).toBe(0);
+    const [db1, localhost, db3, u2028, db5, db6] = peers;
+    expect(await read(b.root, "/etc/hosts")).toBe(
+      HOSTS + block([`${db1!.privateIpv4} db-1.db.internal db-1`, `${db6!.privateIpv4} db-6.db.internal db-6`]),
+    );
+    for (const left of [localhost, db3, u2028, db5, twin]) {
+      expect(result.stderr).toContain(
+        `/etc/hosts: left out peer ${left!.instanceId} (${left!.privateIpv4}) of peers.db`,
+      );
+    }
+    expect(result.stderr).toContain(
+      `tag Name "localhost" makes the /etc/hosts name "localhost", which is a reserved name`,
+    );
+    expect(result.stderr).toContain(`tag Alias "$(touch pwned)" has a '$'`);
+    expect(result.stderr).toContain(`tag Name "db\\u2028evil" is not a DNS name`);
+    for (const line of result.stderr.split(/\r\n|[\n\r\u0085\u2028\u2029]/u).filter(Boolean)) {
+      expect(line).toMatch(/^bootlace: /);
+    }
+  });
+
+  it("a hostile tag of this instance fails the files action naming tag, value and file; the file is untouched", async () => {
+    const { vpcId } = await neighbourhood([]);
+    const b = await boot(
+      vpcId,
+      {
+        files: [
+          {
+            path: "/var/www/app/Config.php",
+            replace: [{ match: "define\\('DB_NAME', '[^']*'\\)", with: "define('DB_NAME', '{{tags.DbName}}')" }],
+          },
+          { path: "/etc/motd", block: "{{instance.id}}\n" },
+        ],
+      },
+      { tags: { DbName: hostile } },
+    );
+    await put(b.root, "/var/www/app/Config.php", CONFIG_PHP);
+
+    const result = await run(b);
+
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain(
+      `files.0 /var/www/app/Config.php: not touched: this instance's tag DbName ${JSON.stringify(hostile)} has a "'" (files.0.replace.0.with)`,
+    );
+    expect(await read(b.root, "/var/www/app/Config.php")).toBe(CONFIG_PHP);
+    // The other file is still written.
+    expect(await read(b.root, "/etc/motd")).toBe(block([b.instance.instanceId]));
+  });
+
+  it("a tag this instance lacks fails the file that uses it (never rendered empty); a section on it is a condition", async () => {
+    const { vpcId } = await neighbourhood([]);
+    const b = await boot(vpcId, {
+      files: [
+        { path: "/etc/team.conf", block: "team={{tags.Team}}\n" },
+        {
+          path: "/etc/zone.conf",
+          block: "{{#tags.Team}}team={{tags.Team}}{{/tags.Team}}{{^tags.Team}}no team{{/tags.Team}}\n",
+        },
+      ],
+    });
+    await put(b.root, "/etc/team.conf", "kept\n");
+
+    const plan = await run(b, "plan");
+    const result = await run(b);
+
+    for (const r of [plan, result]) {
+      expect(r.stderr).toContain(
+        "files.0 /etc/team.conf: not touched: this instance has no tag Team, which files.0.block uses ({{tags.Team}}); its tags: ",
+      );
+    }
+    expect(result.code).toBe(1);
+    expect(await read(b.root, "/etc/team.conf")).toBe("kept\n");
+    expect(await read(b.root, "/etc/zone.conf")).toBe(block(["no team"]));
+  });
+
+  it("{{#escape.php}} writes the same tag as a PHP string whose value is the tag, and no code", async () => {
+    const { vpcId } = await neighbourhood([]);
+    const b = await boot(
+      vpcId,
+      {
+        files: [
+          {
+            path: "/var/www/app/Config.php",
+            replace: [
+              {
+                match: "define\\('DB_NAME', .*\\);",
+                with: "{{#escape.php}}define('DB_NAME', '{{tags.DbName}}');{{/escape.php}}",
+              },
+            ],
+          },
+        ],
+      },
+      { tags: { DbName: hostile } },
+    );
+    await put(b.root, "/var/www/app/Config.php", CONFIG_PHP);
+
+    const result = await run(b);
+
+    expect(result.code).toBe(0);
+    const config = await read(b.root, "/var/www/app/Config.php");
+    expect(config).toBe(
+      CONFIG_PHP.replace("define('DB_NAME', 'app');", `define('DB_NAME', 'x\\'); system(\\'touch pwned\\'); //');`),
+    );
+    // PHP itself reads the file: it parses, and the constant is the tag, byte for byte; nothing ran.
+    const php = await phpValue(join(b.root, "var/www/app/Config.php"), "DB_NAME");
+    if (php !== undefined) {
+      expect(php.lint).toBe(0);
+      expect(php.value).toBe(hostile);
+      expect(php.pwned).toBe(false);
+    }
+    expect(result.stderr).not.toMatch(/left out|not touched/);
+  });
+});
+
+/** What PHP makes of a file (php -l, then include it and print a constant), or undefined when php is not installed. */
+async function phpValue(
+  file: string,
+  constant: string,
+): Promise<{ lint: number | null; value: string; pwned: boolean } | undefined> {
+  const { spawnSync } = await import("node:child_process");
+  if (spawnSync("php", ["--version"]).status !== 0) return undefined;
+  const cwd = dirname(file);
+  const lint = spawnSync("php", ["-l", file], { cwd }).status;
+  const out = spawnSync("php", ["-r", `include ${JSON.stringify(file)}; echo ${constant};`], { cwd, encoding: "utf8" });
+  const pwned = await stat(join(cwd, "pwned")).then(
+    () => true,
+    () => false,
+  );
+  return { lint, value: out.stdout, pwned };
+}
+
 describe("bad input: exit 2 with the key path, nothing changed", () => {
   const hostsEntry = { path: "/etc/hosts", block: "{{#peers.db}}{{ip}} db.internal\n{{/peers.db}}" };
 
@@ -502,14 +668,26 @@ describe("bad input: exit 2 with the key path, nothing changed", () => {
   it("a peer set that is not configured", () =>
     refused(
       [{ path: "/etc/other", block: "{{#peers.redis}}{{ip}}{{/peers.redis}}" }],
-      /files\.1: uses peers\.redis, which is not configured \(peers: db, app\)/,
+      /files\.1\.block: unknown variable \{\{peers\.redis\}\}: peers\.redis is not configured \(peers: db, app\)/,
     ));
 
   it("a template file that uses a peer set that is not configured", () =>
     refused(
       [{ path: "/etc/app.env", template: "/etc/bootlace/templates/redis.mustache" }],
-      /files\.1\.template: \/etc\/bootlace\/templates\/redis\.mustache uses peers\.redis, which is not configured/,
+      /files\.1\.template: \/etc\/bootlace\/templates\/redis\.mustache: unknown variable \{\{peers\.redis\}\}: peers\.redis is not configured/,
       (root) => put(root, "/etc/bootlace/templates/redis.mustache", "{{#peers.redis}}{{ip}}{{/peers.redis}}\n"),
+    ));
+
+  it("a template with a variable that does not exist", () =>
+    refused(
+      [{ path: "/etc/other", block: "{{instance.nope}} {{#peers.db}}{{ipp}}{{/peers.db}}" }],
+      /files\.1\.block: unknown variable \{\{instance\.nope\}\}: instance has no nope \(it has id, region,/,
+    ));
+
+  it("an escaper that does not exist", () =>
+    refused(
+      [{ path: "/etc/other", block: "{{#escape.sql}}{{tags.Env}}{{/escape.sql}}" }],
+      /files\.1\.block: \{\{#escape\.sql\}\}: unknown escaper escape\.sql \(escapers: escape\.php, escape\.shell\)/,
     ));
 
   it("a peer filter that renders empty (this instance lacks the tag it names)", () =>
@@ -521,6 +699,17 @@ describe("bad input: exit 2 with the key path, nothing changed", () => {
         db: { tags: { Role: "db", Team: "{{tags.Team}}" } },
       },
     ));
+});
+
+it("validate refuses {{instance.nope}} with exit 2, naming the key path and the variable", async () => {
+  const root = await makeRoot();
+  const file = join(root, "bootlace.yaml");
+  await writeFile(file, 'files:\n  - path: /etc/motd\n    block: "{{instance.nope}}\\n"\n');
+
+  const result = await runBootlace(["validate", file], { imds: "http://127.0.0.1:9", aws: world.proxy.endpoint, root });
+
+  expect(result.code).toBe(2);
+  expect(result.stderr).toContain("files.0.block: unknown variable {{instance.nope}}: instance has no nope");
 });
 
 describe("what a files run loads", () => {

@@ -150,5 +150,5 @@ it("exits 2 at start with a configuration it refuses, like run", async () => {
   const result = await runBootlace(["watch"], { imds: imds.endpoint, aws: world.proxy.endpoint, root });
 
   expect(result.code).toBe(2);
-  expect(result.stderr).toMatch(/files\.0: uses peers\.nope, which is not configured/);
+  expect(result.stderr).toMatch(/files\.0\.block: unknown variable \{\{peers\.nope\}\}: peers\.nope is not configured/);
 });

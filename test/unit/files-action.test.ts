@@ -108,14 +108,31 @@ it("reports a replace that matches nothing, and still writes the edits that matc
 
 it("inserts a value with a '$' literally in a replace, never as a group reference", async () => {
   await put("/app/x.conf", "user = old\n");
+  // '$' is outside the token alphabet: the value reaches the file only through an escaper.
+  const withValue = "$1 = {{#escape.php}}'{{tags.Env}}'{{/escape.php}}-$$";
   const { ctx } = context(
-    { files: [{ path: "/app/x.conf", replace: [{ match: "^(user) = .*", with: "$1 = {{tags.Env}}-$$" }] }] },
+    { files: [{ path: "/app/x.conf", replace: [{ match: "^(user) = .*", with: withValue }] }] },
     { tags: { Env: "a$1b" } },
   );
 
   await runFiles(ctx);
 
-  expect(await read("/app/x.conf")).toBe("user = a$1b-$\n");
+  expect(await read("/app/x.conf")).toBe("user = 'a$1b'-$\n");
+});
+
+it("refuses a value with a '$' outside an escaper, naming the tag, the value and the key path", async () => {
+  await put("/app/x.conf", "user = old\n");
+  const { ctx } = context(
+    { files: [{ path: "/app/x.conf", replace: [{ match: "^(user) = .*", with: "$1 = {{tags.Env}}" }] }] },
+    { tags: { Env: "a$1b" } },
+  );
+
+  const { outcome } = await runFiles(ctx);
+
+  expect(outcome.failures).toEqual([
+    `files.0 /app/x.conf: not touched: this instance's tag Env "a$1b" has a '$' (files.0.replace.0.with)`,
+  ]);
+  expect(await read("/app/x.conf")).toBe("user = old\n");
 });
 
 it("a replace on a file that does not exist is not done, and said", async () => {
@@ -217,8 +234,83 @@ it("does not touch a file that would carry an unsafe tag of this instance", asyn
   const { outcome } = await runFiles(ctx);
 
   expect(outcome.failures).toEqual([
-    `files.0 /etc/env: not touched: this instance's tag Env "prod\\nEVIL=1" has a line break`,
+    `files.0 /etc/env: not touched: this instance's tag Env "prod\\nEVIL=1" has a line break (U+000A) (files.0.block)`,
   ]);
+});
+
+it("does not touch a file whose template uses a tag this instance does not have, naming the tag and key path", async () => {
+  await put("/etc/env", "kept\n");
+  const { ctx } = context({
+    files: [
+      { path: "/etc/env", block: "TEAM={{tags.Team}}\n" },
+      // A section on the tag is a condition: without the tag, the file is written without it.
+      {
+        path: "/etc/zone",
+        block: "{{#tags.Team}}team={{tags.Team}}{{/tags.Team}}{{^tags.Team}}no team{{/tags.Team}}\n",
+      },
+    ],
+  });
+
+  const { plan, outcome } = await runFiles(ctx);
+
+  expect(plan.data.files[0]?.problem).toBe(
+    "not touched: this instance has no tag Team, which files.0.block uses ({{tags.Team}}); its tags: Env",
+  );
+  expect(outcome.failures).toHaveLength(1);
+  expect(await read("/etc/env")).toBe("kept\n");
+  expect(await read("/etc/zone")).toContain("\nno team\n");
+});
+
+it("leaves out of a file a peer without a tag the file uses, and one whose name is reserved in /etc/hosts", async () => {
+  await put("/etc/hosts", "127.0.0.1 localhost\n");
+  const tagged = (n: number, tags: Record<string, string>): PeerView => ({
+    ...peer(n),
+    name: tags.Name ?? `db-${n}`,
+    tags: { ...peer(n).tags, ...tags },
+  });
+  const { ctx, lines } = context(
+    {
+      peers: dbPeers,
+      files: [{ path: "/etc/hosts", block: "{{#peers.db}}{{ip}} {{name}} {{tags.Zone}}\n{{/peers.db}}" }],
+    },
+    {
+      sets: {
+        db: set([
+          tagged(1, { Zone: "blue" }),
+          tagged(2, {}),
+          tagged(3, { Zone: "red", Name: "localhost" }),
+          tagged(4, { Zone: "green", Name: "ip-10-0-0-5" }),
+          tagged(5, { Zone: "localhost6" }),
+          tagged(6, { Zone: "white" }),
+        ]),
+      },
+    },
+  );
+  ctx.instance.hostname = "ip-10-0-0-5.ec2.internal";
+
+  const { outcome } = await runFiles(ctx);
+
+  expect(outcome.failures).toBeUndefined();
+  expect(await read("/etc/hosts")).toContain("\n10.0.0.1 db-1 blue\n10.0.0.6 db-6 white\n# END");
+  const warnings = lines.filter((l) => l.startsWith("warn"));
+  expect(warnings).toEqual([
+    `warn: /etc/hosts: left out peer ${peer(2).id} (10.0.0.2) of peers.db: it has no tag Zone, which files.0.block uses ({{tags.Zone}})`,
+    `warn: /etc/hosts: left out peer ${peer(3).id} (10.0.0.3) of peers.db: its tag Name "localhost" makes the /etc/hosts name "localhost", which is a reserved name (files.0.block)`,
+    `warn: /etc/hosts: left out peer ${peer(4).id} (10.0.0.4) of peers.db: its tag Name "ip-10-0-0-5" makes the /etc/hosts name "ip-10-0-0-5", which is a reserved name (files.0.block)`,
+    `warn: /etc/hosts: left out peer ${peer(5).id} (10.0.0.5) of peers.db: its tag Zone "localhost6" makes the /etc/hosts name "localhost6", which is a reserved name (files.0.block)`,
+  ]);
+});
+
+it("refuses a template file with an unknown variable at plan, naming the key path and the variable", async () => {
+  await put("/etc/bootlace/app.mustache", "id={{instance.id}}\n{{#peers.db}}{{ipp}}{{/peers.db}}\n");
+  const { ctx } = context({
+    peers: dbPeers,
+    files: [{ path: "/etc/app.env", template: "/etc/bootlace/app.mustache" }],
+  });
+
+  await expect(filesAction.plan(ctx)).rejects.toThrow(
+    "files.0.template: /etc/bootlace/app.mustache: unknown variable {{ipp}}: no variable ipp",
+  );
 });
 
 it("an argv check gets each rendered value as one argument, verbatim, and never runs it", async () => {
