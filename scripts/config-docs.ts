@@ -331,15 +331,18 @@ wildcard. Each variable has a kind, checked wherever it lands in a file:
 | id | \`instance.id\`, \`region\`, \`az\`, \`mac\`, \`vpc_id\`, \`subnet_id\`; a peer's \`id\`, \`az\` | letters, digits, \`.\`, \`_\`, \`:\`, \`-\` |
 | free text | \`tags.X\`, this instance's or a peer's | the token alphabet, or any text inside an escaper |
 
-**The token alphabet.** Free text outside an escaper may carry any character except: whitespace of any kind (\`\\s\`
+**The token alphabet.** Free text outside an escaper is never empty (an empty value would drop a field from its
+line), never starts with \`@\` or \`+\` (a file inclusion and a group in pg_hba.conf), and may carry any character
+except: whitespace of any kind (\`\\s\`
 and Unicode's separators \`\\p{Z}\`: space, tab, U+00A0, U+2028, U+2029, U+3000…), the quotes \`'\` \`"\` and
-\`\` \` \`\`, backslash, \`$\`, \`#\`, \`;\`, \`<\`, \`>\`, \`|\`, \`&\`, \`(\`, \`)\`, \`{\`, \`}\`, and Unicode's "other"
+\`\` \` \`\`, backslash, \`$\`, \`#\`, \`;\`, \`,\`, \`<\`, \`>\`, \`|\`, \`&\`, \`(\`, \`)\`, \`{\`, \`}\`, and Unicode's "other"
 characters \`\\p{C}\`: control characters (U+0000–U+001F, U+007F–U+009F, so CR, LF and U+0085 too), format characters
 (zero-width, bidi controls, U+FEFF), private-use and unassigned code points, and lone surrogates (text that is not valid
-UTF-16). Letters of any language, digits and \`. _ - : / @ = + , * ? [ ] ! ~ % ^\` pass. Such a value cannot end a line,
-start a comment, leave a quoted string or a shell word, or add a field to a whitespace-separated line. It can still
-mean what the file makes of it: in pg_hba.conf, a \`,\` in a database or user field makes a list and \`@\` or \`+\` keep
-their meaning there, so put a tag in such a field only if whoever sets it may choose those.
+UTF-16). Letters of any language, digits and \`. _ - : / = * ? [ ] ! ~ % ^\` pass, and \`@\` and \`+\` after the first
+character. Such a value cannot end a line, start a comment, leave a quoted string or a shell word, add a field to a
+whitespace-separated line or an entry to pg_hba.conf's comma lists. In a file named \`pg_hba.conf\`, free text is also
+never one of its keywords (\`all\`, \`sameuser\`, \`samerole\`, \`samegroup\`, \`replication\`, \`samehost\`, \`samenet\`,
+in any case), which would widen a rule to every database, user or host.
 
 **Escapers.** For a free-text value that needs more (a password, a description), wrap the text where it lands in an
 escaper, a section on the reserved top-level \`escape\`:
@@ -362,9 +365,9 @@ rendered as hosts lines: on a line holding a value, the first field (up to a \`#
 other field holding a value must be a DNS name (no \`*\` label, not an address) that is not reserved. Reserved:
 \`localhost\`, \`localhost.localdomain\`, \`localhost6\` and anything starting so, anything ending \`.localhost\`,
 \`broadcasthost\`, \`ip6-localhost\`, \`ip6-loopback\`, \`ip6-localnet\`, \`ip6-mcastprefix\`, \`ip6-allnodes\`,
-\`ip6-allrouters\`, \`ip6-allhosts\`, and, on a line with a
-peer's value, this instance's own hostname (\`instance.hostname\`) and its first label; this instance may still name
-itself (\`{{instance.private_ipv4}} {{instance.hostname}}\`). The template's own text is not held to these rules. In a
+\`ip6-allrouters\`, \`ip6-allhosts\`, and this instance's own hostname (\`instance.hostname\`) and its first label in a
+field made of a tag (this instance's own or a peer's) or on a line with a peer's value; this instance may still name
+itself with its own facts (\`{{instance.private_ipv4}} {{instance.hostname}}\`). The template's own text is not held to these rules. In a
 \`replace\`'s \`with\` on /etc/hosts, each field holding a value is an address or such a name.
 
 **Who fails.** A peer whose value fails is left out of that file, with a warning naming the file, the instance, the tag

@@ -16,7 +16,7 @@ import type { BlockId, EditResult } from "../files/edit";
 import { applyBlock, lineChanges, removeBlock } from "../files/edit";
 import { applyReplaceStoppable, ReplaceStoppedError } from "../files/replace-worker";
 import { resolveId } from "../files/owners";
-import { describeUse, hostsProblems, isHostsFile, literalReplacement, useProblem } from "../files/values";
+import { describeUse, hostsProblems, isHostsFile, isPgHbaFile, literalReplacement, useProblem } from "../files/values";
 import { describeInstancesStatement } from "../instance/tags";
 import type { Resolved } from "../root/fs";
 import { CheckFailedError, WriteRefusedError } from "../root/write";
@@ -226,11 +226,12 @@ function renderFile(
 } {
   const problems: ValueProblem[] = [];
   const hosts = isHostsFile(f.path);
+  const pgHba = isPgHbaFile(f.path);
   const own = view.instance.hostname || undefined;
   const one = (template: string, keyPath: string, mode: "lines" | "fragment", literal?: (t: string) => string) => {
     const result = renderValues(template, view, {
       check: (use) => {
-        const problem = useProblem(use);
+        const problem = useProblem(use, { pgHba });
         if (problem) {
           problems.push({
             origin: use.origin,

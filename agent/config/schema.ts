@@ -3,9 +3,9 @@ import Mustache from "mustache";
 import * as z from "zod";
 import { isDnsName, isIPv4, isIPv6 } from "../core/names";
 import type { CommandKey } from "../template/command";
-import { commandProblems, commandTemplates } from "../template/command";
-import { fieldUse, templateProblems } from "../template/analysis";
-import type { Scope } from "../template/shape";
+import { commandProblems } from "../template/command";
+import { templateProblems } from "../template/analysis";
+import type { Kind, Scope } from "../template/shape";
 
 const tagKey = z.string().min(1).max(128);
 const tagValue = z.string().max(256);
@@ -492,22 +492,15 @@ export const configSchema = documentShape.superRefine((doc, ctx) => {
     if (f.block !== undefined) check(f.block, ["files", i, "block"], inFiles);
     f.replace?.forEach((r, j) => check(r.with, ["files", i, "replace", j, "with"], inFiles));
   });
-  // Commands' templates (argv elements) are rendered with the same view: a peer set they name must be configured.
+  // An argv command's elements are rendered with the files' view and bootlace's own paths, each into one argument, so
+  // escapers have no place there. A string command's variables are commandProblems' to refuse.
   doc.files?.forEach((f, i) => {
-    let named: Set<string>;
-    try {
-      named = fieldUse([...commandTemplates(f.check), ...commandTemplates(f.on_change)]).peerSets;
-    } catch {
-      return; // a template that does not parse is reported on its own key
-    }
-    for (const set of named) {
-      if (doc.peers?.[set] !== undefined) continue;
-      const known = Object.keys(doc.peers ?? {});
-      ctx.addIssue({
-        code: "custom",
-        path: ["files", i],
-        message: `uses peers.${set}, which is not configured (peers: ${known.length ? known.join(", ") : "none"})`,
-      });
+    for (const key of ["check", "on_change"] as const) {
+      const cmd = f[key];
+      if (!Array.isArray(cmd)) continue;
+      // {{staged}} in on_change is commandProblems' to refuse, with its own reason.
+      const own: Record<string, Kind> = { staged: "text", path: "text" };
+      cmd.forEach((element, j) => check(element, ["files", i, key, j], { ...inFiles, escapers: false, extra: own }));
     }
   });
   if (doc.profile !== undefined && doc.profiles?.[doc.profile] === undefined) {

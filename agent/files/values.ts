@@ -21,14 +21,18 @@ function controlProblem(c: string): string | undefined {
 }
 
 /** The characters free text may not carry outside an escaper, beyond controlProblem's: see docs (the token alphabet). */
-const outsideAlphabet = /^[\s\p{Z}'"`\\$#;<>|&(){}]$/u;
+const outsideAlphabet = /^[\s\p{Z}'"`\\$#;,<>|&(){}]$/u;
 
 /**
  * Why free text (a tag value) may not land in a file as it is, or undefined when it may: the token alphabet refuses
- * whitespace and Unicode separators, quotes, backslash, $ # ; < > | & ( ) { }, control and format characters, and
- * lone surrogates.
+ * empty values, whitespace and Unicode separators, quotes, backslash, $ # ; , < > | & ( ) { }, a leading @ or +,
+ * control and format characters, and lone surrogates.
  */
 export function freeTextProblem(value: string): string | undefined {
+  // An empty value would drop a field from its line: pg_hba.conf's "host  all 10.0.0.5/32 md5" loses its user.
+  if (value === "") return "is empty";
+  // A leading @ or + is a file inclusion or a group in pg_hba.conf; a comma makes a list there.
+  if (value.startsWith("@") || value.startsWith("+")) return `starts with a '${value[0]}'`;
   for (const c of value) {
     const control = controlProblem(c);
     if (control) return control;
@@ -50,8 +54,22 @@ export function escapedTextProblem(value: string): string | undefined {
 
 const identifier = /^[A-Za-z0-9][A-Za-z0-9._:-]*$/;
 
-/** Why a value of a kind may not land in a file (an empty value, such as a missing public address, may). */
-export function useProblem(use: Use): string | undefined {
+/** Files whose lines are pg_hba.conf(5) lines, where some words are keywords. */
+export function isPgHbaFile(path: string): boolean {
+  return /(^|\/)pg_hba\.conf$/.test(path);
+}
+
+/** Words pg_hba.conf reads as keywords when unquoted: a tag `all` would widen a rule to every database or user. */
+const pgHbaKeywords = new Set(["all", "sameuser", "samerole", "samegroup", "replication", "samehost", "samenet"]);
+
+/**
+ * Why a value of a kind may not land in a file (an empty value, such as a missing public address, may, except free
+ * text). In pg_hba.conf, free text is never one of its keywords.
+ */
+export function useProblem(use: Use, file: { pgHba?: boolean } = {}): string | undefined {
+  if (file.pgHba && use.kind === "text" && !use.escaper && pgHbaKeywords.has(use.value.toLowerCase())) {
+    return "is a pg_hba.conf keyword";
+  }
   const { value } = use;
   switch (use.kind) {
     case "address":
@@ -127,8 +145,9 @@ function nameProblem(field: string, ownHostname: string | undefined): string | u
 /**
  * The hosts(5) rules on rendered text, for the fields values are in: on a line, the first field is an address and the
  * others are names (`lines`: a block or a whole file); in a `fragment` (a replace's `with`), a field of values is an
- * address or a name. Names are DNS names, never reserved; the instance's own hostname is reserved on a line that
- * holds a peer's value (the instance may still name itself: {{instance.private_ipv4}} {{instance.hostname}}).
+ * address or a name. Names are DNS names, never reserved; the instance's own hostname is reserved for a field made of
+ * a tag and on a line that holds a peer's value (the instance may still name itself with its own facts:
+ * {{instance.private_ipv4}} {{instance.hostname}}).
  */
 export function hostsProblems(
   rendered: Pick<Rendered, "text" | "spans">,
@@ -150,6 +169,9 @@ export function hostsProblems(
     });
     if (!fields.some((f) => f.uses.length > 0)) continue;
     const lineHasPeer = fields.some((f) => f.uses.some((u) => u.origin.of === "peer"));
+    // The instance names itself with its own facts ({{instance.private_ipv4}} {{instance.hostname}}); a tag, its own
+    // or a peer's, never maps the instance's hostname, nor does anything on a peer's line.
+    const ownNameMayBe = (uses: Use[]): boolean => !lineHasPeer && uses.every((u) => u.tag === undefined);
     const blame = (uses: Use[]): Use[] => {
       const peers = uses.filter((u) => u.origin.of === "peer");
       return peers.length > 0 ? peers : uses;
@@ -161,7 +183,7 @@ export function hostsProblems(
       }
       if (f.uses.length === 0) return;
       if (mode === "fragment" && isAddress(f.text) && f.uses.every((u) => u.kind === "address")) return;
-      const problem = nameProblem(f.text, lineHasPeer ? ownHostname : undefined);
+      const problem = nameProblem(f.text, ownNameMayBe(f.uses) ? undefined : ownHostname);
       if (problem) problems.push({ field: f.text, problem, culprits: blame(f.uses) });
     });
   }
@@ -169,11 +191,6 @@ export function hostsProblems(
 }
 
 // ---- escapes of other places --------------------------------------------------------------------------------------
-
-/** For `check`: every value is one shell word, so {{staged}} or an address can never become a second command. */
-export function shellQuote(value: unknown): string {
-  return `'${String(value).replace(/'/g, `'\\''`)}'`;
-}
 
 /** For replace's `with`: a value is inserted literally, never read as $1 or $&. */
 export function literalReplacement(value: unknown): string {

@@ -104,8 +104,25 @@ describe("the schema of check and on_change", () => {
 
   test("an argv naming a peer set that is not configured is refused like a template", async () => {
     expect(await refusals('{ path: /etc/a, block: "x", check: ["x", "{{#peers.web}}{{ip}}{{/peers.web}}"] }')).toEqual([
-      expect.stringContaining("files.0: uses peers.web, which is not configured (peers: db)"),
+      expect.stringContaining(
+        "files.0.check.1: unknown variable {{peers.web}}: peers.web is not configured (peers: db)",
+      ),
     ]);
+  });
+
+  test("an argv element's unknown variables and escapers are refused, its own paths are not", async () => {
+    expect(await refusals('{ path: /etc/a, block: "x", on_change: ["x", "{{instance.nope}}", "{{staged}}"] }')).toEqual(
+      [
+        expect.stringContaining("files.0.on_change.2: {{staged}} exists only in check"),
+        expect.stringContaining("files.0.on_change.1: unknown variable {{instance.nope}}"),
+      ],
+    );
+    expect(
+      await refusals('{ path: /etc/a, block: "x", check: ["x", "{{#escape.php}}{{tags.A}}{{/escape.php}}"] }'),
+    ).toEqual([expect.stringContaining("files.0.check.1: {{#escape.php}}: escapers apply in files only")]);
+    expect(
+      await refusals('{ path: /etc/a, block: "x", check: ["x", "{{staged}}", "{{path}}", "{{peers.db.0.ip}}"] }'),
+    ).toEqual([]);
   });
 });
 

@@ -12,12 +12,12 @@ import {
   isHostsFile,
   isReservedHostName,
   literalReplacement,
-  shellQuote,
   useProblem,
 } from "../../agent/files/values";
+import { shellQuote } from "../../agent/template/command";
 
 describe("freeTextProblem: the token alphabet", () => {
-  it.each(["db-1", "prod_eu.west", "a=b", "10.0.0.5", "x:y/z@w+v,u", "café", "日本", "*?[]!~%^", ""])(
+  it.each(["db-1", "prod_eu.west", "a=b", "10.0.0.5", "x:y/z@w+v", "café", "日本", "*?[]!~%^"])(
     "lets %j through",
     (value) => expect(freeTextProblem(value)).toBeUndefined(),
   );
@@ -56,6 +56,11 @@ describe("freeTextProblem: the token alphabet", () => {
     ["x)", "has a ')'"],
     ["{x", "has a '{'"],
     ["x}", "has a '}'"],
+    // pg_hba.conf: an empty field drops a column, a comma makes a list, a leading @ reads a file, a leading + a group
+    ["", "is empty"],
+    ["a,b", "has a ','"],
+    ["@/etc/passwd", "starts with a '@'"],
+    ["+admins", "starts with a '+'"],
   ])("%j → %s", (value, reason) => {
     expect(freeTextProblem(value)).toBe(reason);
   });
@@ -105,6 +110,14 @@ describe("useProblem: each kind checked for what it claims to be", () => {
     ["text", "a b", "has whitespace (U+0020)"],
   ] as const)("%s %j → %s", (kind, value, problem) => {
     expect(useProblem(use({ kind, value }))).toBe(problem);
+  });
+
+  it("in pg_hba.conf, refuses free text that is one of its keywords, whatever the case", () => {
+    for (const word of ["all", "sameuser", "samerole", "samegroup", "replication", "samehost", "samenet", "ALL"]) {
+      expect(useProblem(use({ value: word }), { pgHba: true })).toBe("is a pg_hba.conf keyword");
+      expect(useProblem(use({ value: word }))).toBeUndefined();
+    }
+    expect(useProblem(use({ value: "app" }), { pgHba: true })).toBeUndefined();
   });
 
   it("holds free text inside an escaper to the escaper's rule only", () => {
@@ -175,7 +188,7 @@ describe("/etc/hosts", () => {
     tags: { Name: name },
   });
   const problemsOf = (template: string, peers: PeerView[], mode: "lines" | "fragment" = "lines") => {
-    const view = templateView(instance, { Alias: "localhost", Good: "web" }, { db: peers });
+    const view = templateView(instance, { Alias: "localhost", Good: "web", Self: "ip-10-0-0-5" }, { db: peers });
     const rendered = renderValues(template, view, { check: () => undefined });
     return hostsProblems(rendered, instance.hostname, mode).map((p) => ({
       field: p.field,
@@ -208,6 +221,15 @@ describe("/etc/hosts", () => {
     expect(problemsOf(template, [])).toEqual([]);
     expect(problemsOf("{{instance.private_ipv4}} {{tags.Alias}}\n", [])).toEqual([
       { field: "localhost", problem: "is a reserved name", culprits: ["own tags.Alias"] },
+    ]);
+  });
+
+  it("never lets a tag, even the instance's own, map the instance's hostname", () => {
+    expect(problemsOf("10.9.9.9 {{tags.Self}}\n", [])).toEqual([
+      { field: "ip-10-0-0-5", problem: "is a reserved name", culprits: ["own tags.Self"] },
+    ]);
+    expect(problemsOf("10.9.9.9 {{tags.Self}}.ec2.internal\n", [])).toEqual([
+      { field: "ip-10-0-0-5.ec2.internal", problem: "is a reserved name", culprits: ["own tags.Self"] },
     ]);
   });
 
