@@ -13,21 +13,10 @@ import { gzipSync } from "node:zlib";
 import { loadConfig } from "../../agent/config/load";
 import { validateFile } from "../../agent/config/validate";
 import { ConfigError, ConfigErrors } from "../../agent/core/errors";
+import { seeded } from "../support/seeded";
 
 const COUNT = Number(process.env.BOOTLACE_FUZZ_COUNT ?? 100_000);
 const SEED = Number(process.env.BOOTLACE_FUZZ_SEED ?? 0x600d5eed);
-
-/** mulberry32: small, fast, and good enough to pick among choices. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 class Gen {
   constructor(readonly random: () => number) {}
@@ -282,7 +271,7 @@ function judge(error: unknown): string | undefined {
 }
 
 test(`${COUNT} generated user-data documents load or are refused with a source (seed ${SEED})`, async () => {
-  const g = new Gen(prng(SEED));
+  const g = new Gen(seeded(SEED));
   const root = mkdtempSync(join(tmpdir(), "bootlace-fuzz-"));
   const failures: string[] = [];
   const outcomes = { loaded: 0, refused: 0 };
