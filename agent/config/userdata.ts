@@ -462,6 +462,25 @@ function scanCredentials(source: string, text: string, found: Found): void {
 // ---- MIME parts (the format itself is mime.ts's) --------------------------------------------------------------------
 
 // Parts whose type says nothing about their content: cloud-init looks at their first line, and so do we.
+/** The part types whose text bootlace reads as configuration. */
+const BOOTLACE_TYPES = new Set(["text/x-bootlace", "text/cloud-config", "text/jinja2"]);
+
+/** Whether bytes decode in a charset without a replacement character (an unknown charset: as UTF-8, as decodeText). */
+function decodesCleanly(bytes: Buffer, charset: string): boolean {
+  let decoder: InstanceType<typeof TextDecoder>;
+  try {
+    decoder = new TextDecoder(charset || "utf-8", { fatal: true });
+  } catch {
+    decoder = new TextDecoder("utf-8", { fatal: true });
+  }
+  try {
+    decoder.decode(bytes);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 const GENERIC_TYPES = new Set([
   "text/plain",
   "text/x-not-multipart",
@@ -526,7 +545,13 @@ function readPart(entity: Entity, found: Found, at: At): void {
     readContent(bytes, found, place);
     return;
   }
-  const text = decodeText(bytes, type.params.get("charset") ?? "utf-8").replace(/^\uFEFF/, "");
+  const charset = type.params.get("charset") ?? "utf-8";
+  const text = decodeText(bytes, charset).replace(/^\uFEFF/, "");
+  // What bootlace reads of a part must be text in its charset: bytes that are not would land in files as U+FFFD.
+  if (BOOTLACE_TYPES.has(type.value) && !decodesCleanly(bytes, charset)) {
+    found.errors.push(new ConfigError(`not valid ${charset} text`, { source: label(place, "") }));
+    return;
+  }
   if (type.value === "text/x-bootlace") readYaml(label(place, ""), text, found);
   else if (type.value === "text/cloud-config") {
     if (entity.headers.has("merge-type") || entity.headers.has("x-merge-type")) found.mergeRules = true;

@@ -291,6 +291,21 @@ describe("MIME multipart (fixtures made with python's email.mime, as cloud-init'
     });
   });
 
+  test("a bootlace part whose bytes are not text in its charset is refused, naming the part; a script's are not read", () => {
+    const part = (type: string, body: Buffer) => [
+      Buffer.from(`--b\nContent-Type: ${type}\n\n`),
+      body,
+      Buffer.from("\n"),
+    ];
+    const raw = Buffer.concat([
+      Buffer.from('Content-Type: multipart/mixed; boundary="b"\nMIME-Version: 1.0\n\n'),
+      ...part("text/x-bootlace", Buffer.from([0x64, 0x6e, 0x73, 0x3a, 0x20, 0xff, 0xfe])),
+      ...part("text/x-shellscript", Buffer.from([0x23, 0x21, 0x2f, 0x62, 0x69, 0x6e, 0x2f, 0x73, 0x68, 0x0a, 0xff])),
+      Buffer.from("--b--\n"),
+    ]);
+    expect(errorsOf(raw)).toEqual(["user-data part 1 (text/x-bootlace): not valid utf-8 text"]);
+  });
+
   test("a single-part MIME message of type text/x-bootlace", () => {
     const raw = Buffer.from("Content-Type: text/x-bootlace\nMIME-Version: 1.0\n\nwatch:\n  interval: 70\n");
     const u = parseUserData(raw);
