@@ -111,6 +111,13 @@ async function readSources(ctx: ActionContext, f: FileConfig, at: string): Promi
       throw refuse(describeCause(error));
     }
     if (text === undefined) throw refuse("ENOENT: no such file");
+    // Read as UTF-8: bytes that are not would land in the file as U+FFFD.
+    if (
+      text.includes("\uFFFD") &&
+      !Buffer.from(text, "utf8").equals((await ctx.fs.readBytes(f.template)) ?? Buffer.alloc(0))
+    ) {
+      throw refuse("it is not UTF-8 text");
+    }
     try {
       Mustache.parse(text);
     } catch (error) {

@@ -313,6 +313,15 @@ it("refuses a template file with an unknown variable at plan, naming the key pat
   );
 });
 
+it("refuses a template file that is not UTF-8 text at plan, and touches nothing", async () => {
+  await put("/etc/bootlace/app.mustache", Buffer.from([0x6e, 0x61, 0x6d, 0x65, 0x3d, 0xe9, 0x0a]));
+  await put("/etc/app.env", "old\n");
+  const { ctx } = context({ files: [{ path: "/etc/app.env", template: "/etc/bootlace/app.mustache" }] });
+
+  await expect(filesAction.plan(ctx)).rejects.toThrow("cannot use /etc/bootlace/app.mustache: it is not UTF-8 text");
+  expect(await readFile(join(root, "etc/app.env"), "utf8")).toBe("old\n");
+});
+
 it("an argv check gets each rendered value as one argument, verbatim, and never runs it", async () => {
   await put("/etc/x", "old\n");
   const { ctx } = context(
