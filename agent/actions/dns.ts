@@ -508,11 +508,16 @@ async function waitInsync(ctx: ActionContext, changeId: string): Promise<void> {
 
 function savedState(ctx: ActionContext, plans: ZonePlan[], cache: ZoneCache): DnsSaved {
   const managed = plans.flatMap((p) => p.records).filter((r) => r.decision.op !== "refuse");
-  const forward = managed.filter((r) => r.desired.type !== "PTR");
-  const ptrs = managed.filter((r) => r.desired.type === "PTR");
+  const forward = managed.filter((r) => r.desired.type !== "PTR").map((r) => r.desired);
+  const ptrs = managed.filter((r) => r.desired.type === "PTR").map((r) => r.desired);
+  return savedRecords(ctx.config.dns?.owner_id ?? "bootlace", forward, ptrs, cache);
+}
+
+/** What state.json keeps of the records this instance owns: what stop deletes, and the PTR names it keeps. */
+function savedRecords(owner: string, forward: Desired[], ptrs: Desired[], cache: ZoneCache): DnsSaved {
   return {
-    owner: ctx.config.dns?.owner_id ?? "bootlace",
-    records: forward.map(({ desired: d }) => ({
+    owner,
+    records: forward.map((d) => ({
       zoneId: d.zoneId,
       name: d.name,
       type: d.type as "A" | "AAAA",
@@ -522,17 +527,14 @@ function savedState(ctx: ActionContext, plans: ZonePlan[], cache: ZoneCache): Dn
       ...(d.routing && { setIdentifier: d.routing.setIdentifier }),
     })),
     ...(ptrs.length > 0 && {
-      ptrs: ptrs.map(({ desired: d }) => ({
+      ptrs: ptrs.map((d) => ({
         zoneId: d.zoneId,
         name: d.name,
         values: d.values!,
         // The names whose records outlive a shutdown (delete_on_shutdown: false) stay in the PTR at stop.
         keep: d.values!.filter((n) =>
           forward.some(
-            (f) =>
-              f.desired.name === n &&
-              !f.desired.deleteOnShutdown &&
-              f.desired.values?.some((ip) => reverseName(ip) === d.name),
+            (f) => f.name === n && !f.deleteOnShutdown && f.values?.some((ip) => reverseName(ip) === d.name),
           ),
         ),
       })),
@@ -699,32 +701,7 @@ async function recoverSaved(ctx: ActionContext): Promise<DnsSaved> {
     `no usable state of its records: recomputed from the configuration and Route 53's ownership records: ` +
       `${ownForward.length} this instance's${left > 0 ? `, ${left} not (left alone)` : ""}`,
   );
-  return {
-    owner,
-    records: ownForward.map((d) => ({
-      zoneId: d.zoneId,
-      name: d.name,
-      type: d.type as "A" | "AAAA",
-      value: d.values![0]!,
-      ttl: d.ttl,
-      deleteOnShutdown: d.deleteOnShutdown,
-      ...(d.routing && { setIdentifier: d.routing.setIdentifier }),
-    })),
-    ...(ownPtrs.length > 0 && {
-      ptrs: ownPtrs.map((d) => ({
-        zoneId: d.zoneId,
-        name: d.name,
-        values: d.values!,
-        // As savedState: the names whose records outlive the shutdown stay in the PTR.
-        keep: d.values!.filter((n) =>
-          ownForward.some(
-            (f) => f.name === n && !f.deleteOnShutdown && f.values?.some((ip) => reverseName(ip) === d.name),
-          ),
-        ),
-      })),
-    }),
-    cache: await zones.snapshot(),
-  };
+  return savedRecords(owner, ownForward, ownPtrs, await zones.snapshot());
 }
 
 type SavedRecord = DnsSaved["records"][number];

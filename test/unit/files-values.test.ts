@@ -15,6 +15,7 @@ import {
   useProblem,
 } from "../../agent/files/values";
 import { shellQuote } from "../../agent/template/command";
+import { hostedInstance as instance } from "../support/hosted-instance";
 
 describe("freeTextProblem: the token alphabet", () => {
   it.each(["db-1", "prod_eu.west", "a=b", "10.0.0.5", "x:y/z@w+v", "café", "日本", "*?[]!~%^"])(
@@ -169,17 +170,6 @@ describe("/etc/hosts", () => {
     expect(isReservedHostName(name, "ip-10-0-0-5.ec2.internal")).toBe(false);
   });
 
-  const instance = {
-    id: "i-0aaaaaaaaaaaaaaa0",
-    region: "us-east-1",
-    az: "us-east-1a",
-    privateIpv4: "10.0.0.5",
-    mac: "0e:00:00:00:00:01",
-    vpcId: "vpc-1",
-    subnetId: "subnet-1",
-    vpcCidr: "10.0.0.0/16",
-    hostname: "ip-10-0-0-5.ec2.internal",
-  };
   const peer = (name: string, ip = "10.0.0.9"): PeerView => ({
     id: "i-0bbbbbbbbbbbbbbb1",
     ip,

@@ -3,18 +3,8 @@ import type { Use } from "../../agent/template/engine";
 import { escapePhp, renderValues, shellWord } from "../../agent/template/engine";
 import type { PeerView } from "../../agent/template/render";
 import { templateView } from "../../agent/template/render";
+import { hostedInstance as instance } from "../support/hosted-instance";
 
-const instance = {
-  id: "i-0aaaaaaaaaaaaaaa0",
-  region: "us-east-1",
-  az: "us-east-1a",
-  privateIpv4: "10.0.0.5",
-  mac: "0e:00:00:00:00:01",
-  vpcId: "vpc-1",
-  subnetId: "subnet-1",
-  vpcCidr: "10.0.0.0/16",
-  hostname: "ip-10-0-0-5.ec2.internal",
-};
 const peer = (n: number, tags: Record<string, string> = {}): PeerView => ({
   id: `i-0bbbbbbbbbbbbbbb${n}`,
   ip: `10.0.1.${n}`,
