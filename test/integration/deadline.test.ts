@@ -57,29 +57,12 @@ const state = async (root: string): Promise<State> =>
 
 const CONF = "port = 80\n";
 
-test("a check that sleeps past the deadline is killed: exit 1, the file untouched, state.json says why", async () => {
+test.each([
+  ["a string check (/bin/sh)", "sleep 100; true"],
+  ["an argv check (no shell)", ["sleep", "100"]],
+])("%s that sleeps past the deadline is killed: exit 1, the file untouched, state.json says why", async (_, check) => {
   const b = await boot({
-    files: [
-      { path: "/etc/app.conf", replace: [{ match: "^port = .*", with: "port = 8080" }], check: "sleep 100; true" },
-    ],
-  });
-  await put(b.root, "/etc/app.conf", CONF);
-
-  const r = await run(b, 6);
-
-  expect(r.timedOut).toBe(false);
-  expect(r.code).toBe(1);
-  expect(await read(b.root, "/etc/app.conf")).toBe(CONF);
-  const files = (await state(b.root)).run.actions.files;
-  expect(files?.status).toBe("failed");
-  expect(files?.error).toMatch(/stopped at the deadline/);
-});
-
-test("an argv check (no shell) past the deadline is killed the same way, the file untouched", async () => {
-  const b = await boot({
-    files: [
-      { path: "/etc/app.conf", replace: [{ match: "^port = .*", with: "port = 8080" }], check: ["sleep", "100"] },
-    ],
+    files: [{ path: "/etc/app.conf", replace: [{ match: "^port = .*", with: "port = 8080" }], check }],
   });
   await put(b.root, "/etc/app.conf", CONF);
 
