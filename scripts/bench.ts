@@ -158,7 +158,10 @@ async function main(): Promise<void> {
       "peers (2 sets) + 3 files: EC2 only",
       `#bootlace\n${peers}\nfiles:\n${blocks("{{#peers.db}}{{ip}} db\\n{{/peers.db}}", "{{#peers.app}}{{ip}}\\n{{/peers.app}}")}`,
     );
-    await twice("3 files, no peers: no AWS SDK", `#bootlace\nfiles:\n${blocks("{{instance.id}}\\n", "x\\n")}`);
+    await twice(
+      "3 files, no peers: no AWS SDK",
+      `#bootlace\nfiles:\n${blocks("{{instance.private_ipv4}} {{instance.id}}.bench.internal\\n", "x\\n")}`,
+    );
     await compareFullWiring({ world, vpcId, repeats, bundle, measure, row, median });
     console.log("(Route 53 changes are INSYNC and targets healthy at once here; on AWS those waits add seconds.)");
   } finally {
