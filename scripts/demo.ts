@@ -35,14 +35,7 @@ function bootlace(
   return new Promise((done, fail) => {
     const child = spawn(process.execPath, [bundle, ...args, "--root", root], {
       stdio: ["ignore", quiet ? "ignore" : "inherit", quiet ? "ignore" : "inherit"],
-      env: {
-        PATH: process.env.PATH ?? "/usr/bin:/bin",
-        HOME: home,
-        AWS_EC2_METADATA_SERVICE_ENDPOINT: imds.endpoint,
-        AWS_ENDPOINT_URL: world.proxy.endpoint,
-        AWS_CONFIG_FILE: join(home, "none"),
-        AWS_SHARED_CREDENTIALS_FILE: join(home, "none"),
-      },
+      env: bundleEnv(imds, world, home),
     });
     child.on("error", fail);
     child.on("exit", (code) => done(code ?? 1));
@@ -359,19 +352,24 @@ watch: { notice_interval: 1 }
   }
 }
 
+/** What the bundle sees: the emulators' endpoints, and no AWS configuration or credentials of this machine's. */
+function bundleEnv(imds: ImdsEmulator, world: World, home: string): NodeJS.ProcessEnv {
+  return {
+    PATH: process.env.PATH ?? "/usr/bin:/bin",
+    HOME: home,
+    AWS_EC2_METADATA_SERVICE_ENDPOINT: imds.endpoint,
+    AWS_ENDPOINT_URL: world.proxy.endpoint,
+    AWS_CONFIG_FILE: join(home, "none"),
+    AWS_SHARED_CREDENTIALS_FILE: join(home, "none"),
+  };
+}
+
 /** `bootlace watch` in the background, its output streamed like the other commands'. */
 function spawnWatch(imds: ImdsEmulator, world: World, root: string, home: string): ChildProcess {
   console.log(dim(`$ bootlace watch &`));
   return spawn(process.execPath, [bundle, "watch", "--root", root], {
     stdio: ["ignore", "inherit", "inherit"],
-    env: {
-      PATH: process.env.PATH ?? "/usr/bin:/bin",
-      HOME: home,
-      AWS_EC2_METADATA_SERVICE_ENDPOINT: imds.endpoint,
-      AWS_ENDPOINT_URL: world.proxy.endpoint,
-      AWS_CONFIG_FILE: join(home, "none"),
-      AWS_SHARED_CREDENTIALS_FILE: join(home, "none"),
-    },
+    env: bundleEnv(imds, world, home),
   });
 }
 
