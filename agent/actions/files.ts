@@ -98,6 +98,7 @@ async function readSources(ctx: ActionContext, f: FileConfig, at: string): Promi
   let text: string | undefined;
   if (f.template !== undefined) {
     const refuse = (why: string) => new ConfigError(`cannot use ${f.template}: ${why}`, undefined, `${at}.template`);
+    let bytes: Buffer | undefined;
     try {
       // Checked by size before it is read, as the configuration files are (config/bounds.ts).
       const size = (await ctx.fs.stat(f.template))?.size ?? 0;
@@ -106,16 +107,15 @@ async function readSources(ctx: ActionContext, f: FileConfig, at: string): Promi
           `${formatBytes(size)}, over the limit of ${formatBytes(limits.configFileBytes)} for a template`,
         );
       }
-      text = await ctx.fs.readText(f.template);
+      bytes = await ctx.fs.readBytes(f.template);
     } catch (error) {
       throw refuse(describeCause(error));
     }
-    if (text === undefined) throw refuse("ENOENT: no such file");
-    // Read as UTF-8: bytes that are not would land in the file as U+FFFD.
-    if (
-      text.includes("\uFFFD") &&
-      !Buffer.from(text, "utf8").equals((await ctx.fs.readBytes(f.template)) ?? Buffer.alloc(0))
-    ) {
+    if (bytes === undefined) throw refuse("ENOENT: no such file");
+    // Decoded strictly: bytes that are not UTF-8 would land in the file as U+FFFD.
+    try {
+      text = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true }).decode(bytes);
+    } catch {
       throw refuse("it is not UTF-8 text");
     }
     try {
