@@ -1,10 +1,10 @@
 // The one place AWS clients are made: region, credentials, endpoints, retries. A client — and its SDK package — is
 // loaded only when an action first asks for it, so --help, validate and a files-only run load no AWS SDK at all.
-import type * as AutoScalingModule from "@aws-sdk/client-auto-scaling";
-import type * as Ec2Module from "@aws-sdk/client-ec2";
-import type * as Elbv2Module from "@aws-sdk/client-elastic-load-balancing-v2";
-import type * as Route53Module from "@aws-sdk/client-route-53";
-import type * as StsModule from "@aws-sdk/client-sts";
+import type * as AutoScalingModule from "./sdk/autoscaling";
+import type * as Ec2Module from "./sdk/ec2";
+import type * as Elbv2Module from "./sdk/elbv2";
+import type * as Route53Module from "./sdk/route53";
+import type * as StsModule from "./sdk/sts";
 import type { AwsCredentialIdentityProvider, Command } from "@smithy/types";
 import type { RateLimiter } from "@smithy/util-retry";
 import type { Clock } from "../core/clock";
@@ -175,31 +175,31 @@ export function createAwsClients(o: AwsClientsOptions): Aws {
     ec2: load(
       "@aws-sdk/client-ec2",
       "ec2",
-      () => import("@aws-sdk/client-ec2"),
+      () => import("./sdk/ec2"),
       (s, c) => new s.EC2Client(c),
     ),
     route53: load(
       "@aws-sdk/client-route-53",
       "route53",
-      () => import("@aws-sdk/client-route-53"),
+      () => import("./sdk/route53"),
       (s, c) => new s.Route53Client(c),
     ),
     elbv2: load(
       "@aws-sdk/client-elastic-load-balancing-v2",
       "elbv2",
-      () => import("@aws-sdk/client-elastic-load-balancing-v2"),
+      () => import("./sdk/elbv2"),
       (s, c) => new s.ElasticLoadBalancingV2Client(c),
     ),
     sts: load(
       "@aws-sdk/client-sts",
       "sts",
-      () => import("@aws-sdk/client-sts"),
+      () => import("./sdk/sts"),
       (s, c) => new s.STSClient(c),
     ),
     autoscaling: load(
       "@aws-sdk/client-auto-scaling",
       "autoscaling",
-      () => import("@aws-sdk/client-auto-scaling"),
+      () => import("./sdk/autoscaling"),
       (s, c) => new s.AutoScalingClient(c),
     ),
   };
