@@ -19,7 +19,7 @@ function say(...args) {
 }
 
 /**
- * yargs' help: a usage line, paragraphs, then sections ("Commands:", "Options:"...) of entries, each a name at two
+ * bootlace's help (agent/cli.ts): a usage line, paragraphs, then sections ("Commands:", "Options:"...) of entries, each a name at two
  * spaces, its description in a column (continued on more deeply indented lines) and [type] [default: …] at the end.
  */
 function parseHelp(text) {

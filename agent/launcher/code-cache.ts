@@ -25,14 +25,6 @@ import { join } from "node:path";
 
 export type Env = Record<string, string | undefined>;
 
-/** The commands whose code differs enough to deserve a cache each: --help should not pay for the SDK's bytecode. */
-const COMMANDS = ["run", "plan", "stop", "watch", "doctor", "validate", "status", "iam-policy"] as const;
-
-/** The cache a command line uses: its command's, else "cli" (--help, --version, no command). */
-export function cacheKindOf(argv: readonly string[]): string {
-  return argv.find((a): a is (typeof COMMANDS)[number] => (COMMANDS as readonly string[]).includes(a)) ?? "cli";
-}
-
 /**
  * Where the cache lives: BOOTLACE_CACHE_DIR (empty or "off": no cache); else systemd's CACHE_DIRECTORY (the unit's
  * CacheDirectory=, /var/cache/bootlace); else /var/cache/bootlace for root; else $XDG_CACHE_HOME/bootlace or

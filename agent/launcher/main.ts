@@ -7,7 +7,8 @@
 // cannot hold ("*" "/" becomes "*" \x01 "/", a byte esbuild's ASCII output never contains).
 import { readFileSync } from "node:fs";
 import { Script } from "node:vm";
-import { cacheDirFrom, cacheFileName, cacheKindOf, readCache, writeCache } from "./code-cache";
+import { helpWidth, readCommandLine } from "../cli";
+import { cacheDirFrom, cacheFileName, readCache, writeCache } from "./code-cache";
 
 const CORE_MARK = "\n/*bootlace-" + "core\n";
 const CORE_END = "*/\n";
@@ -15,6 +16,13 @@ const CORE_END = "*/\n";
 type Outcome = "hit" | "miss" | "rejected" | "off";
 
 function start(): void {
+  // --help, --version and a command line the agent would refuse are answered here: the agent is not even read.
+  const parsed = readCommandLine(process.argv.slice(2), helpWidth());
+  if (parsed.kind === "output") {
+    (parsed.exitCode === 0 ? process.stdout : process.stderr).write(parsed.text);
+    process.exitCode = parsed.exitCode;
+    return;
+  }
   const file = readFileSync(__filename);
   const at = file.lastIndexOf(CORE_MARK);
   if (at < 0) throw new Error(`${__filename}: no agent inside (a broken build?)`);
@@ -35,7 +43,7 @@ function start(): void {
     env.BOOTLACE_CACHE_TRACE === "1" ? (line: string) => process.stderr.write(`code cache: ${line}\n`) : undefined;
   let dir: string | undefined;
   let name = "";
-  const kind = cacheKindOf(process.argv.slice(2));
+  const kind = parsed.command;
   let cached: Buffer | "corrupt" | undefined;
   try {
     dir = cacheDirFrom(env, uid);
