@@ -38,14 +38,14 @@ cli ec2 associate-address --allocation-id "$allocation_id" --instance-id "$insta
 # Target group: register, wait until healthy.
 tg_arn=$(cli elbv2 describe-target-groups --names "$TARGET_GROUP" --query 'TargetGroups[0].TargetGroupArn')
 cli elbv2 register-targets --target-group-arn "$tg_arn" --targets "Id=$instance_id"
-cli elbv2 wait target-in-service --target-group-arn "$tg_arn" --targets "Id=$instance_id"
+[ "${NO_WAIT:-}" = 1 ] || cli elbv2 wait target-in-service --target-group-arn "$tg_arn" --targets "Id=$instance_id"
 
 # Route 53: upsert the record, wait for INSYNC.
 zone_id=$(cli route53 list-hosted-zones-by-name --dns-name "$ZONE" --max-items 1 \
 	--query 'HostedZones[0].Id')
 change_id=$(cli route53 change-resource-record-sets --hosted-zone-id "$zone_id" --query 'ChangeInfo.Id' \
 	--change-batch "{\"Changes\":[{\"Action\":\"UPSERT\",\"ResourceRecordSet\":{\"Name\":\"eip-$instance_id.$ZONE\",\"Type\":\"A\",\"TTL\":60,\"ResourceRecords\":[{\"Value\":\"$public_ip\"}]}}]}")
-cli route53 wait resource-record-sets-changed --id "$change_id"
+[ "${NO_WAIT:-}" = 1 ] || cli route53 wait resource-record-sets-changed --id "$change_id"
 
 # Peers: running instances of the VPC with the role's tag.
 peers() {
