@@ -226,11 +226,13 @@ function overviewHelp(width: number): string {
   const usage = "bootlace <command> [options]";
   const about = "Boot-time wiring for EC2: Elastic IP, target groups, Route 53 records, peer-aware files.";
   const entries = commands.map((c): Entry => [`bootlace ${commandUsage(c)}`, c.describe, ""]);
-  return [usage, "", about, "", section("Commands", entries, width), "", optionsSection(width)].join("\n");
+  return [usage, "", ...wrap(about, width), "", section("Commands", entries, width), "", optionsSection(width)].join(
+    "\n",
+  );
 }
 
 function commandHelp(c: CommandSpec, width: number): string {
-  const parts = [`bootlace ${commandUsage(c)}`, "", c.describe, ""];
+  const parts = [`bootlace ${commandUsage(c)}`, "", ...wrap(c.describe, width), ""];
   if (c.positional)
     parts.push(section("Positionals", [[c.positional.name, c.positional.describe, "[string]"]], width), "");
   parts.push(optionsSection(width));
@@ -265,7 +267,9 @@ function section(title: string, entries: Entry[], width: number): string {
     if (meta) {
       const room = width - rows[last]!.length;
       if (room >= meta.length + 2) rows[last] = rows[last]! + meta.padStart(room);
-      else rows.push(meta.padStart(width));
+      else if (meta.length <= width - column) rows.push(meta.padStart(width));
+      // A narrow terminal: each [part] on a line of its own.
+      else rows.push(...(meta.match(/\[[^\]]*\]/g) ?? [meta]).map((part) => `  ${part}`.padStart(width)));
     }
     lines.push(...rows.map((r) => r.trimEnd()));
   }

@@ -1,6 +1,6 @@
 // Start-up cost: an AWS SDK package is loaded only when the configuration needs its service.
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -122,4 +122,15 @@ it.each([
   const loaded = builtinsLoaded(args);
   expect(loaded).toContain("fs");
   expect(loaded.filter((m) => httpClients.includes(m))).toEqual([]);
+});
+
+test("the bundle holds the AWS commands bootlace sends, as agent/aws/sdk/ names them, and no other", () => {
+  const dir = join(REPO_ROOT, "agent", "aws", "sdk");
+  const named = readdirSync(dir)
+    .flatMap((file) => [...readFileSync(join(dir, file), "utf8").matchAll(/\b([A-Z]\w+Command)\b/g)].map((m) => m[1]))
+    .sort();
+  // esbuild's keepNames gives every class its name as a string: one per command class in the bundle.
+  const bundled = [...new Set([...readFileSync(BUNDLE, "latin1").matchAll(/"([A-Z]\w+Command)"/g)].map((m) => m[1]))];
+  expect(named).toContain("DescribeInstancesCommand");
+  expect(bundled.sort()).toEqual(named);
 });

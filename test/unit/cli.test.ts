@@ -28,6 +28,43 @@ describe("the command line", () => {
     }
   });
 
+  it.each([
+    [["run", "--dedline", "5"], "unknown option --dedline; did you mean --deadline?"],
+    [["stauts"], 'unknown command "stauts"; did you mean status?'],
+    [["run", "--json=yes"], "--json takes no value"],
+    [["run", "--root"], "--root needs a value"],
+    [["run", "--deadline", "-3"], '--deadline: a value that starts with "-" is written --deadline=VALUE'],
+    [["status", "extra"], "status takes no argument: extra"],
+    [["validate", "a.yaml", "b.yaml"], "validate takes one argument: a.yaml b.yaml"],
+    [["plan", "--log-level", "loud"], '--log-level is "loud": choose from debug, info, warn, error'],
+  ])("%j is refused with what was wrong: %s", async (argv, message) => {
+    const result = await agent(argv);
+    expect(result).toEqual({ code: 2, stdout: "", stderr: `bootlace: ${message} (see bootlace --help)\n` });
+  });
+
+  it("takes options before or after the command, -h for --help, and validate's file", async () => {
+    expect(await parseCli(["--root", "/r", "validate", "c.yaml", "--log-format", "json"])).toMatchObject({
+      kind: "command",
+      command: "validate",
+      file: "c.yaml",
+      args: { root: "/r", logFormat: "json" },
+    });
+    expect(await parseCli(["run", "--deadline=0.5"])).toMatchObject({ args: { deadline: 0.5 } });
+    expect((await agent(["-h"])).stdout).toBe((await agent(["--help"])).stdout);
+  });
+
+  it("wraps the help to the width it is given, keeping every word", async () => {
+    for (const width of [60, 100, 120]) {
+      const parsed = await parseCli(["--help"], width);
+      if (parsed.kind !== "output") throw new Error("no help");
+      const lines = parsed.text.trimEnd().split("\n");
+      expect(Math.max(...lines.map((l) => l.length))).toBeLessThanOrEqual(width);
+      expect(parsed.text.replace(/\s+/g, " ")).toContain(
+        "Print the least-privilege IAM policy JSON for the effective configuration",
+      );
+    }
+  });
+
   it("refuses a deadline that is not a positive number", async () => {
     for (const value of ["0", "-3", "soon"]) {
       const result = await agent(["run", "--deadline", value]);
