@@ -27,15 +27,35 @@ parentPort.postMessage(applyReplace(workerData.content, workerData.edits, (i) =>
 `;
 
 /**
- * One worker at a time: files are planned concurrently, and each worker costs ~10 MB and ~25 ms to start (thirty at
- * once would pass 250 MB); one after the other, thirty files take under a second.
+ * One worker at a time, as a rule: files are planned concurrently, and each worker costs ~10 MB and ~25 ms to start
+ * (thirty at once would pass 250 MB); one after the other, thirty files take under a second. But a turn gives up its
+ * place after SLOT_MS even when it has not ended, so that a pattern that backtracks holds only its own file: the
+ * files queued behind it run in workers of their own while it runs on to the deadline.
  */
-let queue: Promise<unknown> = Promise.resolve();
+export const SLOT_MS = 250;
+
+let queue: Promise<void> = Promise.resolve();
 
 /** applyReplace in a worker thread, terminated when `signal` aborts (ReplaceStoppedError names the edit running). */
 export function applyReplaceStoppable(content: string, edits: LineEdit[], signal: AbortSignal): Promise<ReplaceResult> {
-  const turn = queue.then(() => inWorker(content, edits, signal));
-  queue = turn.catch(() => undefined);
+  let release!: () => void;
+  const released = new Promise<void>((resolve) => (release = resolve));
+  const turn = queue.then(() => {
+    const slot = setTimeout(release, SLOT_MS);
+    slot.unref();
+    const work = inWorker(content, edits, signal);
+    work
+      .then(
+        () => undefined,
+        () => undefined,
+      )
+      .finally(() => {
+        clearTimeout(slot);
+        release();
+      });
+    return work;
+  });
+  queue = released;
   return turn;
 }
 

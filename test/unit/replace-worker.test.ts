@@ -34,13 +34,24 @@ test("a pattern that backtracks without end is stopped at the deadline, naming t
   expect((error as ReplaceStoppedError).edit).toBe(1);
 });
 
-test("one worker at a time: an edit queued behind a pattern that runs to the deadline is not run, and says so", async () => {
+test("a pattern that backtracks holds only its own file: an edit queued behind it runs once its slot is over", async () => {
   const deadline = new AbortController();
   const slow = applyReplaceStoppable(`${"a".repeat(40)}!\n`, [{ match: /(a+)+$/, with: "b" }], deadline.signal);
   const queued = applyReplaceStoppable("x\n", [{ match: /x/, with: "y" }], deadline.signal);
-  setTimeout(() => deadline.abort(), 300);
+  // The queued edit is done while the slow pattern still runs; only then does the deadline come.
+  await expect(queued).resolves.toEqual({ content: "y\n", matched: [1] });
+  deadline.abort();
+  const error: unknown = await slow.catch((e: unknown) => e);
+  expect((error as ReplaceStoppedError).edit).toBe(0);
+});
+
+test("an edit still queued when the deadline comes is not run, and says so", async () => {
+  const deadline = new AbortController();
+  const slow = applyReplaceStoppable(`${"a".repeat(40)}!\n`, [{ match: /(a+)+$/, with: "b" }], deadline.signal);
+  const queued = applyReplaceStoppable("x\n", [{ match: /x/, with: "y" }], deadline.signal);
+  deadline.abort();
   const [first, second] = await Promise.allSettled([slow, queued]);
-  expect(first.status === "rejected" && (first.reason as ReplaceStoppedError).edit).toBe(0);
+  expect(first.status === "rejected" && first.reason).toBeInstanceOf(ReplaceStoppedError);
   expect(second.status === "rejected" && second.reason).toBeInstanceOf(ReplaceStoppedError);
   expect(second.status === "rejected" && (second.reason as ReplaceStoppedError).edit).toBeUndefined();
 });
