@@ -148,26 +148,24 @@ export function readCommandLine(argv: string[], width: number): Parsed {
   return { kind: "command", command: command.name, args, ...(file !== undefined && { file }) };
 }
 
+/** How parseArgs reads each option of the table above (every one, checked by the type). */
+const parseArgsOptions = {
+  config: { type: "string" },
+  "user-data": { type: "string" },
+  root: { type: "string" },
+  json: { type: "boolean" },
+  "log-format": { type: "string" },
+  "log-level": { type: "string" },
+  // Read as text and checked here: parseArgs has no numbers.
+  deadline: { type: "string" },
+  profile: { type: "string" },
+  set: { type: "string", multiple: true },
+  version: { type: "boolean" },
+  help: { type: "boolean", short: "h" },
+} as const satisfies Record<OptionName, { type: "string" | "boolean"; multiple?: boolean; short?: string }>;
+
 function parseOptions(argv: string[]) {
-  return parseArgs({
-    args: argv,
-    allowPositionals: true,
-    strict: true,
-    options: {
-      config: { type: "string" },
-      "user-data": { type: "string" },
-      root: { type: "string" },
-      json: { type: "boolean" },
-      "log-format": { type: "string" },
-      "log-level": { type: "string" },
-      // Read as text and checked here: parseArgs has no numbers.
-      deadline: { type: "string" },
-      profile: { type: "string" },
-      set: { type: "string", multiple: true },
-      version: { type: "boolean" },
-      help: { type: "boolean", short: "h" },
-    },
-  });
+  return parseArgs({ args: argv, allowPositionals: true, strict: true, options: parseArgsOptions });
 }
 
 /** parseArgs' errors, said in one short line: an unknown option (with the nearest known one), a missing value. */
