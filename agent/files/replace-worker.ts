@@ -44,15 +44,11 @@ export function applyReplaceStoppable(content: string, edits: LineEdit[], signal
     const slot = setTimeout(release, SLOT_MS);
     slot.unref();
     const work = inWorker(content, edits, signal);
-    work
-      .then(
-        () => undefined,
-        () => undefined,
-      )
-      .finally(() => {
-        clearTimeout(slot);
-        release();
-      });
+    const ended = (): void => {
+      clearTimeout(slot);
+      release();
+    };
+    work.then(ended, ended);
     return work;
   });
   queue = released;
