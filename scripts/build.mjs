@@ -73,12 +73,8 @@ for (const name of readdirSync("agent/aws/sdk").filter((f) => f.endsWith(".ts"))
   const service = name.slice(0, -3);
   const outfile = `${sdkDir}/${service}.mjs`;
   await build({
-    bundle: true,
-    platform: "node",
-    target: "node18",
+    ...common,
     format: "esm",
-    logLevel: "warning",
-    legalComments: "none",
     mainFields: ["module", "main"],
     entryPoints: [`agent/aws/sdk/${name}`],
     outfile,
