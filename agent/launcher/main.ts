@@ -2,8 +2,8 @@
 // (agent/cli.ts is bundled here too), and otherwise compile the agent, which the same file carries inside a comment,
 // with a V8 code cache when one is there, and leave one behind after a successful run.
 //
-// Why the agent sits in a comment: Node would otherwise parse all of it (0.85 MB) before the first line runs, and a cache can only be handed to V8 by whoever compiles the code (vm.Script). Inside a
-// comment the scanner skips it at memory speed; scripts/build.mjs puts it there, escaping the only sequence a comment
+// Why the agent sits in a comment: Node would otherwise parse all of it (0.85 MB) before the first line runs, and a
+// cache can only be handed to V8 by whoever compiles the code (vm.Script). Inside a comment the scanner skips it at memory speed; scripts/build.mjs puts it there, escaping the only sequence a comment
 // cannot hold ("*" "/" becomes "*" \x01 "/", a byte esbuild's ASCII output never contains).
 import { readFileSync } from "node:fs";
 import { Script } from "node:vm";
