@@ -1,5 +1,5 @@
-// The launcher's code cache: where it lives, its key, and the checksum that keeps a damaged
-// file away from V8 (the files themselves: test/integration/code-cache.test.ts).
+// The launcher's code cache: where it lives, its key, and the checksum that keeps a damaged file away from V8 (the
+// files themselves: test/integration/code-cache.test.ts).
 import { cacheDirFrom, cacheFileName, sealCache, unsealCache } from "../../agent/launcher/code-cache";
 
 describe("cacheDirFrom", () => {
